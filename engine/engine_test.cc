@@ -1,0 +1,275 @@
+// The engine end to end on a tiny random model: planning, pre-processing,
+// execution and output encoding, deadlines, cancellation, back-pressure and
+// shutdown. No gRPC.
+#include "engine/engine.h"
+
+#include <atomic>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+
+#include "absl/synchronization/notification.h"
+#include "engine/image_codec.h"
+#include "engine/model_package.h"
+#include "gtest/gtest.h"
+
+namespace slimserve {
+namespace {
+
+std::string PackageDir() {
+  static const std::string* dir = [] {
+    auto* d = new std::string(
+        (std::filesystem::path(testing::TempDir()) / "tiny").string());
+    const absl::Status st = WriteRandomModelPackage(TinyModelSpec(), 1, *d);
+    if (!st.ok()) std::abort();
+    return d;
+  }();
+  return *dir;
+}
+
+std::string TestPng(int h, int w) {
+  std::vector<uint8_t> rgb(h * w * 3);
+  for (size_t i = 0; i < rgb.size(); ++i) rgb[i] = static_cast<uint8_t>(i * 7);
+  return *EncodePng(rgb.data(), h, w, 3, 8);
+}
+
+// Submits and waits for the answer.
+absl::StatusOr<InferResult> InferSync(Engine& engine, InferRequest request) {
+  absl::Notification done;
+  absl::StatusOr<InferResult> result;
+  const absl::Status st =
+      engine.Submit(std::move(request), [&](absl::StatusOr<InferResult> r) {
+        result = std::move(r);
+        done.Notify();
+      });
+  if (!st.ok()) return st;
+  done.WaitForNotification();
+  return result;
+}
+
+class EngineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    Engine::Options options;
+    options.model_dir = PackageDir();
+    options.num_threads = 1;
+    auto engine = Engine::Create(options);
+    ASSERT_TRUE(engine.ok()) << engine.status();
+    engine_ = *std::move(engine);
+  }
+
+  InferRequest PngRequest(double fraction = 1.0) {
+    InferRequest r;
+    r.id = "t";
+    r.image.bytes = TestPng(60, 80);
+    r.plan_request.budget.value = fraction;
+    return r;
+  }
+
+  std::unique_ptr<Engine> engine_;
+};
+
+TEST_F(EngineTest, RawOutputsHaveShapesAndRanges) {
+  auto result = InferSync(*engine_, PngRequest());
+  ASSERT_TRUE(result.ok()) << result.status();
+  ASSERT_EQ(result->outputs.size(), 4u);
+  const int64_t hw = 32 * 48;
+  const int channels[] = {8, 1, 3, 1};
+  for (int t = 0; t < 4; ++t) {
+    const TaskOutput& out = result->outputs[t];
+    EXPECT_EQ(out.task, engine_->spec().tasks(t).name());
+    EXPECT_EQ(out.format, OutputFormat::kRaw);
+    EXPECT_EQ(out.dtype, DType::kFloat32);
+    EXPECT_EQ(out.shape, (std::vector<int64_t>{channels[t], 32, 48}));
+    ASSERT_EQ(out.data.size(), channels[t] * hw * sizeof(float));
+  }
+  std::vector<float> normals(3 * hw);
+  std::memcpy(normals.data(), result->outputs[2].data.data(),
+              normals.size() * 4);
+  for (int64_t p = 0; p < hw; p += 97) {
+    const float n = std::sqrt(normals[p] * normals[p] +
+                              normals[hw + p] * normals[hw + p] +
+                              normals[2 * hw + p] * normals[2 * hw + p]);
+    EXPECT_NEAR(n, 1.0f, 1e-4f);
+  }
+  EXPECT_GT(result->timings.compute, absl::ZeroDuration());
+  EXPECT_EQ(result->plan.encoder_width, 1.0);
+}
+
+TEST_F(EngineTest, PngOutputsDecode) {
+  InferRequest r = PngRequest(0.5);
+  r.default_output_format = OutputFormat::kPng;
+  r.output_formats["edges"] = OutputFormat::kRaw;
+  auto result = InferSync(*engine_, r);
+  ASSERT_TRUE(result.ok()) << result.status();
+  const int want_channels[] = {1, 1, 3};
+  const int want_depth[] = {8, 16, 8};
+  for (int t = 0; t < 3; ++t) {
+    auto png = DecodePngRaw(result->outputs[t].data);
+    ASSERT_TRUE(png.ok()) << result->outputs[t].task << ": " << png.status();
+    EXPECT_EQ(png->height, 32);
+    EXPECT_EQ(png->width, 48);
+    EXPECT_EQ(png->channels, want_channels[t]);
+    EXPECT_EQ(png->bit_depth, want_depth[t]);
+  }
+  const auto ids = DecodePngRaw(result->outputs[0].data);
+  for (uint16_t id : ids->samples) {
+    ASSERT_LT(id, 8);  // class ids
+  }
+  EXPECT_EQ(result->outputs[3].format, OutputFormat::kRaw);
+  EXPECT_LE(result->plan.macs, result->plan.budget_macs);
+}
+
+TEST_F(EngineTest, RawGrayAndJpegInputs) {
+  InferRequest r = PngRequest();
+  r.image.raw = true;
+  r.image.height = 10;
+  r.image.width = 7;
+  r.image.channels = 1;
+  r.image.bytes.assign(70, '\x80');
+  ASSERT_TRUE(InferSync(*engine_, r).ok());
+
+  std::vector<uint8_t> rgb(40 * 30 * 3, 100);
+  InferRequest j = PngRequest();
+  j.image.bytes = *EncodeJpeg(rgb.data(), 40, 30, 90);
+  ASSERT_TRUE(InferSync(*engine_, j).ok());
+}
+
+TEST_F(EngineTest, OnlyWeightedTasksAreComputed) {
+  InferRequest r = PngRequest();
+  r.plan_request.task_weights = {{"depth", 2.0f}, {"semseg", 0.0f}};
+  auto result = InferSync(*engine_, r);
+  ASSERT_TRUE(result.ok()) << result.status();
+  ASSERT_EQ(result->outputs.size(), 1u);
+  EXPECT_EQ(result->outputs[0].task, "depth");
+}
+
+TEST_F(EngineTest, SubmitRefusesBadRequestsWithoutCallingDone) {
+  auto expect_refused = [&](InferRequest r, absl::StatusCode code,
+                            const std::string& part) {
+    bool called = false;
+    const absl::Status st =
+        engine_->Submit(std::move(r), [&](auto) { called = true; });
+    EXPECT_EQ(st.code(), code) << st;
+    EXPECT_NE(st.message().find(part), std::string::npos) << st;
+    EXPECT_FALSE(called);
+  };
+  InferRequest r = PngRequest();
+  r.image.raw = true;
+  r.image.height = 4;
+  r.image.width = 4;
+  r.image.channels = 3;
+  r.image.bytes.assign(47, 'x');
+  expect_refused(r, absl::StatusCode::kInvalidArgument,
+                 "has 47 bytes, expected height*width*channels = 4*4*3 = 48");
+  r.image.channels = 2;
+  r.image.bytes.assign(32, 'x');
+  expect_refused(r, absl::StatusCode::kInvalidArgument,
+                 "image.raw.channels: must be 1, 3 or 4, got 2");
+  InferRequest empty = PngRequest();
+  empty.image.bytes.clear();
+  expect_refused(empty, absl::StatusCode::kInvalidArgument,
+                 "image.encoded: empty");
+  InferRequest unknown = PngRequest();
+  unknown.output_formats["sky"] = OutputFormat::kPng;
+  expect_refused(unknown, absl::StatusCode::kInvalidArgument,
+                 "output_formats: unknown task \"sky\"");
+  InferRequest budget = PngRequest(0.0);
+  expect_refused(budget, absl::StatusCode::kInvalidArgument,
+                 "budget.fraction");
+}
+
+TEST_F(EngineTest, UndecodableImageFailsThroughDone) {
+  InferRequest r = PngRequest();
+  r.image.bytes = "GIF89a....";
+  auto result = InferSync(*engine_, r);
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(result.status().message().find("neither PNG nor JPEG"),
+            std::string::npos)
+      << result.status();
+  EXPECT_TRUE(InferSync(*engine_, PngRequest()).ok());  // still serving
+}
+
+TEST_F(EngineTest, ExpiredAndCancelledRequestsAreNotRun) {
+  InferRequest late = PngRequest();
+  late.deadline = absl::Now() - absl::Seconds(1);
+  EXPECT_EQ(InferSync(*engine_, late).status().code(),
+            absl::StatusCode::kDeadlineExceeded);
+
+  InferRequest cancelled = PngRequest();
+  cancelled.cancelled = std::make_shared<std::atomic<bool>>(true);
+  EXPECT_EQ(InferSync(*engine_, cancelled).status().code(),
+            absl::StatusCode::kCancelled);
+}
+
+TEST(EngineQueueTest, FullQueueIsResourceExhausted) {
+  Engine::Options options;
+  options.model_dir = PackageDir();
+  options.num_threads = 1;
+  options.max_queue_size = 1;
+  options.warmup = false;
+  auto engine = *Engine::Create(options);
+  InferRequest r;
+  r.image.bytes = TestPng(8, 8);
+  // The first request's callback holds the only executor, so the second one
+  // stays queued and the third finds the queue full.
+  absl::Notification started, release, second_done;
+  ASSERT_TRUE(engine
+                  ->Submit(r,
+                           [&](auto) {
+                             started.Notify();
+                             release.WaitForNotification();
+                           })
+                  .ok());
+  started.WaitForNotification();
+  ASSERT_TRUE(engine->Submit(r, [&](auto) { second_done.Notify(); }).ok());
+  EXPECT_EQ(engine->InFlight(), 2);
+  const absl::Status third = engine->Submit(r, [](auto) {});
+  EXPECT_EQ(third.code(), absl::StatusCode::kResourceExhausted) << third;
+  release.Notify();
+  second_done.WaitForNotification();
+}
+
+TEST(EngineLifecycleTest, ShutdownFinishesQueuedWorkThenRefuses) {
+  Engine::Options options;
+  options.model_dir = PackageDir();
+  options.num_threads = 1;
+  options.warmup = false;
+  auto engine = *Engine::Create(options);
+  std::atomic<int> answered{0};
+  InferRequest r;
+  r.image.bytes = TestPng(8, 8);
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(engine
+                    ->Submit(r,
+                             [&](absl::StatusOr<InferResult> res) {
+                               EXPECT_TRUE(res.ok()) << res.status();
+                               ++answered;
+                             })
+                    .ok());
+  }
+  engine->Shutdown();
+  EXPECT_EQ(answered.load(), 5);
+  EXPECT_EQ(engine->Submit(r, [](auto) {}).code(),
+            absl::StatusCode::kUnavailable);
+}
+
+TEST(EngineCreateTest, ErrorsNameTheProblem) {
+  Engine::Options options;
+  EXPECT_NE(Engine::Create(options).status().message().find("model_dir"),
+            std::string::npos);
+  options.model_dir = "/nonexistent/model";
+  auto missing = Engine::Create(options);
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_NE(missing.status().message().find(
+                "/nonexistent/model/spec.textproto"),
+            std::string::npos);
+  options.model_dir = PackageDir();
+  options.num_executor_threads = 0;
+  EXPECT_NE(Engine::Create(options).status().message().find(
+                "num_executor_threads"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace slimserve

@@ -1,0 +1,50 @@
+#include "engine/executor.h"
+
+#include <map>
+#include <utility>
+
+namespace slimserve {
+
+void RunBatch(Supernet& net, const std::vector<ExecutorItem*>& items) {
+  // Rows by encoder width.
+  std::map<int, std::vector<ExecutorItem*>> by_encoder;
+  for (ExecutorItem* item : items) {
+    item->outputs.assign(item->plan->tasks.size(), torch::Tensor());
+    by_encoder[item->plan->encoder_width_index].push_back(item);
+  }
+  const auto& spec = net->spec();
+  for (auto& [we, rows] : by_encoder) {
+    std::vector<torch::Tensor> inputs;
+    inputs.reserve(rows.size());
+    for (ExecutorItem* item : rows) inputs.push_back(item->input);
+    const std::vector<torch::Tensor> features =
+        net->Encode(torch::stack(inputs), we);
+
+    // (task, decoder width) -> (row in `rows`, slot in the row's plan).
+    std::map<std::pair<int, int>, std::vector<std::pair<int64_t, int>>> groups;
+    for (size_t r = 0; r < rows.size(); ++r) {
+      const auto& tasks = rows[r]->plan->tasks;
+      for (size_t slot = 0; slot < tasks.size(); ++slot) {
+        groups[{tasks[slot].task, tasks[slot].decoder_width_index}].push_back(
+            {static_cast<int64_t>(r), static_cast<int>(slot)});
+      }
+    }
+    for (const auto& [key, members] : groups) {
+      const auto [task, wd] = key;
+      std::vector<torch::Tensor> sub = features;
+      if (members.size() != rows.size()) {
+        std::vector<int64_t> index;
+        for (const auto& m : members) index.push_back(m.first);
+        const torch::Tensor idx = torch::tensor(index, torch::kLong);
+        for (auto& f : sub) f = f.index_select(0, idx);
+      }
+      const torch::Tensor out = SupernetImpl::Activate(
+          spec.tasks(task).kind(), net->DecodeRaw(task, sub, we, wd));
+      for (size_t i = 0; i < members.size(); ++i) {
+        rows[members[i].first]->outputs[members[i].second] = out[i];
+      }
+    }
+  }
+}
+
+}  // namespace slimserve

@@ -1,0 +1,59 @@
+#!/usr/bin/env python3
+"""Sums the JUnit XML files of a Bazel test run into 'N passed, N failed'.
+
+Usage: count_tests.py TESTLOGS_DIR BAZEL_EXIT_CODE TARGET...
+A build failure (Bazel exit code other than 0 or 3) counts as one failure, so
+a run that could not build never reads as green.
+"""
+import os
+import sys
+import xml.etree.ElementTree as ET
+
+
+def main():
+    logs, bazel_rc, targets = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+    passed = failed = 0
+    failures = []
+    for target in targets:
+        rel = target.lstrip("/").replace(":", "/")
+        path = os.path.join(logs, rel, "test.xml")
+        if not os.path.exists(path):
+            failed += 1
+            failures.append(target + " (no result: did it build?)")
+            continue
+        try:
+            tree = ET.parse(path)
+        except ET.ParseError:
+            failed += 1
+            failures.append(target + " (unreadable test.xml)")
+            continue
+        cases = tree.getroot().iter("testcase")
+        any_case = False
+        for case in cases:
+            any_case = True
+            bad = case.find("failure") is not None or case.find("error") is not None
+            if bad:
+                failed += 1
+                failures.append("%s %s.%s" % (target, case.get("classname"), case.get("name")))
+            else:
+                passed += 1
+        if not any_case:
+            # A test binary that crashed before writing cases.
+            suites = tree.getroot()
+            if suites.get("failures", "0") != "0" or suites.get("errors", "0") != "0":
+                failed += 1
+                failures.append(target)
+    if bazel_rc not in (0, 3):
+        failed += 1
+        failures.append("bazel exited with %d (build failure?)" % bazel_rc)
+    elif bazel_rc == 3 and not failures:
+        failed += 1
+        failures.append("bazel reported failed tests")
+    for f in failures:
+        print("FAILED: " + f)
+    print("%d passed, %d failed" % (passed, failed))
+    return 0 if failed == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

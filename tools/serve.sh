@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Builds and starts the slimserve server on the shipped default model.
+# Usage (from anywhere, as root on Debian 12): tools/serve.sh [server flags]
+#   e.g. tools/serve.sh --address=0.0.0.0:50051 --num_threads=2
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source tools/setup.sh
+slimserve_install_packages
+slimserve_bazel build //server:slimserve //client:slimctl
+exec bazel-bin/server/slimserve --model_dir=models/default "$@"

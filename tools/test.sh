@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Builds and runs every test, then prints "N passed, N failed" (test cases,
+# counted from the JUnit XML Bazel writes). Exit status 0 only if all pass.
+# Usage (from anywhere, as root on Debian 12): tools/test.sh [bazel test args]
+set -uo pipefail
+cd "$(dirname "$0")/.."
+source tools/setup.sh
+slimserve_install_packages || exit 1
+
+slimserve_bazel test //... --keep_going "$@" 2>&1 | grep -v 'linux-sandbox'
+bazel_rc=${PIPESTATUS[0]}
+
+# Count only the test targets that exist now, not stale logs of removed ones.
+targets=$(bazel query 'tests(//...)' 2>/dev/null)
+python3 tools/count_tests.py bazel-testlogs "$bazel_rc" $targets
