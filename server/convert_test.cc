@@ -1,0 +1,228 @@
+#include "server/convert.h"
+
+#include <cmath>
+#include <limits>
+#include <string>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace slimserve {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+TEST(ToGrpcStatusTest, KeepsEveryCodeAndTheMessage) {
+  for (int code = 1; code <= 16; ++code) {
+    const absl::Status status(static_cast<absl::StatusCode>(code), "why");
+    const grpc::Status converted = ToGrpcStatus(status);
+    EXPECT_EQ(static_cast<int>(converted.error_code()), code);
+    EXPECT_EQ(converted.error_message(), "why");
+  }
+  EXPECT_TRUE(ToGrpcStatus(absl::OkStatus()).ok());
+}
+
+TEST(BudgetFromProtoTest, ConvertsEachKind) {
+  v1::Budget budget;
+  budget.set_fraction(0.5);
+  absl::StatusOr<Budget> out = BudgetFromProto(budget);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->kind, Budget::Kind::kFraction);
+  EXPECT_EQ(out->value, 0.5);
+
+  budget.set_mflops(12);
+  out = BudgetFromProto(budget);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->kind, Budget::Kind::kMflops);
+  EXPECT_EQ(out->value, 12);
+
+  budget.set_milliseconds(3);
+  out = BudgetFromProto(budget);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->kind, Budget::Kind::kMilliseconds);
+}
+
+TEST(BudgetFromProtoTest, RejectsMissingAndOutOfRange) {
+  EXPECT_EQ(BudgetFromProto(v1::Budget()).status().message(),
+            "budget: required (fraction, mflops or milliseconds)");
+  const double nan = std::nan("");
+  const double inf = std::numeric_limits<double>::infinity();
+  for (double bad : {0.0, -0.5, 1.5, nan, inf}) {
+    v1::Budget budget;
+    budget.set_fraction(bad);
+    const absl::Status status = BudgetFromProto(budget).status();
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_THAT(status.message(),
+                HasSubstr("budget.fraction: must be in (0, 1]"));
+  }
+  v1::Budget budget;
+  budget.set_fraction(nan);
+  EXPECT_EQ(BudgetFromProto(budget).status().message(),
+            "budget.fraction: must be in (0, 1], got nan");
+  for (double bad : {0.0, -1.0, nan, inf}) {
+    budget.set_mflops(bad);
+    EXPECT_THAT(BudgetFromProto(budget).status().message(),
+                HasSubstr("budget.mflops: must be finite and > 0"));
+    budget.set_milliseconds(bad);
+    EXPECT_THAT(BudgetFromProto(budget).status().message(),
+                HasSubstr("budget.milliseconds: must be finite and > 0"));
+  }
+}
+
+TEST(ImageFromProtoTest, ChecksRawImages) {
+  v1::Image image;
+  EXPECT_EQ(ImageFromProto(image).status().message(),
+            "image: required (encoded or raw)");
+
+  v1::RawImage* raw = image.mutable_raw();
+  raw->set_height(2);
+  raw->set_width(3);
+  raw->set_channels(3);
+  raw->set_data(std::string(10, 'x'));
+  EXPECT_EQ(ImageFromProto(image).status().message(),
+            "image.raw: data has 10 bytes, expected 2*3*3 = 18");
+
+  raw->set_data(std::string(18, 'x'));
+  absl::StatusOr<ImageInput> out = ImageFromProto(image);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_TRUE(out->raw);
+  EXPECT_EQ(out->height, 2);
+  EXPECT_EQ(out->width, 3);
+  EXPECT_EQ(out->channels, 3);
+  EXPECT_EQ(out->bytes.size(), 18);
+
+  raw->set_channels(2);
+  EXPECT_EQ(ImageFromProto(image).status().message(),
+            "image.raw.channels: must be 1, 3 or 4, got 2");
+  raw->set_channels(1);
+  raw->set_height(0);
+  EXPECT_EQ(ImageFromProto(image).status().message(),
+            "image.raw: height and width must be > 0, got 0x3");
+
+  // 2^31 * 2^31 * 4 wraps to 0 in 64 bits; it must not match empty data.
+  raw->set_height(1u << 31);
+  raw->set_width(1u << 31);
+  raw->set_channels(4);
+  raw->clear_data();
+  EXPECT_EQ(ImageFromProto(image).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(ImageFromProtoTest, PassesEncodedBytes) {
+  v1::Image image;
+  image.set_encoded("");
+  EXPECT_EQ(ImageFromProto(image).status().message(), "image.encoded: empty");
+  image.set_encoded("abc");
+  absl::StatusOr<ImageInput> out = ImageFromProto(image);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_FALSE(out->raw);
+  EXPECT_EQ(out->bytes, "abc");
+}
+
+v1::ModelSpec TwoTaskSpec() {
+  v1::ModelSpec spec;
+  spec.add_tasks()->set_name("semseg");
+  spec.add_tasks()->set_name("depth");
+  return spec;
+}
+
+v1::InferRequest ValidInferRequest() {
+  v1::InferRequest request;
+  request.set_request_id("r1");
+  request.mutable_image()->set_encoded("png");
+  request.mutable_budget()->set_fraction(0.5);
+  (*request.mutable_task_weights())["semseg"] = 2;
+  return request;
+}
+
+TEST(InferRequestFromProtoTest, ConvertsFields) {
+  v1::InferRequest request = ValidInferRequest();
+  (*request.mutable_output_formats())["depth"] = v1::PNG;
+  request.set_default_output_format(v1::OUTPUT_FORMAT_UNSPECIFIED);
+  absl::StatusOr<InferRequest> out =
+      InferRequestFromProto(request, TwoTaskSpec());
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->id, "r1");
+  EXPECT_EQ(out->image.bytes, "png");
+  EXPECT_EQ(out->plan_request.budget.value, 0.5);
+  EXPECT_EQ(out->plan_request.task_weights.at("semseg"), 2);
+  EXPECT_EQ(out->output_formats.at("depth"), OutputFormat::kPng);
+  EXPECT_EQ(out->default_output_format, OutputFormat::kRaw);
+}
+
+TEST(InferRequestFromProtoTest, RejectsBadFormats) {
+  v1::InferRequest request = ValidInferRequest();
+  request.set_default_output_format(static_cast<v1::OutputFormat>(7));
+  EXPECT_EQ(InferRequestFromProto(request, TwoTaskSpec()).status().message(),
+            "default_output_format: unknown output format 7");
+
+  request = ValidInferRequest();
+  (*request.mutable_output_formats())["depth"] =
+      static_cast<v1::OutputFormat>(9);
+  EXPECT_EQ(InferRequestFromProto(request, TwoTaskSpec()).status().message(),
+            "output_formats[depth]: unknown output format 9");
+
+  request = ValidInferRequest();
+  (*request.mutable_output_formats())["sky"] = v1::PNG;
+  EXPECT_EQ(
+      InferRequestFromProto(request, TwoTaskSpec()).status().message(),
+      "output_formats: unknown task \"sky\" (the model has: semseg, depth)");
+}
+
+TEST(InferResultToProtoTest, ConvertsOutputsPlanAndTimings) {
+  InferResult result;
+  TaskOutput raw;
+  raw.task = "depth";
+  raw.kind = v1::DEPTH;
+  raw.format = OutputFormat::kRaw;
+  raw.dtype = DType::kFloat32;
+  raw.shape = {1, 2, 3};
+  raw.data = std::string(24, '\0');
+  result.outputs.push_back(raw);
+  TaskOutput png = raw;
+  png.task = "edges";
+  png.kind = v1::EDGES;
+  png.format = OutputFormat::kPng;
+  png.dtype = DType::kUint8;
+  png.data = "png-bytes";
+  result.outputs.push_back(png);
+  result.plan.encoder_width = 0.5;
+  result.plan.encoder_macs = 1e6;
+  result.plan.macs = 2e6;
+  result.plan.planner = "exhaustive";
+  TaskPlan task;
+  task.name = "depth";
+  task.weight = 1;
+  task.decoder_width = 0.25;
+  task.macs = 1e6;
+  result.plan.tasks.push_back(task);
+  result.timings.compute = absl::Milliseconds(3);
+
+  v1::InferResponse out;
+  InferResultToProto(std::move(result), &out);
+  ASSERT_EQ(out.outputs_size(), 2);
+  EXPECT_EQ(out.outputs(0).task(), "depth");
+  EXPECT_THAT(out.outputs(0).shape(), ElementsAre(1, 2, 3));
+  EXPECT_EQ(out.outputs(0).tensor().dtype(), v1::FLOAT32);
+  EXPECT_THAT(out.outputs(0).tensor().shape(), ElementsAre(1, 2, 3));
+  EXPECT_EQ(out.outputs(0).tensor().data().size(), 24);
+  EXPECT_EQ(out.outputs(1).png(), "png-bytes");
+  EXPECT_THAT(out.outputs(1).shape(), ElementsAre(1, 2, 3));
+  EXPECT_EQ(out.plan().encoder_width(), 0.5);
+  EXPECT_DOUBLE_EQ(out.plan().encoder_mflops(), 2);
+  EXPECT_DOUBLE_EQ(out.plan().mflops(), 4);
+  EXPECT_EQ(out.plan().planner(), "exhaustive");
+  ASSERT_EQ(out.plan().tasks_size(), 1);
+  EXPECT_EQ(out.plan().tasks(0).decoder_width(), 0.25);
+  EXPECT_DOUBLE_EQ(out.plan().tasks(0).mflops(), 2);
+  EXPECT_DOUBLE_EQ(out.timings().compute_ms(), 3);
+}
+
+}  // namespace
+}  // namespace slimserve
+
+int main(int argc, char** argv) {
+  testing::InitGoogleTest(&argc, argv);
+  return RUN_ALL_TESTS();
+}

@@ -1,0 +1,165 @@
+#include "server/service.h"
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "engine/log.h"
+#include "server/convert.h"
+
+namespace slimserve {
+namespace {
+
+absl::Time DeadlineOf(const grpc::CallbackServerContext& context) {
+  const std::chrono::system_clock::time_point deadline = context.deadline();
+  if (deadline == std::chrono::system_clock::time_point::max()) {
+    return absl::InfiniteFuture();
+  }
+  return absl::FromChrono(deadline);
+}
+
+// "we=0.5 semseg=1 depth=0.25 (123.4/150 MFLOPs)"
+std::string DescribePlan(const v1::PlanInfo& plan) {
+  std::string out = absl::StrCat("we=", plan.encoder_width());
+  for (const v1::TaskPlan& task : plan.tasks()) {
+    absl::StrAppend(&out, " ", task.task(), "=", task.decoder_width());
+  }
+  absl::StrAppendFormat(&out, " (%.1f/%.1f MFLOPs%s)", plan.mflops(),
+                        plan.budget_mflops(),
+                        plan.degraded() ? ", degraded" : "");
+  return out;
+}
+
+// One Infer call. Owns itself: deleted by gRPC (OnDone) after Complete().
+// Request ids come from clients: logs show them escaped.
+class InferReactor final : public grpc::ServerUnaryReactor {
+ public:
+  // `response` is owned by gRPC and outlives the reactor.
+  InferReactor(std::string request_id, absl::Time arrival,
+               v1::InferResponse* response)
+      : request_id_(std::move(request_id)),
+        arrival_(arrival),
+        response_(response) {}
+
+  // Set when the call is cancelled; shared with the engine.
+  std::shared_ptr<const std::atomic<bool>> cancelled() const {
+    return cancelled_;
+  }
+
+  // Fills the response, logs the call and finishes it. Call exactly once,
+  // from any thread.
+  void Complete(absl::StatusOr<InferResult> result) {
+    const absl::Status status = result.status();
+    if (result.ok()) InferResultToProto(*std::move(result), response_);
+    response_->set_request_id(request_id_);
+    const double total_ms = absl::ToDoubleMilliseconds(absl::Now() - arrival_);
+    response_->mutable_timings()->set_total_ms(total_ms);
+    if (status.ok()) {
+      const v1::Timings& t = response_->timings();
+      SLIM_LOG(DEBUG) << absl::StrFormat(
+          "infer id=%s OK plan: %s; ms: queue %.2f preprocess %.2f compute "
+          "%.2f postprocess %.2f total %.2f",
+          absl::CHexEscape(request_id_), DescribePlan(response_->plan()),
+          t.queue_ms(), t.preprocess_ms(), t.compute_ms(), t.postprocess_ms(),
+          total_ms);
+    } else {
+      SLIM_LOG(WARNING) << absl::StrFormat(
+          "infer id=%s failed after %.2f ms: %s", absl::CHexEscape(request_id_),
+          total_ms, status.ToString());
+    }
+    Finish(ToGrpcStatus(status));
+  }
+
+  void OnCancel() override { cancelled_->store(true); }
+  void OnDone() override { delete this; }
+
+ private:
+  const std::string request_id_;
+  const absl::Time arrival_;
+  v1::InferResponse* const response_;
+  const std::shared_ptr<std::atomic<bool>> cancelled_ =
+      std::make_shared<std::atomic<bool>>(false);
+};
+
+}  // namespace
+
+InferenceService::InferenceService(Engine* engine)
+    : engine_(engine),
+      model_info_(ModelInfoFromSpec(engine->spec(), engine->costs())) {}
+
+grpc::ServerUnaryReactor* InferenceService::Infer(
+    grpc::CallbackServerContext* context, const v1::InferRequest* request,
+    v1::InferResponse* response) {
+  const absl::Time arrival = absl::Now();
+  auto* reactor = new InferReactor(request->request_id(), arrival, response);
+
+  const absl::Time deadline = DeadlineOf(*context);
+  if (deadline <= arrival) {
+    reactor->Complete(
+        absl::DeadlineExceededError("deadline passed before the call arrived"));
+    return reactor;
+  }
+  absl::StatusOr<InferRequest> engine_request =
+      InferRequestFromProto(*request, engine_->spec());
+  if (!engine_request.ok()) {
+    reactor->Complete(engine_request.status());
+    return reactor;
+  }
+  engine_request->deadline = deadline;
+  engine_request->cancelled = reactor->cancelled();
+  const absl::Status submitted =
+      engine_->Submit(*std::move(engine_request),
+                      [reactor](absl::StatusOr<InferResult> result) {
+                        reactor->Complete(std::move(result));
+                      });
+  if (!submitted.ok()) reactor->Complete(submitted);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* InferenceService::Plan(
+    grpc::CallbackServerContext* context, const v1::PlanRequest* request,
+    v1::PlanResponse* response) {
+  absl::Status status;
+  absl::StatusOr<PlanRequest> plan_request = PlanRequestFromProto(*request);
+  if (plan_request.ok()) {
+    absl::StatusOr<::slimserve::Plan> plan = engine_->MakePlan(*plan_request);
+    if (plan.ok()) {
+      PlanToProto(*plan, response->mutable_plan());
+    } else {
+      status = plan.status();
+    }
+  } else {
+    status = plan_request.status();
+  }
+  response->set_request_id(request->request_id());
+  if (status.ok()) {
+    SLIM_LOG(DEBUG) << "plan id=" << absl::CHexEscape(request->request_id())
+                    << " OK " << DescribePlan(response->plan());
+  } else {
+    SLIM_LOG(WARNING) << "plan id=" << absl::CHexEscape(request->request_id())
+                      << " failed: " << status;
+  }
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(ToGrpcStatus(status));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* InferenceService::GetModelInfo(
+    grpc::CallbackServerContext* context,
+    const v1::GetModelInfoRequest* /*request*/, v1::ModelInfo* response) {
+  *response = model_info_;
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+}  // namespace slimserve

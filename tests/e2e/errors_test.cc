@@ -1,0 +1,165 @@
+// Every bad request gets its status code, and the server keeps serving.
+
+#include <cmath>
+#include <functional>
+#include <limits>
+#include <string>
+
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/e2e/shared_server.h"
+
+namespace slimserve {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr double kNan = std::numeric_limits<double>::quiet_NaN();
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+struct BadInfer {
+  std::string name;
+  std::function<void(v1::InferRequest*)> mutate;
+  absl::StatusCode code;
+  std::string message;  // expected substring; empty: not checked
+};
+
+void PrintTo(const BadInfer& c, std::ostream* os) { *os << c.name; }
+
+std::vector<BadInfer> BadInfers() {
+  using R = v1::InferRequest;
+  const auto kInvalid = absl::StatusCode::kInvalidArgument;
+  auto raw = [](R* r, int h, int w, int c, size_t bytes) {
+    v1::RawImage* raw = r->mutable_image()->mutable_raw();
+    raw->set_height(h);
+    raw->set_width(w);
+    raw->set_channels(c);
+    raw->set_data(std::string(bytes, '\x80'));
+  };
+  return {
+      {"undecodable_image",
+       [](R* r) { r->mutable_image()->set_encoded("not an image"); }, kInvalid,
+       ""},
+      {"truncated_png",
+       [](R* r) {
+         r->mutable_image()->set_encoded(r->image().encoded().substr(0, 60));
+       },
+       kInvalid, ""},
+      {"missing_image", [](R* r) { r->clear_image(); }, kInvalid,
+       "image: required (encoded or raw)"},
+      {"raw_wrong_size", [raw](R* r) { raw(r, 4, 5, 3, 10); }, kInvalid,
+       "image.raw: data has 10 bytes, expected 4*5*3 = 60"},
+      {"raw_two_channels", [raw](R* r) { raw(r, 4, 5, 2, 40); }, kInvalid,
+       "image.raw.channels"},
+      {"raw_zero_height", [raw](R* r) { raw(r, 0, 5, 3, 0); }, kInvalid,
+       "image.raw: height and width must be > 0"},
+      {"missing_budget", [](R* r) { r->clear_budget(); }, kInvalid,
+       "budget: required"},
+      {"zero_fraction", [](R* r) { r->mutable_budget()->set_fraction(0); },
+       kInvalid, "budget.fraction"},
+      {"negative_fraction",
+       [](R* r) { r->mutable_budget()->set_fraction(-0.5); }, kInvalid,
+       "budget.fraction"},
+      {"fraction_above_one",
+       [](R* r) { r->mutable_budget()->set_fraction(1.5); }, kInvalid,
+       "budget.fraction"},
+      {"nan_fraction", [](R* r) { r->mutable_budget()->set_fraction(kNan); },
+       kInvalid, "budget.fraction: must be in (0, 1], got nan"},
+      {"inf_fraction", [](R* r) { r->mutable_budget()->set_fraction(kInf); },
+       kInvalid, "budget.fraction"},
+      {"nan_mflops", [](R* r) { r->mutable_budget()->set_mflops(kNan); },
+       kInvalid, "budget.mflops"},
+      {"inf_mflops", [](R* r) { r->mutable_budget()->set_mflops(kInf); },
+       kInvalid, "budget.mflops"},
+      {"negative_mflops", [](R* r) { r->mutable_budget()->set_mflops(-3); },
+       kInvalid, "budget.mflops"},
+      {"mflops_below_cheapest",
+       [](R* r) { r->mutable_budget()->set_mflops(1e-6); },
+       absl::StatusCode::kOutOfRange, ""},
+      {"milliseconds_budget",
+       [](R* r) { r->mutable_budget()->set_milliseconds(10); },
+       absl::StatusCode::kUnimplemented, ""},
+      {"negative_weight",
+       [](R* r) { (*r->mutable_task_weights())["depth"] = -1; }, kInvalid,
+       "depth"},
+      {"nan_weight", [](R* r) { (*r->mutable_task_weights())["depth"] = kNan; },
+       kInvalid, "depth"},
+      {"unknown_task_weight",
+       [](R* r) { (*r->mutable_task_weights())["sky"] = 1; }, kInvalid, "sky"},
+      {"unknown_default_format",
+       [](R* r) {
+         r->set_default_output_format(static_cast<v1::OutputFormat>(7));
+       },
+       kInvalid, "default_output_format: unknown output format 7"},
+      {"unknown_format_value",
+       [](R* r) {
+         (*r->mutable_output_formats())["depth"] =
+             static_cast<v1::OutputFormat>(9);
+       },
+       kInvalid, "output_formats[depth]: unknown output format 9"},
+      {"format_for_unknown_task",
+       [](R* r) { (*r->mutable_output_formats())["sky"] = v1::PNG; }, kInvalid,
+       "output_formats: unknown task \"sky\""},
+  };
+}
+
+class BadInferTest : public E2eTest,
+                     public ::testing::WithParamInterface<BadInfer> {};
+
+TEST_P(BadInferTest, IsRejectedAndTheServerKeepsServing) {
+  v1::InferRequest request = PngInferRequest(0.5);
+  GetParam().mutate(&request);
+  const absl::Status status = client().Infer(request).status();
+  EXPECT_EQ(status.code(), GetParam().code) << status;
+  EXPECT_THAT(status.message(), HasSubstr(GetParam().message));
+  ExpectServerStillWorks();
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, BadInferTest, ::testing::ValuesIn(BadInfers()),
+                         [](const ::testing::TestParamInfo<BadInfer>& info) {
+                           return info.param.name;
+                         });
+
+TEST_F(E2eTest, ExpiredDeadlineIsDeadlineExceeded) {
+  CallOptions options;
+  options.deadline = absl::Now() - absl::Seconds(1);
+  EXPECT_EQ(client().Infer(PngInferRequest(0.5), options).status().code(),
+            absl::StatusCode::kDeadlineExceeded);
+  ExpectServerStillWorks();
+}
+
+TEST_F(E2eTest, BadPlansAreRejected) {
+  struct Case {
+    std::function<void(v1::PlanRequest*)> mutate;
+    absl::StatusCode code;
+  };
+  const Case kCases[] = {
+      {[](v1::PlanRequest* r) { r->clear_budget(); },
+       absl::StatusCode::kInvalidArgument},
+      {[](v1::PlanRequest* r) { r->mutable_budget()->set_fraction(kNan); },
+       absl::StatusCode::kInvalidArgument},
+      {[](v1::PlanRequest* r) { (*r->mutable_task_weights())["sky"] = 1; },
+       absl::StatusCode::kInvalidArgument},
+      {[](v1::PlanRequest* r) { (*r->mutable_task_weights())["semseg"] = -2; },
+       absl::StatusCode::kInvalidArgument},
+      {[](v1::PlanRequest* r) { r->mutable_budget()->set_milliseconds(5); },
+       absl::StatusCode::kUnimplemented},
+      {[](v1::PlanRequest* r) { r->mutable_budget()->set_mflops(1e-6); },
+       absl::StatusCode::kOutOfRange},
+  };
+  for (const Case& c : kCases) {
+    v1::PlanRequest request;
+    request.mutable_budget()->set_fraction(0.5);
+    c.mutate(&request);
+    const absl::Status status = client().Plan(request).status();
+    EXPECT_EQ(status.code(), c.code) << request.DebugString() << status;
+  }
+  v1::PlanRequest good;
+  good.mutable_budget()->set_fraction(0.5);
+  EXPECT_TRUE(client().Plan(good).ok());
+}
+
+}  // namespace
+}  // namespace slimserve

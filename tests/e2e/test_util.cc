@@ -1,0 +1,74 @@
+#include "tests/e2e/test_util.h"
+
+#include <cstdlib>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "engine/image_codec.h"
+#include "engine/model_package.h"
+#include "engine/status_macros.h"
+
+namespace slimserve {
+
+absl::StatusOr<std::string> TinyModelDir() {
+  static std::string* dir = nullptr;
+  if (dir != nullptr) return *dir;
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  std::string path = std::string(tmp != nullptr ? tmp : "/tmp") + "/tiny_model";
+  SLIM_RETURN_IF_ERROR(
+      WriteRandomModelPackage(TinyModelSpec(), /*seed=*/1, path));
+  dir = new std::string(std::move(path));
+  return *dir;
+}
+
+absl::StatusOr<std::unique_ptr<TestServer>> TestServer::Start() {
+  std::unique_ptr<TestServer> test(new TestServer());
+  Engine::Options engine_options;
+  SLIM_ASSIGN_OR_RETURN(engine_options.model_dir, TinyModelDir());
+  engine_options.num_threads = 1;
+  engine_options.warmup = true;
+  SLIM_ASSIGN_OR_RETURN(test->engine_, Engine::Create(engine_options));
+
+  Server::Options server_options;
+  server_options.address = "127.0.0.1:0";
+  SLIM_ASSIGN_OR_RETURN(test->server_,
+                        Server::Create(server_options, test->engine_.get()));
+  SLIM_ASSIGN_OR_RETURN(
+      test->client_,
+      SlimClient::Connect("127.0.0.1:" + std::to_string(test->server_->port()),
+                          absl::Seconds(10)));
+  return test;
+}
+
+std::vector<uint8_t> TestPixels(int height, int width, int channels) {
+  std::vector<uint8_t> pixels(static_cast<size_t>(height) * width * channels);
+  for (int y = 0; y < height; ++y) {
+    for (int x = 0; x < width; ++x) {
+      for (int c = 0; c < channels; ++c) {
+        pixels[(static_cast<size_t>(y) * width + x) * channels + c] =
+            static_cast<uint8_t>((y * 7 + x * 3 + c * 85) % 256);
+      }
+    }
+  }
+  return pixels;
+}
+
+std::string TestPng() {
+  const std::vector<uint8_t> pixels = TestPixels(40, 60, 3);
+  absl::StatusOr<std::string> png =
+      EncodePng(pixels.data(), 40, 60, /*channels=*/3, /*bit_depth=*/8);
+  if (!png.ok()) std::abort();
+  return *std::move(png);
+}
+
+v1::InferRequest PngInferRequest(double fraction, v1::OutputFormat format) {
+  static const std::string* const png = new std::string(TestPng());
+  v1::InferRequest request;
+  request.mutable_image()->set_encoded(*png);
+  request.mutable_budget()->set_fraction(fraction);
+  request.set_default_output_format(format);
+  return request;
+}
+
+}  // namespace slimserve

@@ -1,0 +1,57 @@
+#ifndef SLIMSERVE_TESTS_E2E_TEST_UTIL_H_
+#define SLIMSERVE_TESTS_E2E_TEST_UTIL_H_
+
+// Helpers of the end-to-end tests: the tiny model package, a server on a
+// loopback port with a client connected to it, and test images.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "client/client.h"
+#include "engine/engine.h"
+#include "server/server.h"
+#include "slimserve/v1/slimserve.pb.h"
+
+namespace slimserve {
+
+// Writes the tiny model package (TinyModelSpec(), seed 1) under $TEST_TMPDIR
+// on the first call; returns its directory. Thread-compatible.
+absl::StatusOr<std::string> TinyModelDir();
+
+// An Engine on the tiny package (one LibTorch thread, warmed up), a Server on
+// 127.0.0.1 at a free port, and a SlimClient connected to it. Destruction
+// shuts the server and the engine down.
+class TestServer {
+ public:
+  static absl::StatusOr<std::unique_ptr<TestServer>> Start();
+
+  Engine& engine() { return *engine_; }
+  Server& server() { return *server_; }
+  SlimClient& client() { return *client_; }
+
+ private:
+  TestServer() = default;
+
+  // Declared in construction order: destroyed client, server, engine.
+  std::unique_ptr<Engine> engine_;
+  std::unique_ptr<Server> server_;
+  std::unique_ptr<SlimClient> client_;
+};
+
+// height x width x channels uint8 pixels of a smooth colour pattern.
+std::vector<uint8_t> TestPixels(int height, int width, int channels);
+
+// A 40x60 RGB PNG of TestPixels.
+std::string TestPng();
+
+// An InferRequest for TestPng() at budget `fraction`, every task, outputs in
+// `format`.
+v1::InferRequest PngInferRequest(double fraction,
+                                 v1::OutputFormat format = v1::RAW);
+
+}  // namespace slimserve
+
+#endif  // SLIMSERVE_TESTS_E2E_TEST_UTIL_H_
