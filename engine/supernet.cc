@@ -53,7 +53,7 @@ torch::Tensor SwitchableBatchNormImpl::forward(const torch::Tensor& x,
                            bias[config].narrow(0, 0, c),
                            running_mean[config].narrow(0, 0, c),
                            running_var[config].narrow(0, 0, c), is_training(),
-                           /*momentum=*/0.1, /*eps=*/1e-5,
+                           momentum, /*eps=*/1e-5,
                            /*cudnn_enabled=*/true);
 }
 

@@ -50,6 +50,9 @@ class SwitchableBatchNormImpl : public torch::nn::Module {
 
   torch::Tensor weight, bias;               // [num_configs, channels]
   torch::Tensor running_mean, running_var;  // [num_configs, channels]
+  // Update rate of the running statistics in training mode; the trainer
+  // lowers it per batch (1/(k+1)) to recalibrate to exact averages.
+  double momentum = 0.1;
 };
 TORCH_MODULE(SwitchableBatchNorm);
 

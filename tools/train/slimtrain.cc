@@ -1,0 +1,74 @@
+// slimtrain: trains a slimmable multi-task supernet on procedural scenes and
+// writes a model package. See tools/train/trainer.h for the method and
+// models/default/README.md for the command that made the shipped model.
+
+#include <cstdio>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "engine/model_spec.h"
+#include "tools/train/trainer.h"
+
+ABSL_FLAG(std::string, spec, "default",
+          "\"default\", \"tiny\", or a directory holding a spec.textproto");
+ABSL_FLAG(std::string, out, "", "Output directory (checkpoint + package)");
+ABSL_FLAG(int, steps, 3000, "Optimiser steps");
+ABSL_FLAG(int, batch_size, 16, "Images per step");
+ABSL_FLAG(double, lr, 2e-3, "Peak learning rate (AdamW, cosine decay)");
+ABSL_FLAG(int, random_configs, 2,
+          "Random configurations per step besides widest and narrowest");
+ABSL_FLAG(bool, cikd, true, "Configuration-invariant feature distillation");
+ABSL_FLAG(double, cikd_weight, 1.0, "Weight of the CIKD loss");
+ABSL_FLAG(double, distill_weight, 1.0, "Weight of inplace output distillation");
+ABSL_FLAG(uint64_t, seed, 1, "Seed of initialisation and config sampling");
+ABSL_FLAG(uint64_t, data_seed, 1, "Seed of the training scenes");
+ABSL_FLAG(int, checkpoint_every, 250, "Steps between checkpoints");
+ABSL_FLAG(bool, resume, true, "Continue from OUT/checkpoint.pt if present");
+ABSL_FLAG(int, num_threads, 0, "LibTorch threads (0 = all cores)");
+ABSL_FLAG(int, data_threads, 1, "Threads rendering scenes");
+ABSL_FLAG(std::string, version, "", "Version string written into the spec");
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage("slimtrain --out=DIR [--spec=default] [--steps=N] ...");
+  absl::ParseCommandLine(argc, argv);
+  slimserve::train::TrainerOptions o;
+  const std::string which = absl::GetFlag(FLAGS_spec);
+  if (which == "default") {
+    o.spec = slimserve::DefaultModelSpec();
+  } else if (which == "tiny") {
+    o.spec = slimserve::TinyModelSpec();
+  } else {
+    auto spec = slimserve::LoadModelSpec(which);
+    if (!spec.ok()) {
+      std::fprintf(stderr, "error: %s\n", std::string(spec.status().message()).c_str());
+      return 1;
+    }
+    o.spec = *std::move(spec);
+  }
+  if (!absl::GetFlag(FLAGS_version).empty()) {
+    o.spec.set_version(absl::GetFlag(FLAGS_version));
+  }
+  o.out_dir = absl::GetFlag(FLAGS_out);
+  o.steps = absl::GetFlag(FLAGS_steps);
+  o.batch_size = absl::GetFlag(FLAGS_batch_size);
+  o.learning_rate = absl::GetFlag(FLAGS_lr);
+  o.num_random_configs = absl::GetFlag(FLAGS_random_configs);
+  o.cikd = absl::GetFlag(FLAGS_cikd);
+  o.cikd_weight = absl::GetFlag(FLAGS_cikd_weight);
+  o.distill_weight = absl::GetFlag(FLAGS_distill_weight);
+  o.seed = absl::GetFlag(FLAGS_seed);
+  o.data_seed = absl::GetFlag(FLAGS_data_seed);
+  o.checkpoint_every = absl::GetFlag(FLAGS_checkpoint_every);
+  o.resume = absl::GetFlag(FLAGS_resume);
+  o.num_threads = absl::GetFlag(FLAGS_num_threads);
+  o.data_threads = absl::GetFlag(FLAGS_data_threads);
+  const absl::Status st = slimserve::train::Train(o);
+  if (!st.ok()) {
+    std::fprintf(stderr, "error: %s\n", std::string(st.message()).c_str());
+    return 1;
+  }
+  std::fprintf(stderr, "wrote %s\n", o.out_dir.c_str());
+  return 0;
+}

@@ -1,0 +1,355 @@
+#include "tools/train/trainer.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include <torch/torch.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "engine/model_package.h"
+#include "engine/status_macros.h"
+#include "engine/supernet.h"
+#include "google/protobuf/text_format.h"
+#include "tools/train/data.h"
+
+namespace slimserve {
+namespace train {
+namespace {
+
+namespace F = torch::nn::functional;
+using slimserve::v1::TaskKind;
+
+struct Config {
+  int we;
+  std::vector<int> wd;  // per task
+};
+
+// Outputs of one configuration, activated where the loss needs it.
+struct Outputs {
+  std::vector<torch::Tensor> raw;  // per task, head output
+};
+
+// Class-balanced BCE (HED): positives and negatives carry equal total weight.
+torch::Tensor BalancedBce(const torch::Tensor& logits,
+                          const torch::Tensor& target) {
+  const torch::Tensor pos = target.mean().clamp(1e-4, 1 - 1e-4);
+  const torch::Tensor w = torch::where(target > 0.5, 0.5 / pos, 0.5 / (1 - pos));
+  return F::binary_cross_entropy_with_logits(
+      logits, target, F::BinaryCrossEntropyWithLogitsFuncOptions().weight(w));
+}
+
+torch::Tensor CosineLoss(const torch::Tensor& raw, const torch::Tensor& unit) {
+  const torch::Tensor n = F::normalize(raw, F::NormalizeFuncOptions().dim(1));
+  return (1 - (n * unit).sum(1)).mean();
+}
+
+torch::Tensor TaskLoss(TaskKind kind, const torch::Tensor& raw,
+                       const Batch& b) {
+  switch (kind) {
+    case slimserve::v1::SEMANTIC_SEGMENTATION:
+      return F::cross_entropy(raw, b.semantic);
+    case slimserve::v1::DEPTH:
+      return F::l1_loss(F::softplus(raw), b.depth);
+    case slimserve::v1::SURFACE_NORMALS:
+      return CosineLoss(raw, b.normals);
+    case slimserve::v1::EDGES:
+      return BalancedBce(raw, b.edges);
+    default:
+      return torch::zeros({});
+  }
+}
+
+// Distillation of a student's head output towards the teacher's (detached).
+torch::Tensor DistillLoss(TaskKind kind, const torch::Tensor& student,
+                          const torch::Tensor& teacher) {
+  switch (kind) {
+    case slimserve::v1::SEMANTIC_SEGMENTATION: {
+      const torch::Tensor t = torch::softmax(teacher, 1);
+      return (t * (torch::log_softmax(teacher, 1) -
+                   torch::log_softmax(student, 1)))
+          .sum(1)
+          .mean();
+    }
+    case slimserve::v1::DEPTH:
+      return F::l1_loss(F::softplus(student), F::softplus(teacher));
+    case slimserve::v1::SURFACE_NORMALS:
+      return CosineLoss(student,
+                        F::normalize(teacher, F::NormalizeFuncOptions().dim(1)));
+    case slimserve::v1::EDGES:
+      return F::binary_cross_entropy_with_logits(student,
+                                                 torch::sigmoid(teacher));
+    default:
+      return torch::zeros({});
+  }
+}
+
+std::string Checkpoint(const std::string& out_dir) {
+  return out_dir + "/checkpoint.pt";
+}
+
+absl::Status SaveCheckpoint(Supernet& net, torch::optim::AdamW& opt,
+                            int64_t step, const std::string& path) {
+  try {
+    torch::serialize::OutputArchive archive, model, optim;
+    net->save(model);
+    opt.save(optim);
+    archive.write("model", model);
+    archive.write("optimizer", optim);
+    archive.write("step", torch::tensor(step));
+    const std::string tmp = path + ".tmp";
+    archive.save_to(tmp);
+    std::filesystem::rename(tmp, path);  // never a half-written checkpoint
+  } catch (const std::exception& e) {
+    return absl::InternalError(absl::StrCat(path, ": ", e.what()));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int64_t> LoadCheckpoint(Supernet& net, torch::optim::AdamW& opt,
+                                       const std::string& path) {
+  try {
+    torch::serialize::InputArchive archive, model, optim;
+    archive.load_from(path);
+    archive.read("model", model);
+    archive.read("optimizer", optim);
+    net->load(model);
+    opt.load(optim);
+    torch::Tensor step;
+    archive.read("step", step);
+    return step.item<int64_t>();
+  } catch (const std::exception& e) {
+    std::string what = e.what();
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": cannot resume: ", what.substr(0, what.find('\n'))));
+  }
+}
+
+// Exact per-configuration BatchNorm statistics: reset, then average over
+// `batches` batches run in training mode (momentum 1/(k+1) = running mean).
+void RecalibrateBatchNorm(Supernet& net, const TrainerOptions& o,
+                          const torch::Device& device) {
+  torch::NoGradGuard no_grad;
+  std::vector<SwitchableBatchNormImpl*> bns;
+  for (const auto& m : net->modules(/*include_self=*/false)) {
+    if (auto* bn = m->as<SwitchableBatchNormImpl>()) bns.push_back(bn);
+  }
+  for (auto* bn : bns) {
+    bn->running_mean.zero_();
+    bn->running_var.fill_(1.0);
+  }
+  net->train();
+  const auto& spec = o.spec;
+  for (int k = 0; k < o.recalibration_batches; ++k) {
+    for (auto* bn : bns) bn->momentum = 1.0 / (k + 1);
+    // Held apart from the training stream's indices by the seed.
+    const Batch b = MakeBatch(spec, o.scene, o.data_seed + 1000003,
+                              uint64_t(k) * o.batch_size, o.batch_size,
+                              o.data_threads)
+                        .To(device);
+    for (int we = 0; we < spec.encoder_widths_size(); ++we) {
+      const auto features = net->Encode(b.image, we);
+      for (int wd = 0; wd < spec.decoder_widths_size(); ++wd) {
+        for (int t = 0; t < spec.tasks_size(); ++t) {
+          net->DecodeRaw(t, features, we, wd);
+        }
+      }
+    }
+  }
+  for (auto* bn : bns) bn->momentum = 0.1;
+  net->eval();
+}
+
+class ProgressBar {
+ public:
+  ProgressBar(int64_t total, int batch_size, bool enabled)
+      : total_(total),
+        batch_size_(batch_size),
+        enabled_(enabled),
+        tty_(isatty(2)) {}
+  void Update(int64_t step, const std::string& losses, double images_per_s) {
+    if (!enabled_) return;
+    if (!tty_ && step % 25 != 0 && step != total_) return;
+    const int width = 24;
+    const int filled = static_cast<int>(width * step / std::max<int64_t>(1, total_));
+    const double eta_min =
+        images_per_s > 0
+            ? (total_ - step) * double(batch_size_) / images_per_s / 60
+            : 0;
+    std::fprintf(stderr, "%sstep %lld/%lld [%s%s] %s | %.1f img/s, ETA %.0f min%s",
+                 tty_ ? "\r" : "", static_cast<long long>(step),
+                 static_cast<long long>(total_),
+                 std::string(filled, '#').c_str(),
+                 std::string(width - filled, '.').c_str(), losses.c_str(),
+                 images_per_s, eta_min, tty_ ? "\033[K" : "\n");
+    std::fflush(stderr);
+  }
+  void Done() {
+    if (enabled_ && tty_) std::fprintf(stderr, "\n");
+  }
+
+ private:
+  int64_t total_;
+  int batch_size_;
+  bool enabled_, tty_;
+};
+
+absl::Status WritePackage(Supernet& net, const TrainerOptions& o) {
+  v1::ModelSpec spec = o.spec;
+  spec.set_weights_file(kDefaultWeightsFileName);
+  std::string text;
+  google::protobuf::TextFormat::PrintToString(spec, &text);
+  std::ofstream(o.out_dir + "/" + kSpecFileName)
+      << "# proto-file: proto/slimserve/v1/model_spec.proto\n"
+      << "# proto-message: slimserve.v1.ModelSpec\n"
+      << text;
+  net->to(torch::kCPU);
+  return SaveSupernet(net, WeightsPath(o.out_dir, spec));
+}
+
+}  // namespace
+
+absl::Status Train(const TrainerOptions& o) {
+  SLIM_RETURN_IF_ERROR(ValidateModelSpec(o.spec));
+  if (o.out_dir.empty()) return absl::InvalidArgumentError("out_dir: required");
+  if (o.steps < 1 || o.batch_size < 1) {
+    return absl::InvalidArgumentError("steps and batch_size must be >= 1");
+  }
+  std::filesystem::create_directories(o.out_dir);
+  const int threads = o.num_threads > 0
+                          ? o.num_threads
+                          : static_cast<int>(std::thread::hardware_concurrency());
+  torch::set_num_threads(std::max(1, threads));
+  const torch::Device device =
+      torch::cuda::is_available() ? torch::kCUDA : torch::kCPU;
+
+  const auto& spec = o.spec;
+  const int num_we = spec.encoder_widths_size();
+  const int num_wd = spec.decoder_widths_size();
+  const int num_tasks = spec.tasks_size();
+
+  Supernet net(spec);
+  InitSupernet(net, o.seed);
+  net->to(device);
+  torch::optim::AdamW opt(
+      net->parameters(),
+      torch::optim::AdamWOptions(o.learning_rate).weight_decay(o.weight_decay));
+
+  int64_t start = 0;
+  if (o.resume && std::filesystem::exists(Checkpoint(o.out_dir))) {
+    SLIM_ASSIGN_OR_RETURN(start, LoadCheckpoint(net, opt, Checkpoint(o.out_dir)));
+    std::fprintf(stderr, "resuming from step %lld\n", static_cast<long long>(start));
+  }
+
+  std::mt19937_64 rng(o.seed * 0x9E3779B97F4A7C15ULL + start);
+  Prefetcher data(spec, o.scene, o.data_seed, o.batch_size, o.data_threads,
+                  static_cast<uint64_t>(start));
+  ProgressBar bar(o.steps, o.batch_size, o.progress);
+  net->train();
+  auto t_last = std::chrono::steady_clock::now();
+  double ema_ips = 0;
+  std::vector<double> ema(num_tasks + 2, 0);
+
+  for (int64_t step = start; step < o.steps; ++step) {
+    // Learning rate: linear warm-up, then cosine decay to 1% of the peak.
+    double lr = o.learning_rate;
+    if (step < o.warmup_steps) {
+      lr *= double(step + 1) / o.warmup_steps;
+    } else {
+      const double p = double(step - o.warmup_steps) /
+                       std::max(1, o.steps - o.warmup_steps);
+      lr *= 0.01 + 0.99 * 0.5 * (1 + std::cos(M_PI * p));
+    }
+    for (auto& group : opt.param_groups()) {
+      static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
+    }
+
+    const Batch b = data.Next().To(device);
+    opt.zero_grad();
+
+    // 1. Widest configuration: ground truth only; becomes the teacher.
+    std::vector<torch::Tensor> teacher_feats, teacher_out;
+    std::vector<double> task_loss(num_tasks, 0);
+    {
+      const auto feats = net->Encode(b.image, num_we - 1);
+      torch::Tensor loss = torch::zeros({}, b.image.options());
+      for (int t = 0; t < num_tasks; ++t) {
+        const torch::Tensor raw = net->DecodeRaw(t, feats, num_we - 1, num_wd - 1);
+        const torch::Tensor l = TaskLoss(spec.tasks(t).kind(), raw, b);
+        task_loss[t] = l.item<double>();
+        loss = loss + l;
+        teacher_out.push_back(raw.detach());
+      }
+      for (const auto& f : feats) teacher_feats.push_back(f.detach());
+      loss.backward();
+    }
+
+    // 2. Narrowest and random configurations.
+    std::vector<Config> configs;
+    configs.push_back({0, std::vector<int>(num_tasks, 0)});
+    for (int i = 0; i < o.num_random_configs; ++i) {
+      Config c{static_cast<int>(rng() % num_we), {}};
+      for (int t = 0; t < num_tasks; ++t) c.wd.push_back(static_cast<int>(rng() % num_wd));
+      configs.push_back(c);
+    }
+    double kd_sum = 0, cikd_sum = 0;
+    for (const Config& c : configs) {
+      const auto feats = net->Encode(b.image, c.we);
+      torch::Tensor loss = torch::zeros({}, b.image.options());
+      for (int t = 0; t < num_tasks; ++t) {
+        const TaskKind kind = spec.tasks(t).kind();
+        const torch::Tensor raw = net->DecodeRaw(t, feats, c.we, c.wd[t]);
+        const torch::Tensor kd = DistillLoss(kind, raw, teacher_out[t]);
+        kd_sum += kd.item<double>();
+        loss = loss + TaskLoss(kind, raw, b) + o.distill_weight * kd;
+      }
+      if (o.cikd && c.we != num_we - 1) {
+        torch::Tensor cikd = torch::zeros({}, b.image.options());
+        for (size_t s = 0; s < feats.size(); ++s) {
+          cikd = cikd + F::mse_loss(feats[s], teacher_feats[s].narrow(
+                                                  1, 0, feats[s].size(1)));
+        }
+        cikd_sum += cikd.item<double>();
+        loss = loss + o.cikd_weight * cikd;
+      }
+      loss.backward();
+    }
+    opt.step();
+
+    // Progress: exponential moving averages of the losses.
+    const auto now = std::chrono::steady_clock::now();
+    const double dt = std::chrono::duration<double>(now - t_last).count();
+    t_last = now;
+    const double ips = o.batch_size / std::max(dt, 1e-9);
+    const double a = step == start ? 1.0 : 0.05;
+    ema_ips = step == start ? ips : 0.9 * ema_ips + 0.1 * ips;
+    for (int t = 0; t < num_tasks; ++t) ema[t] = (1 - a) * ema[t] + a * task_loss[t];
+    ema[num_tasks] = (1 - a) * ema[num_tasks] + a * kd_sum / configs.size();
+    ema[num_tasks + 1] = (1 - a) * ema[num_tasks + 1] + a * cikd_sum / configs.size();
+    std::string losses;
+    for (int t = 0; t < num_tasks; ++t) {
+      absl::StrAppendFormat(&losses, "%s %.3f ", spec.tasks(t).name(), ema[t]);
+    }
+    absl::StrAppendFormat(&losses, "kd %.3f cikd %.3f lr %.1e", ema[num_tasks],
+                          ema[num_tasks + 1], lr);
+    bar.Update(step + 1, losses, ema_ips);
+
+    if (o.checkpoint_every > 0 && (step + 1) % o.checkpoint_every == 0 &&
+        step + 1 < o.steps) {
+      SLIM_RETURN_IF_ERROR(SaveCheckpoint(net, opt, step + 1, Checkpoint(o.out_dir)));
+    }
+  }
+  bar.Done();
+  SLIM_RETURN_IF_ERROR(SaveCheckpoint(net, opt, o.steps, Checkpoint(o.out_dir)));
+  RecalibrateBatchNorm(net, o, device);
+  return WritePackage(net, o);
+}
+
+}  // namespace train
+}  // namespace slimserve
