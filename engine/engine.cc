@@ -2,6 +2,7 @@
 
 #include <cstring>
 #include <deque>
+#include <map>
 #include <thread>
 
 #include <torch/torch.h>
@@ -11,6 +12,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "engine/batch_policy.h"
 #include "engine/executor.h"
 #include "engine/image_codec.h"
 #include "engine/log.h"
@@ -45,6 +47,8 @@ absl::Status ValidateOptions(const Engine::Options& o) {
         "Engine::Options.max_queue_size: must be >= 1, got ",
         o.max_queue_size));
   }
+  SLIM_RETURN_IF_ERROR(ValidateBatchPolicyOptions(
+      {o.max_batch_size, o.max_queue_delay, o.starvation_limit}));
   if (o.max_image_pixels < 1) {
     return absl::InvalidArgumentError(absl::StrCat(
         "Engine::Options.max_image_pixels: must be >= 1, got ",
@@ -98,10 +102,13 @@ class Engine::Impl {
   Impl(const Options& options, ModelSpec spec, Supernet net,
        std::unique_ptr<Planner> planner)
       : options_(options),
+        policy_{options.max_batch_size, options.max_queue_delay,
+                options.starvation_limit},
         spec_(std::move(spec)),
         costs_(ComputeCostTable(spec_)),
         net_(std::move(net)),
-        planner_(std::move(planner)) {}
+        planner_(std::move(planner)),
+        per_item_estimate_(spec_.encoder_widths_size(), absl::ZeroDuration()) {}
 
   ~Impl() { Shutdown(); }
 
@@ -149,18 +156,22 @@ class Engine::Impl {
     }
     SLIM_RETURN_IF_ERROR(
         ValidateImage(request.image, options_.max_image_pixels));
-    Job job{std::move(request), std::move(plan), std::move(done), absl::Now()};
+    const int width = plan.encoder_width_index;
     absl::MutexLock lock(&mu_);
     if (stopping_) {
       return absl::UnavailableError("the server is shutting down");
     }
-    if (static_cast<int>(queue_.size()) >= options_.max_queue_size) {
+    if (queued_ >= options_.max_queue_size) {
       return absl::ResourceExhaustedError(absl::StrCat(
           "the request queue is full (", options_.max_queue_size,
           " requests); retry later"));
     }
-    queue_.push_back(std::move(job));
+    queues_[width].push_back(Job{next_id_++, std::move(request),
+                                 std::move(plan), std::move(done),
+                                 absl::Now()});
+    ++queued_;
     ++in_flight_;
+    ++arrivals_;
     return absl::OkStatus();
   }
 
@@ -183,31 +194,98 @@ class Engine::Impl {
 
  private:
   struct Job {
+    uint64_t id = 0;
     InferRequest request;
     Plan plan;
     InferDone done;
     absl::Time enqueued;
   };
 
+  // What one worker takes out of the queues under the lock.
+  struct Work {
+    std::vector<Job> batch;
+    std::vector<std::pair<Job, absl::Status>> dropped;
+    absl::Time picked;
+  };
+
+  // Applies the batching policy until it yields a batch or drops, or the
+  // engine has stopped and drained. Returns false when the worker should
+  // exit.
+  bool NextWork(Work* work) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    while (true) {
+      if (stopping_ && queued_ == 0) return false;
+      const absl::Time now = absl::Now();
+      std::vector<QueueView> views;
+      for (const auto& [width, jobs] : queues_) {
+        if (jobs.empty()) continue;
+        QueueView view;
+        view.encoder_width = width;
+        view.compute_per_item = per_item_estimate_[width];
+        for (const Job& job : jobs) {
+          PendingRequest r;
+          r.id = job.id;
+          r.arrival = job.enqueued;
+          r.deadline = job.request.deadline;
+          r.cancelled = job.request.cancelled && job.request.cancelled->load();
+          view.requests.push_back(r);
+        }
+        views.push_back(std::move(view));
+      }
+      BatchPolicyOptions policy = policy_;
+      if (stopping_) policy.max_queue_delay = absl::ZeroDuration();  // drain
+      const BatchDecision d = DecideNextBatch(views, now, policy);
+      auto take = [&](uint64_t id) {
+        for (auto& [width, jobs] : queues_) {
+          for (auto it = jobs.begin(); it != jobs.end(); ++it) {
+            if (it->id != id) continue;
+            Job job = std::move(*it);
+            jobs.erase(it);
+            --queued_;
+            return job;
+          }
+        }
+        std::abort();  // the policy only names queued ids
+      };
+      for (uint64_t id : d.cancelled) {
+        work->dropped.push_back(
+            {take(id), absl::CancelledError(
+                           "cancelled by the client before compute")});
+      }
+      for (uint64_t id : d.expired) {
+        work->dropped.push_back(
+            {take(id), absl::DeadlineExceededError(
+                           "the deadline passed (or cannot be met) before "
+                           "compute started")});
+      }
+      for (uint64_t id : d.batch) work->batch.push_back(take(id));
+      if (!work->batch.empty() || !work->dropped.empty()) {
+        work->picked = now;
+        return true;
+      }
+      // Sleep until the policy's wake-up time, a new arrival, or shutdown.
+      const uint64_t seen = arrivals_;
+      auto woken = [this, seen]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+        return stopping_ || arrivals_ != seen;
+      };
+      mu_.AwaitWithDeadline(absl::Condition(&woken, &decltype(woken)::operator()),
+                            d.wake_at);
+    }
+  }
+
   void WorkerLoop() {
     c10::InferenceMode guard;
     while (true) {
-      Job job;
+      Work work;
       {
         absl::MutexLock lock(&mu_);
-        mu_.Await(absl::Condition(
-            +[](Impl* self) ABSL_EXCLUSIVE_LOCKS_REQUIRED(self->mu_) {
-              return self->stopping_ || !self->queue_.empty();
-            },
-            this));
-        if (queue_.empty()) return;  // stopping and drained
-        job = std::move(queue_.front());
-        queue_.pop_front();
+        if (!NextWork(&work)) return;
       }
-      absl::StatusOr<InferResult> result = Run(job);
-      job.done(std::move(result));
+      for (auto& [job, status] : work.dropped) job.done(status);
+      const int answered = static_cast<int>(work.dropped.size()) +
+                           static_cast<int>(work.batch.size());
+      if (!work.batch.empty()) RunJobs(work.batch, work.picked);
       absl::MutexLock lock(&mu_);
-      --in_flight_;
+      in_flight_ -= answered;
     }
   }
 
@@ -225,14 +303,9 @@ class Engine::Impl {
     return absl::OkStatus();
   }
 
-  absl::StatusOr<InferResult> Run(Job& job) {
-    InferResult result;
-    absl::Time t0 = absl::Now();
-    result.timings.queue = t0 - job.enqueued;
-    SLIM_RETURN_IF_ERROR(CheckStillWanted(job.request, "preprocessing"));
-
-    // Decode, resize, normalise.
-    const ImageInput& image = job.request.image;
+  absl::StatusOr<torch::Tensor> Preprocess(const InferRequest& request) const {
+    SLIM_RETURN_IF_ERROR(CheckStillWanted(request, "preprocessing"));
+    const ImageInput& image = request.image;
     DecodedImage decoded;
     if (!image.raw) {
       DecodeLimits limits;
@@ -253,34 +326,82 @@ class Engine::Impl {
                             spec_.input().std(2)};
     ResizeNormalizeCpu(pixels, h, w, c, out_h, out_w, mean, stdev,
                        input.data_ptr<float>());
-    absl::Time t1 = absl::Now();
-    result.timings.preprocess = t1 - t0;
-    SLIM_RETURN_IF_ERROR(CheckStillWanted(job.request, "compute"));
+    SLIM_RETURN_IF_ERROR(CheckStillWanted(request, "compute"));
+    return input;
+  }
 
-    ExecutorItem item;
-    item.input = input;
-    item.plan = &job.plan;
+  // Runs one batch (one encoder width) and answers every job in it.
+  void RunJobs(std::vector<Job>& jobs, absl::Time picked) {
+    std::vector<InferResult> results(jobs.size());
+    std::vector<ExecutorItem> items(jobs.size());
+    std::vector<ExecutorItem*> live;
+    std::vector<size_t> live_jobs;
+    for (size_t i = 0; i < jobs.size(); ++i) {
+      const absl::Time t0 = absl::Now();
+      results[i].timings.queue = picked - jobs[i].enqueued;
+      absl::StatusOr<torch::Tensor> input = Preprocess(jobs[i].request);
+      results[i].timings.preprocess = absl::Now() - t0;
+      if (!input.ok()) {
+        jobs[i].done(input.status());
+        continue;
+      }
+      items[i].input = *std::move(input);
+      items[i].plan = &jobs[i].plan;
+      live.push_back(&items[i]);
+      live_jobs.push_back(i);
+    }
+    if (live.empty()) return;
+
+    const absl::Time t1 = absl::Now();
     try {
-      RunBatch(net_, {&item});
+      RunBatch(net_, live);
     } catch (const std::exception& e) {
-      std::string what = e.what();
-      SLIM_LOG(ERROR) << "request " << job.request.id
-                      << ": model execution failed: " << what;
-      return absl::InternalError(absl::StrCat(
-          "model execution failed: ", what.substr(0, what.find('\n'))));
+      const std::string what = e.what();
+      SLIM_LOG(ERROR) << "model execution failed for a batch of "
+                      << live.size() << ": " << what;
+      for (size_t i : live_jobs) {
+        jobs[i].done(absl::InternalError(absl::StrCat(
+            "model execution failed: ", what.substr(0, what.find('\n')))));
+      }
+      return;
     }
-    absl::Time t2 = absl::Now();
-    result.timings.compute = t2 - t1;
+    const absl::Duration compute = absl::Now() - t1;
+    UpdateEstimate(jobs[live_jobs[0]].plan.encoder_width_index, compute,
+                   static_cast<int>(live.size()));
 
-    for (size_t i = 0; i < job.plan.tasks.size(); ++i) {
-      SLIM_ASSIGN_OR_RETURN(
-          TaskOutput out,
-          EncodeOutput(job.request, job.plan.tasks[i], item.outputs[i]));
-      result.outputs.push_back(std::move(out));
+    for (size_t i : live_jobs) {
+      InferResult& result = results[i];
+      result.timings.compute = compute;
+      result.batch_size = static_cast<int>(live.size());
+      const absl::Time t2 = absl::Now();
+      absl::Status status;
+      for (size_t k = 0; k < jobs[i].plan.tasks.size() && status.ok(); ++k) {
+        absl::StatusOr<TaskOutput> out = EncodeOutput(
+            jobs[i].request, jobs[i].plan.tasks[k], items[i].outputs[k]);
+        if (out.ok()) {
+          result.outputs.push_back(*std::move(out));
+        } else {
+          status = out.status();
+        }
+      }
+      items[i].outputs.clear();  // free the tensors early
+      result.timings.postprocess = absl::Now() - t2;
+      if (!status.ok()) {
+        jobs[i].done(status);
+        continue;
+      }
+      result.plan = std::move(jobs[i].plan);
+      jobs[i].done(std::move(result));
     }
-    result.timings.postprocess = absl::Now() - t2;
-    result.plan = std::move(job.plan);
-    return result;
+  }
+
+  // Exponential moving average of the compute per request at each width:
+  // the policy's estimate for deadline decisions.
+  void UpdateEstimate(int width, absl::Duration compute, int batch) {
+    absl::MutexLock lock(&mu_);
+    absl::Duration& e = per_item_estimate_[width];
+    const absl::Duration sample = compute / batch;
+    e = e == absl::ZeroDuration() ? sample : e * 0.8 + sample * 0.2;
   }
 
   absl::StatusOr<TaskOutput> EncodeOutput(const InferRequest& request,
@@ -346,6 +467,7 @@ class Engine::Impl {
 
   // Constant after construction.
   const Options options_;
+  const BatchPolicyOptions policy_;
   const ModelSpec spec_;
   const CostTable costs_;
   // Read-only in eval mode: executor threads share it.
@@ -354,9 +476,16 @@ class Engine::Impl {
   std::vector<std::thread> threads_;  // started in Start(), joined once
 
   mutable absl::Mutex mu_;
-  std::deque<Job> queue_ ABSL_GUARDED_BY(mu_);
+  // One queue per encoder width index, in arrival order.
+  std::map<int, std::deque<Job>> queues_ ABSL_GUARDED_BY(mu_);
+  int queued_ ABSL_GUARDED_BY(mu_) = 0;  // sum of the queues' sizes
   // Accepted and not yet answered (queued + running).
   int in_flight_ ABSL_GUARDED_BY(mu_) = 0;
+  // Monotonic counters: request ids, and arrivals (wakes idle workers).
+  uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
+  uint64_t arrivals_ ABSL_GUARDED_BY(mu_) = 0;
+  // Per encoder width: estimated compute per request in a batch.
+  std::vector<absl::Duration> per_item_estimate_ ABSL_GUARDED_BY(mu_);
   // Monotonic: once true, Submit refuses and workers exit when drained.
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
 };

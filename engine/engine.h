@@ -51,6 +51,9 @@ struct TaskPlan {
   int decoder_width_index = -1;
   double decoder_width = 0;
   double macs = 0;  // this task's decoder at the chosen widths
+  // Normalised quality the planner predicts for this task at the chosen
+  // widths (QualityTable; 1.0 = full width); 0 when planned without a table.
+  double predicted_quality = 0;
 };
 
 // A sub-architecture: encoder width and a decoder width per active task.
@@ -64,6 +67,15 @@ struct Plan {
   double full_macs = 0;    // the requested tasks at full width
   std::string planner;     // name of the planner that chose it
   bool degraded = false;   // narrowed below the budget because of load
+  // The planners' objective: sum over tasks of weight * predicted_quality.
+  double objective = 0;
+  // True when predicted_quality comes from the synthetic default table (the
+  // model package has no measured profile yet), not from measurements.
+  bool synthetic_quality = false;
+  // Predicted time of the forward pass plus per-request overhead at the
+  // latency table's batch size, excluding queueing; < 0 when the server has
+  // no latency table.
+  double predicted_latency_ms = -1;
 };
 
 enum class OutputFormat { kRaw, kPng };
@@ -115,6 +127,8 @@ struct InferResult {
   std::vector<TaskOutput> outputs;  // active tasks, in model order
   Plan plan;
   Timings timings;
+  // Requests in the batch this one ran in (sharing its encoder width).
+  int batch_size = 1;
 };
 
 // Called exactly once per accepted request, on an engine thread. Must not
@@ -133,6 +147,15 @@ class Engine {
     int num_executor_threads = 1;
     // Queued requests beyond this are refused with RESOURCE_EXHAUSTED.
     int max_queue_size = 256;
+    // Dynamic batching; see engine/batch_policy.h for the semantics and
+    // engine/BATCHING.md for tuning. Requests that chose the same encoder
+    // width run together, up to max_batch_size, waiting at most
+    // max_queue_delay for the batch to fill (less when a deadline needs it).
+    int max_batch_size = 8;
+    absl::Duration max_queue_delay = absl::Milliseconds(2);
+    // Requests without a deadline are scheduled as if due this long after
+    // arrival, so no encoder width starves.
+    absl::Duration starvation_limit = absl::Milliseconds(200);
     // Largest accepted image, in pixels (decompression-bomb guard).
     int64_t max_image_pixels = 64LL * 1024 * 1024;
     // Run every encoder width once before Create returns, so the first

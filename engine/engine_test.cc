@@ -8,6 +8,9 @@
 #include <cstring>
 #include <filesystem>
 
+#include <random>
+
+#include "absl/synchronization/blocking_counter.h"
 #include "absl/synchronization/notification.h"
 #include "engine/image_codec.h"
 #include "engine/model_package.h"
@@ -268,6 +271,108 @@ TEST(EngineCreateTest, ErrorsNameTheProblem) {
   options.num_executor_threads = 0;
   EXPECT_NE(Engine::Create(options).status().message().find(
                 "num_executor_threads"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace slimserve
+
+namespace slimserve {
+namespace {
+
+std::unique_ptr<Engine> BatchingEngine(int max_batch, absl::Duration delay) {
+  Engine::Options options;
+  options.model_dir = PackageDir();
+  options.num_threads = 1;
+  options.warmup = false;
+  options.max_batch_size = max_batch;
+  options.max_queue_delay = delay;
+  return *Engine::Create(options);
+}
+
+// Random mixes of budgets, weights and images: each request's outputs when
+// batched with others equal its outputs when run alone.
+TEST(EngineBatchingTest, BatchedEqualsAloneOverRandomMixes) {
+  auto alone = BatchingEngine(1, absl::ZeroDuration());
+  // A long delay: batches close only when full, so they really mix.
+  auto batched = BatchingEngine(6, absl::Seconds(5));
+  std::mt19937 rng(3);
+  const char* tasks[] = {"semseg", "depth", "normals", "edges"};
+  std::vector<InferRequest> requests;
+  for (int i = 0; i < 12; ++i) {
+    InferRequest r;
+    std::vector<uint8_t> rgb(24 * 30 * 3);
+    for (auto& v : rgb) v = static_cast<uint8_t>(rng());
+    r.image.bytes = *EncodePng(rgb.data(), 24, 30, 3, 8);
+    r.plan_request.budget.value = (i % 2 == 0) ? 1.0 : 0.4;  // two widths
+    for (const char* t : tasks) {
+      if (rng() % 3 != 0) r.plan_request.task_weights[t] = 0.1f + rng() % 10;
+    }
+    if (r.plan_request.task_weights.empty()) {
+      r.plan_request.task_weights["depth"] = 1.0f;
+    }
+    requests.push_back(r);
+  }
+  std::vector<absl::StatusOr<InferResult>> together(requests.size());
+  absl::BlockingCounter pending(static_cast<int>(requests.size()));
+  for (size_t i = 0; i < requests.size(); ++i) {
+    ASSERT_TRUE(batched
+                    ->Submit(requests[i],
+                             [&, i](absl::StatusOr<InferResult> r) {
+                               together[i] = std::move(r);
+                               pending.DecrementCount();
+                             })
+                    .ok());
+  }
+  pending.Wait();
+  int max_batch_seen = 0;
+  for (size_t i = 0; i < requests.size(); ++i) {
+    ASSERT_TRUE(together[i].ok()) << together[i].status();
+    max_batch_seen = std::max(max_batch_seen, together[i]->batch_size);
+    auto one = InferSync(*alone, requests[i]);
+    ASSERT_TRUE(one.ok()) << one.status();
+    EXPECT_EQ(one->batch_size, 1);
+    ASSERT_EQ(one->outputs.size(), together[i]->outputs.size());
+    for (size_t k = 0; k < one->outputs.size(); ++k) {
+      const auto& a = one->outputs[k].data;
+      const auto& b = together[i]->outputs[k].data;
+      ASSERT_EQ(a.size(), b.size());
+      const float* fa = reinterpret_cast<const float*>(a.data());
+      const float* fb = reinterpret_cast<const float*>(b.data());
+      float worst = 0;
+      for (size_t p = 0; p < a.size() / 4; ++p) {
+        worst = std::max(worst, std::abs(fa[p] - fb[p]));
+      }
+      EXPECT_LE(worst, 1e-4f) << "request " << i << " task "
+                              << one->outputs[k].task;
+    }
+  }
+  EXPECT_EQ(max_batch_seen, 6);  // 6 requests per width: full batches
+}
+
+TEST(EngineBatchingTest, ExpiredRequestsInAQueueAreDroppedNotRun) {
+  auto engine = BatchingEngine(8, absl::Seconds(5));
+  InferRequest r;
+  r.image.bytes = TestPng(8, 8);
+  r.deadline = absl::Now() + absl::Milliseconds(30);
+  // Alone in its queue with a 5 s delay: the deadline closes the wait; the
+  // request either runs in time or is dropped, never answered late with OK.
+  const absl::Time start = absl::Now();
+  auto result = InferSync(*engine, r);
+  const absl::Time end = absl::Now();
+  if (result.ok()) {
+    EXPECT_LE(start, r.deadline);
+  } else {
+    EXPECT_EQ(result.status().code(), absl::StatusCode::kDeadlineExceeded);
+  }
+  EXPECT_LT(end - start, absl::Seconds(4));  // did not wait for the delay
+}
+
+TEST(EngineBatchingTest, BadBatchOptionsAreRefused) {
+  Engine::Options options;
+  options.model_dir = PackageDir();
+  options.max_batch_size = 0;
+  EXPECT_NE(Engine::Create(options).status().message().find("max_batch_size"),
             std::string::npos);
 }
 
