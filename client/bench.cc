@@ -1,7 +1,7 @@
 #include "client/bench.h"
 
 #include <algorithm>
-#include <atomic>
+#include <memory>
 #include <cmath>
 #include <random>
 #include <thread>
@@ -31,30 +31,30 @@ std::string CodeName(grpc::StatusCode code) {
   return c >= 0 && c < 17 ? kNames[c] : absl::StrCat("CODE_", c);
 }
 
-// Shared by every call of a run.
-class Run {
+// Shared by every call of a run. Each outstanding call holds a reference,
+// so a completion that races the end of the run never sees it destroyed.
+class Run : public std::enable_shared_from_this<Run> {
  public:
-  Run(const BenchOptions& o, std::shared_ptr<grpc::Channel> channel)
-      : o_(o), stub_(v1::Inference::NewStub(channel)), rng_(o.seed) {}
+  Run(BenchOptions o, std::shared_ptr<grpc::Channel> channel)
+      : o_(std::move(o)), stub_(v1::Inference::NewStub(channel)), rng_(o_.seed) {}
 
   // Starts one call. Thread-safe.
   void Issue() {
-    auto* call = new Call;
-    call->start = absl::Now();
     {
       absl::MutexLock lock(&mu_);
-      BuildRequest(&call->request);
       ++outstanding_;
-      call->measured = call->start >= measure_from_;
-      if (call->measured) ++sent_;
     }
-    if (o_.deadline > absl::ZeroDuration()) {
-      call->context.set_deadline(absl::ToChronoTime(call->start + o_.deadline));
-    }
-    stub_->async()->Infer(&call->context, &call->request, &call->response,
-                          [this, call](grpc::Status status) {
-                            Complete(call, status);
-                          });
+    Start();
+  }
+
+  // Closed loop: completions re-issue until this is called.
+  void StopReissuing() {
+    absl::MutexLock lock(&mu_);
+    reissue_ = false;
+  }
+  void StartReissuing() {
+    absl::MutexLock lock(&mu_);
+    reissue_ = true;
   }
 
   void SetWindow(absl::Time from, absl::Time until) {
@@ -85,8 +85,6 @@ class Run {
         +[](int* n) { return *n == 0; }, &outstanding_));
   }
 
-  // Closed loop: completions re-issue while this is true.
-  std::atomic<bool> reissue{false};
 
   BenchReport Report(absl::Duration window) {
     absl::MutexLock lock(&mu_);
@@ -118,6 +116,25 @@ class Run {
     bool measured = false;
   };
 
+  // Sends one call whose slot in outstanding_ is already counted.
+  void Start() {
+    auto* call = new Call;
+    call->start = absl::Now();
+    {
+      absl::MutexLock lock(&mu_);
+      BuildRequest(&call->request);
+      call->measured = call->start >= measure_from_;
+      if (call->measured) ++sent_;
+    }
+    if (o_.deadline > absl::ZeroDuration()) {
+      call->context.set_deadline(absl::ToChronoTime(call->start + o_.deadline));
+    }
+    stub_->async()->Infer(&call->context, &call->request, &call->response,
+                          [self = shared_from_this(), call](grpc::Status st) {
+                            self->Complete(call, st);
+                          });
+  }
+
   void BuildRequest(v1::InferRequest* req) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     const uint64_t n = count_++;
     req->set_request_id(absl::StrCat("bench-", n));
@@ -141,9 +158,13 @@ class Run {
   void Complete(Call* call, const grpc::Status& status) {
     const absl::Time end = absl::Now();
     const double ms = absl::ToDoubleMilliseconds(end - call->start);
+    bool again = false;
     {
       absl::MutexLock lock(&mu_);
-      --outstanding_;
+      // Re-issuing keeps this call's slot, so outstanding_ never touches 0
+      // while the loop goes on.
+      again = reissue_;
+      if (!again) --outstanding_;
       if (call->measured && call->start < measure_until_) {
         if (status.ok()) {
           latencies_ms_.push_back(ms);
@@ -161,16 +182,17 @@ class Run {
       }
     }
     delete call;
-    if (reissue.load()) Issue();
+    if (again) Start();
   }
 
-  const BenchOptions& o_;
+  const BenchOptions o_;
   std::unique_ptr<v1::Inference::Stub> stub_;
 
   absl::Mutex mu_;
   std::mt19937_64 rng_ ABSL_GUARDED_BY(mu_);
   uint64_t count_ ABSL_GUARDED_BY(mu_) = 0;
   int outstanding_ ABSL_GUARDED_BY(mu_) = 0;
+  bool reissue_ ABSL_GUARDED_BY(mu_) = false;
   absl::Time measure_from_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   absl::Time measure_until_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
   int64_t sent_ ABSL_GUARDED_BY(mu_) = 0;
@@ -250,7 +272,8 @@ absl::StatusOr<BenchReport> RunBench(const BenchOptions& o) {
     return absl::UnavailableError(
         absl::StrCat("cannot connect to ", o.target));
   }
-  Run run(o, channel);
+  auto run_owner = std::make_shared<Run>(o, channel);
+  Run& run = *run_owner;
   const absl::Time start = absl::Now();
   const absl::Time from = start + o.warmup;
   const absl::Time until = from + o.duration;
@@ -258,10 +281,10 @@ absl::StatusOr<BenchReport> RunBench(const BenchOptions& o) {
   BenchReport report;
   if (o.concurrency > 0) {
     report.mode = absl::StrCat("closed(", o.concurrency, ")");
-    run.reissue = true;
+    run.StartReissuing();
     for (int i = 0; i < o.concurrency; ++i) run.Issue();
     absl::SleepFor(until - absl::Now());
-    run.reissue = false;
+    run.StopReissuing();
   } else {
     report.mode = absl::StrFormat("open(%g/s)", o.rate);
     std::mt19937_64 rng(o.seed ^ 0x5eed);

@@ -86,7 +86,8 @@ int main(int argc, char** argv) {
     }
     for (int i = 0; i < 4; ++i) o.images.push_back(GeneratedImage(h, w, i));
   } else {
-    for (const std::string& path : absl::StrSplit(images, ',', absl::SkipEmpty())) {
+    for (const std::string& path :
+         std::vector<std::string>(absl::StrSplit(images, ',', absl::SkipEmpty()))) {
       std::ifstream f(path, std::ios::binary);
       if (!f) {
         std::cerr << "error: cannot read " << path << "\n";

@@ -3,6 +3,7 @@
 #include <cstring>
 #include <deque>
 #include <map>
+#include <optional>
 #include <thread>
 
 #include <torch/torch.h>
@@ -12,12 +13,15 @@
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "engine/admission.h"
 #include "engine/batch_policy.h"
 #include "engine/executor.h"
 #include "engine/image_codec.h"
+#include "engine/latency_profiler.h"
 #include "engine/log.h"
 #include "engine/model_spec.h"
 #include "engine/planner.h"
+#include "engine/quality_table.h"
 #include "engine/status_macros.h"
 #include "engine/supernet.h"
 #include "kernels/postprocess.h"
@@ -46,6 +50,11 @@ absl::Status ValidateOptions(const Engine::Options& o) {
     return absl::InvalidArgumentError(absl::StrCat(
         "Engine::Options.max_queue_size: must be >= 1, got ",
         o.max_queue_size));
+  }
+  if (o.measure_latency && o.latency_repetitions < 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "Engine::Options.latency_repetitions: must be >= 1, got ",
+        o.latency_repetitions));
   }
   SLIM_RETURN_IF_ERROR(ValidateBatchPolicyOptions(
       {o.max_batch_size, o.max_queue_delay, o.starvation_limit}));
@@ -100,15 +109,38 @@ std::string TensorBytes(const torch::Tensor& t) {
 class Engine::Impl {
  public:
   Impl(const Options& options, ModelSpec spec, Supernet net,
-       std::unique_ptr<Planner> planner)
+       QualityTable quality, std::unique_ptr<Planner> planner)
       : options_(options),
         policy_{options.max_batch_size, options.max_queue_delay,
                 options.starvation_limit},
         spec_(std::move(spec)),
         costs_(ComputeCostTable(spec_)),
+        quality_(std::move(quality)),
         net_(std::move(net)),
         planner_(std::move(planner)),
+        context_{&spec_, &costs_, &quality_, nullptr},
         per_item_estimate_(spec_.encoder_widths_size(), absl::ZeroDuration()) {}
+
+  // Times every configuration; from then on plans carry predicted latency,
+  // millisecond budgets work and deadlines degrade plans.
+  absl::Status MeasureLatency(int repetitions) {
+    latency_ = slimserve::MeasureLatency(net_, 1, repetitions);
+    context_.latency = &*latency_;
+    SLIM_RETURN_IF_ERROR(ValidatePlanningContext(context_));
+    // Seed the batching policy's compute estimates: every task at full
+    // decoder width, a conservative guess until batches are measured.
+    absl::MutexLock lock(&mu_);
+    for (int we = 0; we < spec_.encoder_widths_size(); ++we) {
+      double ms = latency_->encoder_ms[we];
+      for (const auto& task : latency_->decoder_ms) ms += task[we].back();
+      per_item_estimate_[we] = absl::Milliseconds(ms);
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status ValidateContext() const {
+    return ValidatePlanningContext(context_);
+  }
 
   ~Impl() { Shutdown(); }
 
@@ -141,11 +173,18 @@ class Engine::Impl {
   }
 
   absl::StatusOr<Plan> MakePlan(const PlanRequest& request) const {
-    return PlanWith(*planner_, spec_, costs_, request);
+    return PlanWith(*planner_, context_, request);
   }
 
   absl::Status Submit(InferRequest request, InferDone done) {
-    SLIM_ASSIGN_OR_RETURN(Plan plan, MakePlan(request.plan_request));
+    LoadState load;
+    load.queue_wait_ms = EstimatedQueueWaitMs();
+    if (request.deadline != absl::InfiniteFuture()) {
+      load.deadline_ms =
+          absl::ToDoubleMilliseconds(request.deadline - absl::Now());
+    }
+    SLIM_ASSIGN_OR_RETURN(Plan plan,
+                          Admit(*planner_, context_, request.plan_request, load));
     for (const auto& [task, format] : request.output_formats) {
       bool known = false;
       for (const auto& t : spec_.tasks()) known |= t.name() == task;
@@ -191,8 +230,25 @@ class Engine::Impl {
 
   const ModelSpec& spec() const { return spec_; }
   const CostTable& costs() const { return costs_; }
+  const QualityTable& quality() const { return quality_; }
+  const LatencyTable* latency() const {
+    return latency_.has_value() ? &*latency_ : nullptr;
+  }
+  const std::string& planner_name() const { return planner_name_; }
 
  private:
+  // Time until a request submitted now would start computing: the work
+  // queued ahead of it, spread over the executors. The batch already
+  // running is not counted (unknown remainder).
+  double EstimatedQueueWaitMs() const {
+    absl::MutexLock lock(&mu_);
+    absl::Duration ahead;
+    for (const auto& [width, jobs] : queues_) {
+      ahead += per_item_estimate_[width] * static_cast<int64_t>(jobs.size());
+    }
+    return absl::ToDoubleMilliseconds(ahead) / options_.num_executor_threads;
+  }
+
   struct Job {
     uint64_t id = 0;
     InferRequest request;
@@ -373,6 +429,7 @@ class Engine::Impl {
       InferResult& result = results[i];
       result.timings.compute = compute;
       result.batch_size = static_cast<int>(live.size());
+      result.first_in_batch = i == live_jobs.front();
       const absl::Time t2 = absl::Now();
       absl::Status status;
       for (size_t k = 0; k < jobs[i].plan.tasks.size() && status.ok(); ++k) {
@@ -470,9 +527,14 @@ class Engine::Impl {
   const BatchPolicyOptions policy_;
   const ModelSpec spec_;
   const CostTable costs_;
+  const QualityTable quality_;
   // Read-only in eval mode: executor threads share it.
   Supernet net_;
   const std::unique_ptr<Planner> planner_;
+  const std::string planner_name_{planner_->name()};
+  // Set once before the threads start, then constant.
+  std::optional<LatencyTable> latency_;
+  PlanningContext context_;  // points at the members above
   std::vector<std::thread> threads_;  // started in Start(), joined once
 
   mutable absl::Mutex mu_;
@@ -501,13 +563,29 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(const Options& options) {
   Supernet net(spec);
   SLIM_RETURN_IF_ERROR(LoadSupernet(net, WeightsPath(options.model_dir, spec)));
   net->eval();
+  SLIM_ASSIGN_OR_RETURN(QualityTable quality,
+                        LoadQualityTableOrSynthetic(options.model_dir, spec));
+  if (quality.synthetic()) {
+    SLIM_LOG(WARNING) << options.model_dir
+                      << " has no profile.textproto: planning with the "
+                         "synthetic quality table";
+  }
+  SLIM_ASSIGN_OR_RETURN(std::unique_ptr<Planner> planner,
+                        CreatePlanner(options.planner));
   auto impl = std::make_unique<Impl>(options, std::move(spec), std::move(net),
-                                     CreateWidestFitPlanner());
+                                     std::move(quality), std::move(planner));
+  SLIM_RETURN_IF_ERROR(impl->ValidateContext());
   if (options.warmup) {
     const absl::Time start = absl::Now();
     impl->Warmup();
     SLIM_LOG(INFO) << "warm-up of " << impl->spec().encoder_widths_size()
                    << " encoder widths took "
+                   << absl::FormatDuration(absl::Now() - start);
+  }
+  if (options.measure_latency) {
+    const absl::Time start = absl::Now();
+    SLIM_RETURN_IF_ERROR(impl->MeasureLatency(options.latency_repetitions));
+    SLIM_LOG(INFO) << "latency of every configuration measured in "
                    << absl::FormatDuration(absl::Now() - start);
   }
   impl->Start();
@@ -519,6 +597,11 @@ Engine::~Engine() { Shutdown(); }
 
 const ModelSpec& Engine::spec() const { return impl_->spec(); }
 const CostTable& Engine::costs() const { return impl_->costs(); }
+const QualityTable& Engine::quality() const { return impl_->quality(); }
+const LatencyTable* Engine::latency() const { return impl_->latency(); }
+const std::string& Engine::planner_name() const {
+  return impl_->planner_name();
+}
 
 absl::StatusOr<Plan> Engine::MakePlan(const PlanRequest& request) const {
   return impl_->MakePlan(request);

@@ -23,6 +23,9 @@
 
 namespace slimserve {
 
+class QualityTable;   // engine/quality_table.h
+struct LatencyTable;  // engine/planner.h
+
 using TaskKind = slimserve::v1::TaskKind;
 
 struct Budget {
@@ -129,6 +132,9 @@ struct InferResult {
   Timings timings;
   // Requests in the batch this one ran in (sharing its encoder width).
   int batch_size = 1;
+  // True for exactly one request of each batch, so per-batch statistics
+  // count every batch once.
+  bool first_in_batch = true;
 };
 
 // Called exactly once per accepted request, on an engine thread. Must not
@@ -161,6 +167,15 @@ class Engine {
     // Run every encoder width once before Create returns, so the first
     // request does not pay for lazy initialisation.
     bool warmup = true;
+    // Planning strategy (engine/planner.h): "paper", "exact", "uniform" or
+    // "widest-fit". The default is the one with the better controllability
+    // on the shipped model (models/default/README.md).
+    std::string planner = "paper";
+    // Time every configuration at start-up (a second or two) so that
+    // millisecond budgets work and deadlines degrade plans before they are
+    // missed. Off: millisecond budgets are UNIMPLEMENTED.
+    bool measure_latency = true;
+    int latency_repetitions = 3;
   };
 
   // Loads and checks the model package; starts the executor threads. Errors
@@ -175,18 +190,28 @@ class Engine {
 
   const slimserve::v1::ModelSpec& spec() const;
   const CostTable& costs() const;
+  // Normalised quality per (task, encoder width, decoder width): measured
+  // (the package's profile.textproto) or synthetic (quality().synthetic()).
+  const QualityTable& quality() const;
+  // Measured at start-up; nullptr when Options::measure_latency is off.
+  const LatencyTable* latency() const;
+  const std::string& planner_name() const;
 
-  // The plan a request with these budget and weights gets; INVALID_ARGUMENT
-  // for bad weights/budget or unknown tasks, OUT_OF_RANGE for a budget below
-  // the cheapest configuration (the message gives the smallest budget that
-  // would be accepted), UNIMPLEMENTED for millisecond budgets.
+  // The plan a request with these budget and weights gets on an idle server;
+  // INVALID_ARGUMENT for bad weights/budget or unknown tasks, OUT_OF_RANGE
+  // for a budget below the cheapest configuration (the message gives the
+  // smallest budget that would be accepted), UNIMPLEMENTED for millisecond
+  // budgets without a latency table. Submit() plans the same way, then
+  // degrades the plan when the queue would make it miss its deadline.
   absl::StatusOr<Plan> MakePlan(const PlanRequest& request) const;
 
   // Checks what can be checked cheaply (tasks, weights, budget, formats, raw
   // image shape) and queues the request. On OK, `done` is called exactly once
   // with the outputs or an error (INVALID_ARGUMENT for an undecodable image,
   // DEADLINE_EXCEEDED, CANCELLED, INTERNAL). On error, `done` is never called.
-  // UNAVAILABLE after Shutdown(); RESOURCE_EXHAUSTED when the queue is full.
+  // UNAVAILABLE after Shutdown(); RESOURCE_EXHAUSTED when the queue is full
+  // or when no configuration can meet the deadline behind the current queue
+  // (DEADLINE_EXCEEDED when none could even on an idle server).
   absl::Status Submit(InferRequest request, InferDone done);
 
   // Stops accepting, lets queued and running requests finish, joins the

@@ -14,6 +14,7 @@
 #include "absl/synchronization/notification.h"
 #include "engine/image_codec.h"
 #include "engine/model_package.h"
+#include "engine/planner.h"
 #include "gtest/gtest.h"
 
 namespace slimserve {
@@ -374,6 +375,57 @@ TEST(EngineBatchingTest, BadBatchOptionsAreRefused) {
   options.max_batch_size = 0;
   EXPECT_NE(Engine::Create(options).status().message().find("max_batch_size"),
             std::string::npos);
+}
+
+}  // namespace
+}  // namespace slimserve
+
+namespace slimserve {
+namespace {
+
+TEST_F(EngineTest, MeasuredLatencyEnablesMillisecondBudgets) {
+  ASSERT_NE(engine_->latency(), nullptr);
+  EXPECT_EQ(engine_->latency()->encoder_ms.size(), 4u);
+  EXPECT_GT(engine_->latency()->encoder_ms.back(), 0.0);
+  EXPECT_EQ(engine_->planner_name(), "paper");
+  PlanRequest r;
+  r.budget.kind = Budget::Kind::kMilliseconds;
+  r.budget.value = 1000.0;  // everything fits
+  auto full = engine_->MakePlan(r);
+  ASSERT_TRUE(full.ok()) << full.status();
+  EXPECT_EQ(full->encoder_width, 1.0);
+  EXPECT_GT(full->predicted_latency_ms, 0.0);
+  // Just above the fastest configuration: a narrower plan within it.
+  double fastest = engine_->latency()->encoder_ms[0];
+  for (const auto& task : engine_->latency()->decoder_ms) fastest += task[0][0];
+  r.budget.value = fastest * 1.01;
+  auto tight = engine_->MakePlan(r);
+  ASSERT_TRUE(tight.ok()) << tight.status();
+  EXPECT_LE(tight->predicted_latency_ms, r.budget.value);
+  r.budget.value = fastest * 0.5;
+  EXPECT_EQ(engine_->MakePlan(r).status().code(),
+            absl::StatusCode::kOutOfRange);
+}
+
+TEST_F(EngineTest, PlansCarryPredictedQuality) {
+  InferRequest r = PngRequest(0.5);
+  auto result = InferSync(*engine_, r);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_TRUE(result->plan.synthetic_quality);  // the tiny package has no profile
+  EXPECT_GT(result->plan.objective, 0.0);
+  for (const auto& t : result->plan.tasks) {
+    EXPECT_GT(t.predicted_quality, 0.0);
+    EXPECT_LE(t.predicted_quality, 1.0);
+  }
+}
+
+TEST(EngineCreateTest, UnknownPlannerIsRefused) {
+  Engine::Options options;
+  options.model_dir = PackageDir();
+  options.planner = "oracle";
+  auto engine = Engine::Create(options);
+  EXPECT_EQ(engine.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(engine.status().message().find("oracle"), std::string::npos);
 }
 
 }  // namespace

@@ -12,6 +12,8 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
+#include "engine/planner.h"
+#include "engine/quality_table.h"
 
 namespace slimserve {
 namespace {
@@ -241,6 +243,7 @@ void PlanToProto(const Plan& plan, v1::PlanInfo* out) {
     task->set_weight(t.weight);
     task->set_decoder_width(t.decoder_width);
     task->set_mflops(MacsToMflops(t.macs));
+    task->set_predicted_quality(t.predicted_quality);
   }
   out->set_encoder_mflops(MacsToMflops(plan.encoder_macs));
   out->set_mflops(MacsToMflops(plan.macs));
@@ -248,6 +251,9 @@ void PlanToProto(const Plan& plan, v1::PlanInfo* out) {
   out->set_full_mflops(MacsToMflops(plan.full_macs));
   out->set_planner(plan.planner);
   out->set_degraded(plan.degraded);
+  out->set_predicted_latency_ms(plan.predicted_latency_ms);
+  out->set_objective(plan.objective);
+  out->set_synthetic_quality(plan.synthetic_quality);
 }
 
 void InferResultToProto(InferResult&& result, v1::InferResponse* out) {
@@ -303,6 +309,32 @@ v1::ModelInfo ModelInfoFromSpec(const v1::ModelSpec& spec,
     info.add_encoder_mflops(MacsToMflops(macs));
   }
   info.set_full_mflops(MacsToMflops(costs.FullMacs()));
+  return info;
+}
+
+v1::ModelInfo ModelInfoFromEngine(const Engine& engine) {
+  v1::ModelInfo info = ModelInfoFromSpec(engine.spec(), engine.costs());
+  const QualityTable& quality = engine.quality();
+  const LatencyTable* latency = engine.latency();
+  for (int t = 0; t < info.tasks_size(); ++t) {
+    v1::TaskInfo* task = info.mutable_tasks(t);
+    for (int we = 0; we < engine.spec().encoder_widths_size(); ++we) {
+      v1::QualityRow* q = task->add_decoder_quality();
+      for (int wd = 0; wd < engine.spec().decoder_widths_size(); ++wd) {
+        q->add_quality(quality.at(t, we, wd));
+      }
+      if (latency != nullptr) {
+        v1::LatencyRow* row = task->add_decoder_latency_ms();
+        for (double ms : latency->decoder_ms[t][we]) row->add_ms(ms);
+      }
+    }
+  }
+  if (latency != nullptr) {
+    for (double ms : latency->encoder_ms) info.add_encoder_latency_ms(ms);
+    info.set_latency_batch_size(latency->batch_size);
+  }
+  info.set_planner(engine.planner_name());
+  info.set_quality_measured(!quality.synthetic());
   return info;
 }
 

@@ -52,6 +52,10 @@ void InferResultToProto(InferResult&& result, v1::InferResponse* out);
 v1::ModelInfo ModelInfoFromSpec(const v1::ModelSpec& spec,
                                 const CostTable& costs);
 
+// ModelInfoFromSpec plus what the engine measured or loaded: latency and
+// quality tables, and the planner's name.
+v1::ModelInfo ModelInfoFromEngine(const Engine& engine);
+
 }  // namespace slimserve
 
 #endif  // SLIMSERVE_SERVER_CONVERT_H_

@@ -1,17 +1,28 @@
 // slimserve: serves one model package over gRPC until SIGTERM or SIGINT,
-// then drains (health NOT_SERVING, calls in flight finish) and exits 0.
+// then drains and exits 0:
 //
-//   bazel-bin/server/slimserve --model_dir=models/default \
-//       --address=0.0.0.0:50051
+//   1. health NOT_SERVING at once, every call still served, for
+//      --drain_grace_s, so load balancers and Kubernetes (readiness probe,
+//      endpoint removal) stop sending calls here; a second signal cuts this
+//      short;
+//   2. stop accepting; calls in flight get --shutdown_timeout_s to finish;
+//   3. exit 0.
+//
+// Prometheus metrics are served on --metrics_address from the start (process
+// metrics during model loading; slimserve_* once the model is up).
+//
+//   bazel-bin/server/slimserve --model_dir=models/default
+//       --address=0.0.0.0:50051 --metrics_address=0.0.0.0:9090
 
 #include <pthread.h>
 #include <signal.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/flags/flag.h"
@@ -19,9 +30,14 @@
 #include "absl/flags/usage.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "engine/engine.h"
 #include "engine/log.h"
+#include "grpcpp/grpcpp.h"
+#include "prometheus/exposer.h"
+#include "server/metrics.h"
+#include "server/process_metrics.h"
 #include "server/server.h"
 
 ABSL_FLAG(std::string, address, "0.0.0.0:50051",
@@ -33,9 +49,46 @@ ABSL_FLAG(int, num_threads, 0, "LibTorch intra-op threads; 0 = all cores");
 ABSL_FLAG(int, num_executor_threads, 1, "threads running batches");
 ABSL_FLAG(int, max_queue_size, 256,
           "queued requests beyond this are refused (RESOURCE_EXHAUSTED)");
-ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error");
-ABSL_FLAG(int, shutdown_timeout_s, 30,
-          "on SIGTERM/SIGINT, how long calls in flight may take to finish");
+ABSL_FLAG(int, max_batch_size, 8,
+          "most requests of one encoder width run together (1: no batching)");
+ABSL_FLAG(int64_t, max_queue_delay_us, 2000,
+          "longest a request waits for its batch to fill, microseconds");
+ABSL_FLAG(std::string, planner, "paper",
+          "planning strategy: paper, exact, uniform or widest-fit");
+ABSL_FLAG(bool, measure_latency, true,
+          "time every configuration at start-up (enables millisecond budgets "
+          "and deadline-aware degradation)");
+ABSL_FLAG(std::string, log_level, "info",
+          "debug (one line per call), info, warning or error");
+
+// Operations.
+ABSL_FLAG(std::string, metrics_address, "0.0.0.0:9090",
+          "host:port of the Prometheus endpoint (path /metrics); empty: no "
+          "metrics endpoint");
+ABSL_FLAG(double, drain_grace_s, 5,
+          "on SIGTERM/SIGINT, how long to keep serving with health "
+          "NOT_SERVING before refusing new calls (a second signal ends it)");
+ABSL_FLAG(double, shutdown_timeout_s, 30,
+          "then, how long calls in flight may take to finish");
+ABSL_FLAG(double, keepalive_time_s, 60,
+          "ping a connection idle for this long (> 0)");
+ABSL_FLAG(double, keepalive_timeout_s, 20,
+          "close a connection whose ping is not acknowledged in this time");
+ABSL_FLAG(double, keepalive_min_client_ping_interval_s, 10,
+          "clients may send keepalive pings this often; more often gets "
+          "them disconnected (GOAWAY too_many_pings)");
+ABSL_FLAG(double, max_connection_age_s, 0,
+          "close connections at this age (+-10% jitter) so clients "
+          "reconnect and re-balance over replicas; 0: never");
+ABSL_FLAG(double, max_connection_age_grace_s, 0,
+          "calls on an aged connection get this long to finish; 0: as long "
+          "as they take");
+ABSL_FLAG(int, max_threads, 0,
+          "gRPC resource quota: most threads for synchronous handlers; 0: no "
+          "limit");
+ABSL_FLAG(int64_t, max_grpc_memory_bytes, 0,
+          "gRPC resource quota: memory for gRPC's buffers (not the model's); "
+          "0: no limit");
 
 namespace slimserve {
 namespace {
@@ -48,6 +101,29 @@ std::string ResolvePath(const std::string& path) {
   return std::string(user_dir) + "/" + path;
 }
 
+// 0 means "never" for the connection-age flags.
+absl::Duration SecondsOrInfinite(double seconds) {
+  return seconds == 0 ? absl::InfiniteDuration() : absl::Seconds(seconds);
+}
+
+// Waits up to `timeout` for one of `signals` (blocked in every thread);
+// true if one came.
+bool WaitForSignal(const sigset_t& signals, absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  for (;;) {
+    const absl::Duration left = deadline - absl::Now();
+    if (left <= absl::ZeroDuration()) return false;
+    const timespec wait = absl::ToTimespec(left);
+    const int signal = sigtimedwait(&signals, nullptr, &wait);
+    if (signal > 0) {
+      SLIM_LOG(INFO) << "received " << strsignal(signal)
+                     << " again, ending the drain grace period";
+      return true;
+    }
+    if (errno != EINTR && errno != EAGAIN) return false;
+  }
+}
+
 int Main() {
   LogLevel level;
   if (!ParseLogLevel(absl::GetFlag(FLAGS_log_level), &level)) {
@@ -56,14 +132,46 @@ int Main() {
     return 2;
   }
   SetLogLevel(level);
+  const double drain_grace_s = absl::GetFlag(FLAGS_drain_grace_s);
+  const double shutdown_timeout_s = absl::GetFlag(FLAGS_shutdown_timeout_s);
+  if (!(drain_grace_s >= 0) || !(shutdown_timeout_s >= 0)) {
+    SLIM_LOG(ERROR) << "--drain_grace_s and --shutdown_timeout_s: must be "
+                       ">= 0";
+    return 2;
+  }
 
   // Block the stop signals before any thread starts, so that every thread
-  // inherits the mask and only the sigwait thread below receives them.
+  // inherits the mask and only this thread receives them (sigwait below).
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGTERM);
   sigaddset(&stop_signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  // Metrics first: process memory and CPU are visible while the model loads.
+  Metrics::Options metrics_options;
+  metrics_options.grpc_version = grpc::Version();
+  absl::StatusOr<std::shared_ptr<Metrics>> metrics =
+      Metrics::Create(metrics_options);
+  if (!metrics.ok()) {
+    SLIM_LOG(ERROR) << "cannot create metrics: " << metrics.status();
+    return 1;
+  }
+  const auto process_metrics = std::make_shared<ProcessCollector>();
+  std::unique_ptr<prometheus::Exposer> exposer;
+  const std::string metrics_address = absl::GetFlag(FLAGS_metrics_address);
+  if (!metrics_address.empty()) {
+    absl::StatusOr<std::unique_ptr<prometheus::Exposer>> started =
+        StartMetricsExposer(metrics_address, {*metrics, process_metrics});
+    if (!started.ok()) {
+      SLIM_LOG(ERROR) << started.status();
+      return 1;
+    }
+    exposer = *std::move(started);
+    SLIM_LOG(INFO) << "metrics on http://" << metrics_address
+                   << "/metrics (port "
+                   << absl::StrJoin(exposer->GetListeningPorts(), ",") << ")";
+  }
 
   Engine::Options engine_options;
   engine_options.model_dir = ResolvePath(absl::GetFlag(FLAGS_model_dir));
@@ -71,6 +179,14 @@ int Main() {
   engine_options.num_executor_threads =
       absl::GetFlag(FLAGS_num_executor_threads);
   engine_options.max_queue_size = absl::GetFlag(FLAGS_max_queue_size);
+  engine_options.max_batch_size = absl::GetFlag(FLAGS_max_batch_size);
+  engine_options.max_queue_delay =
+      absl::Microseconds(absl::GetFlag(FLAGS_max_queue_delay_us));
+  engine_options.planner = absl::GetFlag(FLAGS_planner);
+  engine_options.measure_latency = absl::GetFlag(FLAGS_measure_latency);
+  // Health turns SERVING when the server starts, right after this: the
+  // model must be warm by then, or the first calls pay for lazy set-up.
+  engine_options.warmup = true;
   absl::StatusOr<std::unique_ptr<Engine>> engine =
       Engine::Create(engine_options);
   if (!engine.ok()) {
@@ -80,6 +196,20 @@ int Main() {
 
   Server::Options server_options;
   server_options.address = absl::GetFlag(FLAGS_address);
+  server_options.keepalive.time =
+      absl::Seconds(absl::GetFlag(FLAGS_keepalive_time_s));
+  server_options.keepalive.timeout =
+      absl::Seconds(absl::GetFlag(FLAGS_keepalive_timeout_s));
+  server_options.keepalive.min_client_ping_interval =
+      absl::Seconds(absl::GetFlag(FLAGS_keepalive_min_client_ping_interval_s));
+  server_options.connection_age.max_age =
+      SecondsOrInfinite(absl::GetFlag(FLAGS_max_connection_age_s));
+  server_options.connection_age.max_age_grace =
+      SecondsOrInfinite(absl::GetFlag(FLAGS_max_connection_age_grace_s));
+  server_options.resources.max_threads = absl::GetFlag(FLAGS_max_threads);
+  server_options.resources.max_memory_bytes =
+      absl::GetFlag(FLAGS_max_grpc_memory_bytes);
+  server_options.metrics = *metrics;
   absl::StatusOr<std::unique_ptr<Server>> server =
       Server::Create(server_options, engine->get());
   if (!server.ok()) {
@@ -94,20 +224,22 @@ int Main() {
                  << spec.version() << ", tasks " << absl::StrJoin(tasks, ", ")
                  << ", from " << engine_options.model_dir;
 
-  const absl::Duration timeout =
-      absl::Seconds(absl::GetFlag(FLAGS_shutdown_timeout_s));
-  Server* const serving = server->get();
-  std::thread signal_thread([&stop_signals, serving, timeout] {
-    int signal = 0;
-    sigwait(&stop_signals, &signal);
-    SLIM_LOG(INFO) << "received " << strsignal(signal) << ", shutting down";
-    serving->Shutdown(timeout);
-  });
-  serving->Wait();
-  signal_thread.join();
+  int signal = 0;
+  while (sigwait(&stop_signals, &signal) != 0) {
+  }
+  const absl::Duration grace = absl::Seconds(drain_grace_s);
+  SLIM_LOG(INFO) << "received " << strsignal(signal)
+                 << ", draining: health NOT_SERVING, serving on for "
+                 << absl::FormatDuration(grace);
+  (*server)->StartDrain();
+  WaitForSignal(stop_signals, grace);
+  (*server)->Shutdown(absl::Seconds(shutdown_timeout_s));
   server->reset();
   engine->reset();
   SLIM_LOG(INFO) << "shut down cleanly";
+  // Metrics stay scrapable until `exposer` goes out of scope here; stopping
+  // it takes up to ~2 s (civetweb's poll period), inside any sensible
+  // terminationGracePeriodSeconds.
   return 0;
 }
 

@@ -1,5 +1,7 @@
 #include "server/server.h"
 
+#include <algorithm>
+#include <climits>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -8,14 +10,28 @@
 #include "engine/log.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/resource_quota.h"
 
 namespace slimserve {
+namespace {
 
-absl::StatusOr<std::unique_ptr<Server>> Server::Create(const Options& options,
-                                                       Engine* engine) {
-  if (engine == nullptr) {
-    return absl::InvalidArgumentError("engine: required");
+// gRPC channel args take int milliseconds; INT_MAX means "never".
+int ChannelArgMs(absl::Duration d) {
+  if (d == absl::InfiniteDuration()) return INT_MAX;
+  return static_cast<int>(
+      std::min<int64_t>(absl::ToInt64Milliseconds(d), INT_MAX));
+}
+
+absl::Status CheckPositive(const char* field, absl::Duration d) {
+  if (d <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat("Server::Options.", field,
+                                                   ": must be > 0, got ",
+                                                   absl::FormatDuration(d)));
   }
+  return absl::OkStatus();
+}
+
+absl::Status Validate(const Server::Options& options) {
   if (options.address.empty()) {
     return absl::InvalidArgumentError("Server::Options.address: required");
   }
@@ -30,39 +46,134 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const Options& options,
         "Server::Options.max_send_message_bytes: must be > 0, got ",
         options.max_send_message_bytes));
   }
+  for (absl::Status status :
+       {CheckPositive("keepalive.time", options.keepalive.time),
+        CheckPositive("keepalive.timeout", options.keepalive.timeout),
+        CheckPositive("keepalive.min_client_ping_interval",
+                      options.keepalive.min_client_ping_interval),
+        CheckPositive("connection_age.max_age", options.connection_age.max_age),
+        CheckPositive("connection_age.max_age_grace",
+                      options.connection_age.max_age_grace)}) {
+    if (!status.ok()) return status;
+  }
+  if (options.resources.max_threads < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("Server::Options.resources.max_threads: must be >= 0, "
+                     "got ",
+                     options.resources.max_threads));
+  }
+  if (options.resources.max_memory_bytes < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "Server::Options.resources.max_memory_bytes: must be >= 0, got ",
+        options.resources.max_memory_bytes));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Server>> Server::Create(const Options& options,
+                                                       Engine* engine) {
+  if (engine == nullptr) {
+    return absl::InvalidArgumentError("engine: required");
+  }
+  if (absl::Status status = Validate(options); !status.ok()) return status;
+
+  std::shared_ptr<Metrics> metrics = options.metrics;
+  if (metrics == nullptr) {
+    Metrics::Options metrics_options;
+    metrics_options.grpc_version = grpc::Version();
+    absl::StatusOr<std::shared_ptr<Metrics>> own =
+        Metrics::Create(metrics_options);
+    if (!own.ok()) return own.status();
+    metrics = *std::move(own);
+  }
+  if (absl::Status status = metrics->SetModel(ModelLabelsOf(*engine));
+      !status.ok()) {
+    return status;
+  }
 
   // Both are process-wide switches read by every ServerBuilder built later.
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
 
-  auto service = std::make_unique<InferenceService>(engine);
+  auto service = std::make_unique<InferenceService>(engine, metrics.get());
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(options.address, grpc::InsecureServerCredentials(),
                            &port);
   builder.SetMaxReceiveMessageSize(options.max_receive_message_bytes);
   builder.SetMaxSendMessageSize(options.max_send_message_bytes);
+
+  const KeepaliveOptions& keepalive = options.keepalive;
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS,
+                             ChannelArgMs(keepalive.time));
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS,
+                             ChannelArgMs(keepalive.timeout));
+  // Accept client pings at min_client_ping_interval even between calls
+  // (otherwise an idle client's keepalive earns "too_many_pings").
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder.AddChannelArgument(
+      GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+      ChannelArgMs(keepalive.min_client_ping_interval));
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS,
+                             ChannelArgMs(options.connection_age.max_age));
+  builder.AddChannelArgument(
+      GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS,
+      ChannelArgMs(options.connection_age.max_age_grace));
+
+  grpc::ResourceQuota quota("slimserve");
+  if (options.resources.max_threads > 0) {
+    quota.SetMaxThreads(options.resources.max_threads);
+  }
+  if (options.resources.max_memory_bytes > 0) {
+    quota.Resize(static_cast<size_t>(options.resources.max_memory_bytes));
+  }
+  builder.SetResourceQuota(quota);
+
   builder.RegisterService(service.get());
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {
     return absl::UnavailableError(
         absl::StrCat("cannot listen on ", options.address));
   }
+  metrics->SetQueueDepthSource([engine] { return engine->InFlight(); });
+  // The engine is loaded and warmed up (REQUIRES), so the server is ready.
   grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
   health->SetServingStatus("", true);
   health->SetServingStatus(v1::Inference::service_full_name(), true);
-  return std::unique_ptr<Server>(
-      new Server(std::move(service), std::move(server), port, engine));
+  metrics->SetServing(true);
+  return std::unique_ptr<Server>(new Server(
+      std::move(metrics), std::move(service), std::move(server), port, engine));
 }
 
-Server::Server(std::unique_ptr<InferenceService> service,
+Server::Server(std::shared_ptr<Metrics> metrics,
+               std::unique_ptr<InferenceService> service,
                std::unique_ptr<grpc::Server> server, int port, Engine* engine)
-    : service_(std::move(service)),
+    : metrics_(std::move(metrics)),
+      service_(std::move(service)),
       server_(std::move(server)),
       port_(port),
       engine_(engine) {}
 
-Server::~Server() { Shutdown(absl::ZeroDuration()); }
+Server::~Server() {
+  Shutdown(absl::ZeroDuration());
+  // The metrics may outlive the engine (the exposer keeps scraping them).
+  metrics_->SetQueueDepthSource(nullptr);
+}
+
+void Server::StartDrain() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (draining_) return;
+    draining_ = true;
+  }
+  SLIM_LOG(INFO) << "draining: health NOT_SERVING, still serving calls ("
+                 << engine_->InFlight() << " in flight)";
+  // Every service, the overall one included.
+  server_->GetHealthCheckService()->SetServingStatus(false);
+  metrics_->SetServing(false);
+}
 
 void Server::Shutdown(absl::Duration timeout) {
   bool first;
@@ -75,11 +186,10 @@ void Server::Shutdown(absl::Duration timeout) {
     shutdown_done_.WaitForNotification();
     return;
   }
-  SLIM_LOG(INFO) << "draining: " << engine_->InFlight()
-                 << " requests in flight, timeout "
+  StartDrain();
+  SLIM_LOG(INFO) << "shutting down: no new calls; " << engine_->InFlight()
+                 << " requests in flight get up to "
                  << absl::FormatDuration(timeout);
-  // Every service, the overall one included.
-  server_->GetHealthCheckService()->SetServingStatus(false);
   // Returns once every call has finished: on its own, or cancelled at the
   // deadline (the engine then drops it before compute, or finishes it).
   server_->Shutdown(absl::ToChronoTime(absl::Now() + timeout));

@@ -39,16 +39,28 @@ std::string DescribePlan(const v1::PlanInfo& plan) {
   return out;
 }
 
+// Server-side failures are errors; the rest (bad requests, refusals under
+// load, cancellations) are the client's or expected, and warnings.
+bool IsServerError(absl::StatusCode code) {
+  return code == absl::StatusCode::kInternal ||
+         code == absl::StatusCode::kUnknown ||
+         code == absl::StatusCode::kDataLoss;
+}
+
 // One Infer call. Owns itself: deleted by gRPC (OnDone) after Complete().
 // Request ids come from clients: logs show them escaped.
 class InferReactor final : public grpc::ServerUnaryReactor {
  public:
-  // `response` is owned by gRPC and outlives the reactor.
+  // `response` is owned by gRPC and outlives the reactor; `metrics` outlives
+  // the call. Counts the call as started.
   InferReactor(std::string request_id, absl::Time arrival,
-               v1::InferResponse* response)
+               v1::InferResponse* response, Metrics* metrics)
       : request_id_(std::move(request_id)),
         arrival_(arrival),
-        response_(response) {}
+        response_(response),
+        metrics_(metrics) {
+    metrics_->RpcStarted(Rpc::kInfer);
+  }
 
   // Set when the call is cancelled; shared with the engine.
   std::shared_ptr<const std::atomic<bool>> cancelled() const {
@@ -59,9 +71,17 @@ class InferReactor final : public grpc::ServerUnaryReactor {
   // from any thread.
   void Complete(absl::StatusOr<InferResult> result) {
     const absl::Status status = result.status();
-    if (result.ok()) InferResultToProto(*std::move(result), response_);
+    if (result.ok()) {
+      metrics_->RecordInferResult(*result);
+      if (result->first_in_batch) {  // each batch counted once
+        metrics_->RecordBatch(result->plan.encoder_width_index,
+                              result->batch_size);
+      }
+      InferResultToProto(*std::move(result), response_);
+    }
     response_->set_request_id(request_id_);
-    const double total_ms = absl::ToDoubleMilliseconds(absl::Now() - arrival_);
+    const absl::Duration total = absl::Now() - arrival_;
+    const double total_ms = absl::ToDoubleMilliseconds(total);
     response_->mutable_timings()->set_total_ms(total_ms);
     if (status.ok()) {
       const v1::Timings& t = response_->timings();
@@ -71,11 +91,16 @@ class InferReactor final : public grpc::ServerUnaryReactor {
           absl::CHexEscape(request_id_), DescribePlan(response_->plan()),
           t.queue_ms(), t.preprocess_ms(), t.compute_ms(), t.postprocess_ms(),
           total_ms);
+    } else if (IsServerError(status.code())) {
+      SLIM_LOG(ERROR) << absl::StrFormat("infer id=%s failed after %.2f ms: %s",
+                                         absl::CHexEscape(request_id_),
+                                         total_ms, status.ToString());
     } else {
       SLIM_LOG(WARNING) << absl::StrFormat(
           "infer id=%s failed after %.2f ms: %s", absl::CHexEscape(request_id_),
           total_ms, status.ToString());
     }
+    metrics_->RpcFinished(Rpc::kInfer, status.code(), total);
     Finish(ToGrpcStatus(status));
   }
 
@@ -86,21 +111,24 @@ class InferReactor final : public grpc::ServerUnaryReactor {
   const std::string request_id_;
   const absl::Time arrival_;
   v1::InferResponse* const response_;
+  Metrics* const metrics_;
   const std::shared_ptr<std::atomic<bool>> cancelled_ =
       std::make_shared<std::atomic<bool>>(false);
 };
 
 }  // namespace
 
-InferenceService::InferenceService(Engine* engine)
+InferenceService::InferenceService(Engine* engine, Metrics* metrics)
     : engine_(engine),
-      model_info_(ModelInfoFromSpec(engine->spec(), engine->costs())) {}
+      metrics_(metrics),
+      model_info_(ModelInfoFromEngine(*engine)) {}
 
 grpc::ServerUnaryReactor* InferenceService::Infer(
     grpc::CallbackServerContext* context, const v1::InferRequest* request,
     v1::InferResponse* response) {
   const absl::Time arrival = absl::Now();
-  auto* reactor = new InferReactor(request->request_id(), arrival, response);
+  auto* reactor =
+      new InferReactor(request->request_id(), arrival, response, metrics_);
 
   const absl::Time deadline = DeadlineOf(*context);
   if (deadline <= arrival) {
@@ -128,6 +156,8 @@ grpc::ServerUnaryReactor* InferenceService::Infer(
 grpc::ServerUnaryReactor* InferenceService::Plan(
     grpc::CallbackServerContext* context, const v1::PlanRequest* request,
     v1::PlanResponse* response) {
+  const absl::Time arrival = absl::Now();
+  metrics_->RpcStarted(Rpc::kPlan);
   absl::Status status;
   absl::StatusOr<PlanRequest> plan_request = PlanRequestFromProto(*request);
   if (plan_request.ok()) {
@@ -144,10 +174,14 @@ grpc::ServerUnaryReactor* InferenceService::Plan(
   if (status.ok()) {
     SLIM_LOG(DEBUG) << "plan id=" << absl::CHexEscape(request->request_id())
                     << " OK " << DescribePlan(response->plan());
+  } else if (IsServerError(status.code())) {
+    SLIM_LOG(ERROR) << "plan id=" << absl::CHexEscape(request->request_id())
+                    << " failed: " << status;
   } else {
     SLIM_LOG(WARNING) << "plan id=" << absl::CHexEscape(request->request_id())
                       << " failed: " << status;
   }
+  metrics_->RpcFinished(Rpc::kPlan, status.code(), absl::Now() - arrival);
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   reactor->Finish(ToGrpcStatus(status));
   return reactor;
@@ -156,7 +190,11 @@ grpc::ServerUnaryReactor* InferenceService::Plan(
 grpc::ServerUnaryReactor* InferenceService::GetModelInfo(
     grpc::CallbackServerContext* context,
     const v1::GetModelInfoRequest* /*request*/, v1::ModelInfo* response) {
+  const absl::Time arrival = absl::Now();
+  metrics_->RpcStarted(Rpc::kGetModelInfo);
   *response = model_info_;
+  metrics_->RpcFinished(Rpc::kGetModelInfo, absl::StatusCode::kOk,
+                        absl::Now() - arrival);
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   reactor->Finish(grpc::Status::OK);
   return reactor;

@@ -11,17 +11,22 @@
 //
 // Errors keep the engine's code and message (see ToGrpcStatus); requests the
 // wire format cannot express are INVALID_ARGUMENT naming the field.
+//
+// Every call is counted in `metrics` (see server/metrics.h) and logged: one
+// line per call at debug level (id, plan, timings), failures at warning.
 
 #include "engine/engine.h"
 #include "grpcpp/grpcpp.h"
+#include "server/metrics.h"
 #include "slimserve/v1/slimserve.grpc.pb.h"
 
 namespace slimserve {
 
 class InferenceService final : public v1::Inference::CallbackService {
  public:
-  // REQUIRES: `engine` outlives the service and every call it started.
-  explicit InferenceService(Engine* engine);
+  // REQUIRES: `engine` and `metrics` outlive the service and every call it
+  // started.
+  InferenceService(Engine* engine, Metrics* metrics);
 
   grpc::ServerUnaryReactor* Infer(grpc::CallbackServerContext* context,
                                   const v1::InferRequest* request,
@@ -38,6 +43,7 @@ class InferenceService final : public v1::Inference::CallbackService {
  private:
   // Constant after construction.
   Engine* const engine_;
+  Metrics* const metrics_;
   const v1::ModelInfo model_info_;
 };
 

@@ -13,24 +13,81 @@ SLIMSERVE_PACKAGES=(
   libpng-dev libturbojpeg0-dev
 )
 
-slimserve_missing_packages() {
+# Only the tests need these (tests/ops): Prometheus and promtool, the Python
+# client (stubs from protoc + grpc_python_plugin of protobuf-compiler-grpc;
+# python3-grpc-tools, a 2018 grpcio-tools, is not needed) and PyYAML.
+SLIMSERVE_TEST_PACKAGES=(
+  prometheus python3-grpcio python3-protobuf python3-yaml
+)
+
+# Test tools installed only when their command is missing, so a Node.js from
+# elsewhere does too (NodeSource's nodejs bundles npm and conflicts with
+# Debian's npm). The Node client's npm packages: slimserve_node_modules.
+SLIMSERVE_TEST_COMMANDS=(node:nodejs npm:npm)
+
+# Prints the packages of the arguments that are not installed.
+slimserve_missing() {
   local p
-  for p in "${SLIMSERVE_PACKAGES[@]}"; do
+  for p in "$@"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
       || echo "$p"
   done
 }
 
-slimserve_install_packages() {
-  local missing
-  missing=$(slimserve_missing_packages)
-  [ -z "$missing" ] && return 0
-  echo "setup: installing:" $missing >&2
+slimserve_missing_packages() {
+  slimserve_missing "${SLIMSERVE_PACKAGES[@]}"
+}
+
+slimserve_missing_test_packages() {
+  local entry
+  slimserve_missing "${SLIMSERVE_TEST_PACKAGES[@]}"
+  for entry in "${SLIMSERVE_TEST_COMMANDS[@]}"; do
+    command -v "${entry%%:*}" >/dev/null 2>&1 || echo "${entry#*:}"
+  done
+}
+
+# apt-get install of the arguments (none: nothing to do).
+slimserve_apt_install() {
+  [ $# -eq 0 ] && return 0
+  echo "setup: installing:" "$@" >&2
   local sudo=""
   [ "$(id -u)" -ne 0 ] && sudo=sudo
   $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$@" >&2
+}
+
+slimserve_install_packages() {
+  # shellcheck disable=SC2046
+  slimserve_apt_install $(slimserve_missing_packages)
+}
+
+slimserve_install_test_packages() {
+  local missing
+  missing=$(slimserve_missing_test_packages)
   # shellcheck disable=SC2086
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $missing >&2
+  slimserve_apt_install $missing || return 1
+  # On a machine with systemd, installing Debian's prometheus starts a
+  # Prometheus server on :9090, slimserve's default metrics port; the tests
+  # start Prometheus themselves. Stop the one this installed (only that one).
+  if [[ " $missing " == *" prometheus "* ]] && [ -d /run/systemd/system ]; then
+    local sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo=sudo
+    $sudo systemctl disable --now prometheus >&2 || true
+  fi
+}
+
+# The Node client's dependencies (client/node/package-lock.json) into
+# client/node/node_modules with `npm ci`; skipped when that lock file is what
+# is installed already. Needs the npm registry the first time.
+slimserve_node_modules() {
+  local dir
+  dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/client/node"
+  local stamp="$dir/node_modules/.slimserve-installed-lock"
+  cmp -s "$dir/package-lock.json" "$stamp" 2>/dev/null && return 0
+  echo "setup: npm ci in client/node" >&2
+  (cd "$dir" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error) >&2 \
+    || return 1
+  cp "$dir/package-lock.json" "$stamp"
 }
 
 # Bazel with the shared disk cache: a fresh clone on the same machine reuses
@@ -45,4 +102,5 @@ slimserve_bazel() {
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
   slimserve_install_packages
+  slimserve_install_test_packages
 fi

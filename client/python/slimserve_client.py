@@ -1,0 +1,150 @@
+"""Python client of a slimserve server (slimserve.v1.Inference over gRPC).
+
+    from slimserve_client import SlimClient, raw_image
+
+    with SlimClient("localhost:50051") as client:
+        info = client.model_info()
+        response = client.infer(image=open("photo.png", "rb").read(),
+                                budget=0.25, weights={"semseg": 1})
+        print(response.plan.encoder_width, response.timings.total_ms)
+        client.health()           # "SERVING"
+        client.list_services()    # via server reflection
+
+Errors are grpc.RpcError with the server's code and message (e.g.
+INVALID_ARGUMENT naming the field, OUT_OF_RANGE with the smallest accepted
+budget). Thread-safe: one client may serve many threads.
+
+Needs python3-grpcio and python3-protobuf, and the stubs Bazel generates
+beside this file (bazel build //client/python:slimserve_client; then put
+bazel-bin/client/python and this directory on PYTHONPATH).
+"""
+
+import grpc
+
+from grpc_health.v1 import health_pb2
+from grpc_health.v1 import health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2
+from grpc_reflection.v1alpha import reflection_pb2_grpc
+from slimserve.v1 import slimserve_pb2
+from slimserve.v1 import slimserve_pb2_grpc
+
+# The server sends RAW outputs of every task of big models in one message.
+MAX_RECEIVE_MESSAGE_BYTES = 64 << 20
+
+INFERENCE_SERVICE = "slimserve.v1.Inference"
+
+RAW = slimserve_pb2.RAW
+PNG = slimserve_pb2.PNG
+
+
+def raw_image(pixels, height, width, channels):
+    """An Image of uint8 HWC pixels (bytes of height*width*channels)."""
+    return slimserve_pb2.Image(raw=slimserve_pb2.RawImage(
+        data=bytes(pixels), height=height, width=width, channels=channels))
+
+
+def _image(image):
+    if isinstance(image, slimserve_pb2.Image):
+        return image
+    return slimserve_pb2.Image(encoded=bytes(image))
+
+
+def _budget(budget, budget_mflops):
+    if budget is not None and budget_mflops is not None:
+        raise ValueError("budget and budget_mflops are exclusive")
+    if budget_mflops is not None:
+        return slimserve_pb2.Budget(mflops=budget_mflops)
+    return slimserve_pb2.Budget(fraction=1.0 if budget is None else budget)
+
+
+class SlimClient:
+    """A channel to one slimserve server and the stubs on it."""
+
+    def __init__(self, target, connect_timeout=10.0, options=()):
+        """Connects to `target` (host:port or a gRPC target URI).
+
+        Waits up to `connect_timeout` seconds for the channel to be ready
+        (grpc.FutureTimeoutError if it is not); None: do not wait.
+        """
+        self._channel = grpc.insecure_channel(
+            target,
+            options=[("grpc.max_receive_message_length",
+                      MAX_RECEIVE_MESSAGE_BYTES)] + list(options))
+        try:
+            if connect_timeout is not None:
+                grpc.channel_ready_future(self._channel).result(
+                    timeout=connect_timeout)
+        except Exception:
+            self._channel.close()
+            raise
+        self._inference = slimserve_pb2_grpc.InferenceStub(self._channel)
+        self._health = health_pb2_grpc.HealthStub(self._channel)
+        self._reflection = reflection_pb2_grpc.ServerReflectionStub(
+            self._channel)
+
+    def close(self):
+        self._channel.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def infer(self, image, budget=None, budget_mflops=None, weights=None,
+              output_format=RAW, output_formats=None, request_id="",
+              timeout=None):
+        """Runs the model on one image.
+
+        image: PNG/JPEG bytes, or an Image (see raw_image).
+        budget: fraction in (0, 1] of the full cost (default 1); or
+        budget_mflops: absolute MFLOPs. weights: {task: weight}; empty or
+        None computes every task. Returns an InferResponse.
+        """
+        request = slimserve_pb2.InferRequest(
+            request_id=request_id,
+            image=_image(image),
+            budget=_budget(budget, budget_mflops),
+            task_weights=weights or {},
+            output_formats=output_formats or {},
+            default_output_format=output_format)
+        return self.infer_request(request, timeout=timeout)
+
+    def infer_request(self, request, timeout=None):
+        """Infer with a ready InferRequest."""
+        return self._inference.Infer(request, timeout=timeout)
+
+    def plan(self, budget=None, budget_mflops=None, weights=None,
+             request_id="", timeout=None):
+        """The plan infer() would use; runs nothing. A PlanResponse."""
+        return self._inference.Plan(
+            slimserve_pb2.PlanRequest(request_id=request_id,
+                                      budget=_budget(budget, budget_mflops),
+                                      task_weights=weights or {}),
+            timeout=timeout)
+
+    def model_info(self, timeout=None):
+        """Tasks, widths, input size and costs: a ModelInfo."""
+        return self._inference.GetModelInfo(
+            slimserve_pb2.GetModelInfoRequest(), timeout=timeout)
+
+    def health(self, service="", timeout=None):
+        """grpc.health.v1 status name of `service` ("" = the whole server):
+        "SERVING" or "NOT_SERVING". NOT_FOUND (RpcError) for an unknown one.
+        """
+        response = self._health.Check(
+            health_pb2.HealthCheckRequest(service=service), timeout=timeout)
+        return health_pb2.HealthCheckResponse.ServingStatus.Name(
+            response.status)
+
+    def list_services(self, timeout=None):
+        """Names of the services the server offers, via server reflection."""
+        request = reflection_pb2.ServerReflectionRequest(list_services="*")
+        for response in self._reflection.ServerReflectionInfo(
+                iter([request]), timeout=timeout):
+            if response.HasField("error_response"):
+                raise RuntimeError("reflection: " +
+                                   response.error_response.error_message)
+            return sorted(s.name for s in
+                          response.list_services_response.service)
+        raise RuntimeError("reflection: no response")

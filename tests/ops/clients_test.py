@@ -1,0 +1,162 @@
+"""The Python and Node clients against a real slimserve process.
+
+Both clients call Infer, GetModelInfo and Health; the Python one also lists
+the services through server reflection. One server serves every test.
+"""
+
+import json
+import os
+import subprocess
+import unittest
+
+import grpc
+
+import ops_util
+import slimserve_client
+
+TASKS = ["semseg", "depth", "normals", "edges"]
+
+
+class PythonClientTest(unittest.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = ops_util.Slimserve("slimserve_clients")
+        cls.client = cls.server.wait_serving()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.client.close()
+        cls.server.kill()
+
+    def test_infer(self):
+        response = self.client.infer(ops_util.raw_test_image(), budget=0.5,
+                                     request_id="py-1", timeout=30)
+        self.assertEqual(response.request_id, "py-1")
+        self.assertEqual([o.task for o in response.outputs], TASKS)
+        for output in response.outputs:
+            self.assertEqual(list(output.shape)[1:], [32, 48], output.task)
+            channels, height, width = output.shape
+            # RAW float32.
+            self.assertEqual(len(output.tensor.data),
+                             4 * channels * height * width, output.task)
+        self.assertLessEqual(response.plan.mflops, response.plan.budget_mflops)
+        self.assertGreater(response.timings.total_ms, 0)
+
+    def test_infer_png_for_one_task(self):
+        response = self.client.infer(
+            ops_util.raw_test_image(), budget=1.0, weights={"depth": 1},
+            output_format=slimserve_client.PNG, timeout=30)
+        self.assertEqual([o.task for o in response.outputs], ["depth"])
+        self.assertTrue(response.outputs[0].png.startswith(b"\x89PNG"))
+
+    def test_errors_carry_the_server_code(self):
+        with self.assertRaises(grpc.RpcError) as raised:
+            self.client.infer(ops_util.raw_test_image(), weights={"nope": 1},
+                              timeout=30)
+        self.assertEqual(raised.exception.code(),
+                         grpc.StatusCode.INVALID_ARGUMENT)
+        self.assertIn("nope", raised.exception.details())
+
+    def test_model_info(self):
+        info = self.client.model_info(timeout=10)
+        self.assertEqual(info.name, "tiny")
+        self.assertEqual([t.name for t in info.tasks], TASKS)
+        self.assertEqual((info.input_height, info.input_width), (32, 48))
+        self.assertGreater(info.full_mflops, 0)
+
+    def test_plan(self):
+        plan = self.client.plan(budget=0.25, weights={"semseg": 1},
+                                timeout=10).plan
+        self.assertEqual([t.task for t in plan.tasks], ["semseg"])
+        self.assertLessEqual(plan.mflops, plan.budget_mflops)
+
+    def test_health(self):
+        self.assertEqual(self.client.health(timeout=10), "SERVING")
+        self.assertEqual(
+            self.client.health("slimserve.v1.Inference", timeout=10),
+            "SERVING")
+        with self.assertRaises(grpc.RpcError) as raised:
+            self.client.health("no.such.Service", timeout=10)
+        self.assertEqual(raised.exception.code(), grpc.StatusCode.NOT_FOUND)
+
+    def test_reflection_lists_the_services(self):
+        services = self.client.list_services(timeout=10)
+        for name in ["slimserve.v1.Inference", "grpc.health.v1.Health",
+                     "grpc.reflection.v1alpha.ServerReflection"]:
+            self.assertIn(name, services)
+
+
+class NodeClientTest(unittest.TestCase):
+    """client/node/client.js as a command, with grpc-js from node_modules.
+
+    node_modules is installed by tools/test.sh (npm ci in client/node) into
+    the source tree, outside Bazel's view: the script runs from its real
+    path so that Node finds it there. package-lock.json is a data
+    dependency, so a change of versions re-runs this test.
+    """
+
+    @classmethod
+    def setUpClass(cls):
+        script = os.path.realpath(ops_util.runfile("client/node/client.js"))
+        modules = os.path.join(os.path.dirname(script), "node_modules")
+        if not os.path.isdir(os.path.join(modules, "@grpc", "grpc-js")):
+            raise AssertionError(
+                "%s has no @grpc/grpc-js: run tools/test.sh, or "
+                "(cd client/node && npm ci)" % modules)
+        cls.script = script
+        cls.server = ops_util.Slimserve("slimserve_node")
+        cls.server.wait_serving().close()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.kill()
+
+    def node(self, *args):
+        """(exit code, parsed JSON stdout) of client.js with `args`."""
+        done = subprocess.run(
+            ["node", self.script, "--target=" + self.server.target,
+             "--timeout_s=30"] + list(args),
+            capture_output=True, timeout=60, check=False)
+        try:
+            output = json.loads(done.stdout.decode())
+        except ValueError:
+            self.fail("client.js %s: exit %d, stdout %r, stderr %r" % (
+                args, done.returncode, done.stdout, done.stderr))
+        return done.returncode, output
+
+    def test_infer(self):
+        code, response = self.node("infer", "--raw=40x60x3", "--budget=0.5",
+                                   "--request_id=node-1")
+        self.assertEqual(code, 0, response)
+        self.assertEqual(response["request_id"], "node-1")
+        self.assertEqual([o["task"] for o in response["outputs"]], TASKS)
+        for output in response["outputs"]:
+            self.assertEqual(output["shape"][1:], [32, 48])
+            self.assertGreater(output["bytes"], 0)
+        self.assertLessEqual(response["plan"]["mflops"],
+                             response["plan"]["budget_mflops"])
+
+    def test_infer_error(self):
+        code, response = self.node("infer", "--raw=40x60x3", "--budget=2")
+        self.assertEqual(code, 1)
+        self.assertEqual(response["error"]["code"], "INVALID_ARGUMENT")
+
+    def test_model_info(self):
+        code, info = self.node("model")
+        self.assertEqual(code, 0, info)
+        self.assertEqual(info["name"], "tiny")
+        self.assertEqual([t["name"] for t in info["tasks"]], TASKS)
+        # Enums as names.
+        self.assertEqual(info["tasks"][0]["kind"], "SEMANTIC_SEGMENTATION")
+
+    def test_health(self):
+        code, health = self.node("health")
+        self.assertEqual((code, health), (0, {"status": "SERVING"}))
+        code, health = self.node("health", "--service=no.such.Service")
+        self.assertEqual(code, 1)
+        self.assertEqual(health["error"]["code"], "NOT_FOUND")
+
+
+if __name__ == "__main__":
+    ops_util.main()
