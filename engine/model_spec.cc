@@ -184,24 +184,34 @@ absl::Status ValidateModelSpec(const ModelSpec& spec) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<ModelSpec> LoadModelSpec(const std::string& model_dir) {
-  const std::string path = absl::StrCat(model_dir, "/", kSpecFileName);
+absl::Status ReadTextProto(const std::string& path,
+                           google::protobuf::Message* message,
+                           const std::string& missing_hint) {
   std::ifstream file(path);
   if (!file) {
-    return absl::NotFoundError(
-        absl::StrCat(path, ": cannot open the model spec (is --model_dir a "
-                           "model package?)"));
+    return absl::NotFoundError(absl::StrCat(path, ": ", missing_hint));
   }
   std::stringstream text;
   text << file.rdbuf();
-  ModelSpec spec;
   google::protobuf::TextFormat::Parser parser;
   CollectErrors errors;
   parser.RecordErrorsTo(&errors);
-  if (!parser.ParseFromString(text.str(), &spec)) {
+  if (!parser.ParseFromString(text.str(), message)) {
     return absl::InvalidArgumentError(
-        absl::StrCat(path, ": not a valid slimserve.v1.ModelSpec: ",
+        absl::StrCat(path, ": not a valid ", message->GetTypeName(), ": ",
                      errors.first()));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ModelSpec> LoadModelSpec(const std::string& model_dir) {
+  const std::string path = absl::StrCat(model_dir, "/", kSpecFileName);
+  ModelSpec spec;
+  if (absl::Status st = ReadTextProto(
+          path, &spec,
+          "cannot open the model spec (is --model_dir a model package?)");
+      !st.ok()) {
+    return st;
   }
   if (absl::Status st = ValidateModelSpec(spec); !st.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(path, ": ", st.message()));

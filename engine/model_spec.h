@@ -11,6 +11,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "google/protobuf/message.h"
 #include "slimserve/v1/model_spec.pb.h"
 
 namespace slimserve {
@@ -21,6 +22,14 @@ inline constexpr char kDefaultWeightsFileName[] = "weights.pt";
 // Checks ranges and consistency; the error names the offending field, e.g.
 // "encoder.stages[1].stride: must be 1 or 2, got 3".
 absl::Status ValidateModelSpec(const slimserve::v1::ModelSpec& spec);
+
+// Reads a protobuf text-format file into `message`. NOT_FOUND (naming the
+// path and `missing_hint`) when it cannot be opened; INVALID_ARGUMENT naming
+// the path, the message type and the first error's line and column when it
+// does not parse.
+absl::Status ReadTextProto(const std::string& path,
+                           google::protobuf::Message* message,
+                           const std::string& missing_hint);
 
 // Reads and validates <model_dir>/spec.textproto.
 absl::StatusOr<slimserve::v1::ModelSpec> LoadModelSpec(

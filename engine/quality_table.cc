@@ -1,15 +1,12 @@
 #include "engine/quality_table.h"
 
 #include <cmath>
-#include <fstream>
-#include <sstream>
 #include <utility>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "google/protobuf/io/tokenizer.h"
-#include "google/protobuf/text_format.h"
+#include "engine/model_spec.h"
 
 namespace slimserve {
 namespace {
@@ -21,20 +18,6 @@ bool ValidQuality(double q) {
 std::string QualityRange() {
   return absl::StrCat("a finite number in (0, ", kMaxNormalizedQuality, "]");
 }
-
-class FirstError : public google::protobuf::io::ErrorCollector {
- public:
-  void AddError(int line, int column, const std::string& message) override {
-    if (first_.empty()) {
-      first_ = absl::StrCat("line ", line + 1, ", column ", column + 1, ": ",
-                            message);
-    }
-  }
-  const std::string& first() const { return first_; }
-
- private:
-  std::string first_;
-};
 
 }  // namespace
 
@@ -193,20 +176,11 @@ absl::StatusOr<QualityTable> QualityTable::FromValues(
 absl::StatusOr<slimserve::v1::ProfileTable> LoadProfileTable(
     const std::string& model_dir) {
   const std::string path = absl::StrCat(model_dir, "/", kProfileFileName);
-  std::ifstream file(path);
-  if (!file) {
-    return absl::NotFoundError(
-        absl::StrCat(path, ": no profile table in the model package"));
-  }
-  std::stringstream text;
-  text << file.rdbuf();
   slimserve::v1::ProfileTable profile;
-  google::protobuf::TextFormat::Parser parser;
-  FirstError errors;
-  parser.RecordErrorsTo(&errors);
-  if (!parser.ParseFromString(text.str(), &profile)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        path, ": not a valid slimserve.v1.ProfileTable: ", errors.first()));
+  if (absl::Status st =
+          ReadTextProto(path, &profile, "no profile table in the model package");
+      !st.ok()) {
+    return st;
   }
   return profile;
 }
