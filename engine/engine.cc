@@ -244,9 +244,12 @@ class Engine::Impl {
     absl::MutexLock lock(&mu_);
     absl::Duration ahead;
     for (const auto& [width, jobs] : queues_) {
-      ahead += per_item_estimate_[width] * static_cast<int64_t>(jobs.size());
+      ahead += (per_item_estimate_[width] + overhead_estimate_) *
+               static_cast<int64_t>(jobs.size());
     }
-    return absl::ToDoubleMilliseconds(ahead) / options_.num_executor_threads;
+    // Its own decode and output encoding come on top of the queue.
+    return absl::ToDoubleMilliseconds(ahead) / options_.num_executor_threads +
+           absl::ToDoubleMilliseconds(overhead_estimate_);
   }
 
   struct Job {
@@ -277,6 +280,8 @@ class Engine::Impl {
         QueueView view;
         view.encoder_width = width;
         view.compute_per_item = per_item_estimate_[width];
+        // Each request's decode and output encoding run in the batch too.
+        view.compute_per_item += overhead_estimate_;
         for (const Job& job : jobs) {
           PendingRequest r;
           r.id = job.id;
@@ -443,6 +448,7 @@ class Engine::Impl {
       }
       items[i].outputs.clear();  // free the tensors early
       result.timings.postprocess = absl::Now() - t2;
+      UpdateOverhead(result.timings.preprocess + result.timings.postprocess);
       if (!status.ok()) {
         jobs[i].done(status);
         continue;
@@ -459,6 +465,16 @@ class Engine::Impl {
     absl::Duration& e = per_item_estimate_[width];
     const absl::Duration sample = compute / batch;
     e = e == absl::ZeroDuration() ? sample : e * 0.8 + sample * 0.2;
+  }
+
+  // Exponential moving average of the per-request work outside the network
+  // (image decode, resize, output encoding), which for large images costs
+  // as much as the compute.
+  void UpdateOverhead(absl::Duration sample) {
+    absl::MutexLock lock(&mu_);
+    overhead_estimate_ = overhead_estimate_ == absl::ZeroDuration()
+                             ? sample
+                             : overhead_estimate_ * 0.8 + sample * 0.2;
   }
 
   absl::StatusOr<TaskOutput> EncodeOutput(const InferRequest& request,
@@ -548,6 +564,8 @@ class Engine::Impl {
   uint64_t arrivals_ ABSL_GUARDED_BY(mu_) = 0;
   // Per encoder width: estimated compute per request in a batch.
   std::vector<absl::Duration> per_item_estimate_ ABSL_GUARDED_BY(mu_);
+  // Per request: pre- plus post-processing (see UpdateOverhead).
+  absl::Duration overhead_estimate_ ABSL_GUARDED_BY(mu_);
   // Monotonic: once true, Submit refuses and workers exit when drained.
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
 };
