@@ -168,13 +168,8 @@ class Exhaustive : public SearchBase {
     order_.Range(d, widths_, p_.num_widths, &lo, &hi);
     for (int k = hi; k >= lo; --k) {
       const size_t at = p_.Index(e, d, k);
-      std::array<int64_t, kMaxResources> next = used;
-      bool fits = true;
-      for (int r = 0; r < p_.num_resources; ++r) {
-        next[r] += p_.cost[r][at];
-        fits &= next[r] <= p_.capacity[r];
-      }
-      if (!fits) continue;
+      std::array<int64_t, kMaxResources> next;
+      if (!p_.AddCost(used, at, &next)) continue;
       widths_[d] = k;
       Visit(e, d + 1, value + p_.value[at], next);
     }
@@ -506,13 +501,8 @@ class BranchAndBound : public SearchBase {
     // Widest first: good configurations early, so the bound prunes more.
     for (int k = hi; k >= lo; --k) {
       const size_t at = p_.Index(e, task, k);
-      std::array<int64_t, kMaxResources> next = used;
-      bool fits = true;
-      for (int r = 0; r < p_.num_resources; ++r) {
-        next[r] += p_.cost[r][at];
-        fits &= next[r] <= p_.capacity[r];
-      }
-      if (!fits) continue;
+      std::array<int64_t, kMaxResources> next;
+      if (!p_.AddCost(used, at, &next)) continue;
       widths_[task] = k;
       Visit(e, d + 1, value + p_.value[at], next);
       if (aborted_) return;

@@ -79,6 +79,19 @@ struct SearchProblem {
   size_t Index(int e, int i, int k) const {
     return (static_cast<size_t>(e) * num_tasks + i) * num_widths + k;
   }
+
+  // *next = used + the costs of choice `at`; false when that exceeds a
+  // capacity.
+  bool AddCost(const std::array<int64_t, kMaxResources>& used, size_t at,
+               std::array<int64_t, kMaxResources>* next) const {
+    *next = used;
+    bool fits = true;
+    for (int r = 0; r < num_resources; ++r) {
+      (*next)[r] += cost[r][at];
+      fits &= (*next)[r] <= capacity[r];
+    }
+    return fits;
+  }
 };
 
 struct Solution {
