@@ -45,6 +45,11 @@ absl::StatusOr<Plan> Admit(const Planner& planner,
         absl::StrCat("load.queue_wait_ms: must be finite and >= 0, got ",
                      load.queue_wait_ms));
   }
+  if (!(std::isfinite(load.latency_scale) && load.latency_scale > 0)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("load.latency_scale: must be finite and > 0, got ",
+                     load.latency_scale));
+  }
   if (std::isnan(load.deadline_ms)) {
     return absl::InvalidArgumentError(
         "load.deadline_ms: must be a number (+infinity for no deadline)");
@@ -76,13 +81,15 @@ absl::StatusOr<Plan> Admit(const Planner& planner,
   }
 
   Plan plan = MakePlan(context, input, *best, planner.name());
-  if (load.queue_wait_ms + plan.predicted_latency_ms <= load.deadline_ms) {
+  const double scale = load.latency_scale;
+  if (load.queue_wait_ms + plan.predicted_latency_ms * scale <=
+      load.deadline_ms) {
     return plan;
   }
   // Degrade: the best plan predicted to finish in time.
   PlanningInput tight = input;
-  tight.max_latency_ms =
-      std::min(input.max_latency_ms, load.deadline_ms - load.queue_wait_ms);
+  tight.max_latency_ms = std::min(
+      input.max_latency_ms, (load.deadline_ms - load.queue_wait_ms) / scale);
   if (tight.max_latency_ms > 0) {
     const std::optional<Planner::Widths> fits = planner.Choose(context, tight);
     if (fits) {
@@ -92,7 +99,8 @@ absl::StatusOr<Plan> Admit(const Planner& planner,
       return degraded;
     }
   }
-  const double fastest = FastestMs(*context.latency, input.tasks);
+  // As the server runs now (scale), not as measured at start-up.
+  const double fastest = FastestMs(*context.latency, input.tasks) * scale;
   if (fastest > load.deadline_ms) {
     return absl::DeadlineExceededError(absl::StrFormat(
         "the deadline, %.3f ms from now, is shorter than the fastest "

@@ -33,6 +33,10 @@ struct LoadState {
   // Time from now until the request's deadline, ms; +infinity: no deadline.
   // May be <= 0 (already passed).
   double deadline_ms = std::numeric_limits<double>::infinity();
+  // Measured / predicted compute on the server now (1 = as the latency
+  // table says): the plan's predicted latency is multiplied by it before it
+  // is compared with the deadline. Finite, > 0.
+  double latency_scale = 1.0;
 };
 
 // ResolvePlanRequest's errors, plus INVALID_ARGUMENT for a bad LoadState,

@@ -2,6 +2,8 @@
 
 #include <cstring>
 #include <deque>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <optional>
 #include <thread>
@@ -11,12 +13,14 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "engine/admission.h"
 #include "engine/batch_policy.h"
 #include "engine/executor.h"
 #include "engine/image_codec.h"
+#include "engine/latency_model.h"
 #include "engine/latency_profiler.h"
 #include "engine/log.h"
 #include "engine/model_spec.h"
@@ -55,6 +59,16 @@ absl::Status ValidateOptions(const Engine::Options& o) {
     return absl::InvalidArgumentError(absl::StrCat(
         "Engine::Options.latency_repetitions: must be >= 1, got ",
         o.latency_repetitions));
+  }
+  for (size_t i = 0; i < o.latency_batch_sizes.size(); ++i) {
+    const int b = o.latency_batch_sizes[i];
+    const int prev = i == 0 ? 0 : o.latency_batch_sizes[i - 1];
+    if ((i == 0 && b != 1) || b <= prev || b > 256) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "Engine::Options.latency_batch_sizes: must start at 1 and ascend, "
+          "each <= 256; got [",
+          absl::StrJoin(o.latency_batch_sizes, ", "), "]"));
+    }
   }
   SLIM_RETURN_IF_ERROR(ValidateBatchPolicyOptions(
       {o.max_batch_size, o.max_queue_delay, o.starvation_limit}));
@@ -104,6 +118,38 @@ std::string TensorBytes(const torch::Tensor& t) {
                      c.numel() * c.element_size());
 }
 
+// The CPU's model name (/proc/cpuinfo) and core count: latency measured on
+// one machine type is not reused on another.
+std::string DeviceDescription() {
+  std::string model = "unknown";
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  for (std::string line; std::getline(cpuinfo, line);) {
+    if (line.rfind("model name", 0) == 0) {
+      const size_t colon = line.find(':');
+      if (colon != std::string::npos) {
+        model = std::string(absl::StripAsciiWhitespace(line.substr(colon + 1)));
+      }
+      break;
+    }
+  }
+  return absl::StrCat("cpu:", model, " x", std::thread::hardware_concurrency());
+}
+
+std::vector<int> LatencyBatchSizes(const Engine::Options& o) {
+  if (!o.latency_batch_sizes.empty()) return o.latency_batch_sizes;
+  if (o.max_batch_size == 1) return {1};
+  return {1, o.max_batch_size};
+}
+
+BatchItem ItemOf(const Plan& plan) {
+  BatchItem item;
+  for (const TaskPlan& t : plan.tasks) {
+    item.tasks.push_back(t.task);
+    item.decoder_widths.push_back(t.decoder_width_index);
+  }
+  return item;
+}
+
 }  // namespace
 
 class Engine::Impl {
@@ -121,21 +167,52 @@ class Engine::Impl {
         context_{&spec_, &costs_, &quality_, nullptr},
         per_item_estimate_(spec_.encoder_widths_size(), absl::ZeroDuration()) {}
 
-  // Times every configuration; from then on plans carry predicted latency,
-  // millisecond budgets work and deadlines degrade plans.
-  absl::Status MeasureLatency(int repetitions) {
-    latency_ = slimserve::MeasureLatency(net_, 1, repetitions);
-    context_.latency = &*latency_;
-    SLIM_RETURN_IF_ERROR(ValidatePlanningContext(context_));
-    // Seed the batching policy's compute estimates: every task at full
-    // decoder width, a conservative guess until batches are measured.
-    absl::MutexLock lock(&mu_);
-    for (int we = 0; we < spec_.encoder_widths_size(); ++we) {
-      double ms = latency_->encoder_ms[we];
-      for (const auto& task : latency_->decoder_ms) ms += task[we].back();
-      per_item_estimate_[we] = absl::Milliseconds(ms);
+  // Times every configuration at every batch size (or reads them from the
+  // cache); from then on plans carry predicted latency, millisecond budgets
+  // work, deadlines degrade plans and the scheduler predicts batch compute.
+  absl::Status SetUpLatency(int64_t weights_bytes) {
+    const std::vector<int> sizes = LatencyBatchSizes(options_);
+    latency_key_ = absl::StrCat(
+        "model=", spec_.name(), "/", spec_.version(),
+        " weights_bytes=", weights_bytes, " device=", DeviceDescription(),
+        " threads=", at::get_num_threads(),
+        " batch_sizes=", absl::StrJoin(sizes, ","));
+    std::optional<LatencyProfile> profile;
+    if (!options_.latency_cache.empty()) {
+      absl::StatusOr<LatencyProfile> cached =
+          ReadLatencyCache(options_.latency_cache, latency_key_, spec_);
+      if (cached.ok()) {
+        profile = *std::move(cached);
+        SLIM_LOG(INFO) << "latency read from " << options_.latency_cache;
+      } else {
+        SLIM_LOG(INFO) << "latency cache not used, measuring: "
+                       << cached.status().message();
+      }
     }
-    return absl::OkStatus();
+    if (!profile) {
+      const absl::Time start = absl::Now();
+      profile.emplace();
+      for (int b : sizes) {
+        profile->tables.push_back(
+            MeasureLatency(net_, b, options_.latency_repetitions));
+      }
+      const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
+      SLIM_LOG(INFO) << "latency of every configuration at batch sizes "
+                     << absl::StrJoin(sizes, ",") << " measured in "
+                     << absl::StrFormat("%.2f s", seconds);
+      if (!options_.latency_cache.empty()) {
+        const absl::Status st = WriteLatencyCache(
+            options_.latency_cache, latency_key_, *profile, spec_, seconds);
+        // A read-only cache location costs start-up time, not correctness.
+        if (!st.ok()) SLIM_LOG(WARNING) << "latency cache: " << st.message();
+      }
+    }
+    SLIM_RETURN_IF_ERROR(ValidateLatencyProfile(*profile, spec_));
+    profile_ = *std::move(profile);
+    latency_ = profile_->tables.front();
+    context_.latency = &*latency_;
+    batch_model_.emplace(*profile_, spec_);
+    return ValidatePlanningContext(context_);
   }
 
   absl::Status ValidateContext() const {
@@ -178,7 +255,7 @@ class Engine::Impl {
 
   absl::Status Submit(InferRequest request, InferDone done) {
     LoadState load;
-    load.queue_wait_ms = EstimatedQueueWaitMs();
+    load.queue_wait_ms = EstimatedQueueWaitMs(&load.latency_scale);
     if (request.deadline != absl::InfiniteFuture()) {
       load.deadline_ms =
           absl::ToDoubleMilliseconds(request.deadline - absl::Now());
@@ -234,20 +311,43 @@ class Engine::Impl {
   const LatencyTable* latency() const {
     return latency_.has_value() ? &*latency_ : nullptr;
   }
+  const LatencyProfile* latency_profile() const {
+    return profile_.has_value() ? &*profile_ : nullptr;
+  }
+  const std::string& latency_key() const { return latency_key_; }
   const std::string& planner_name() const { return planner_name_; }
 
  private:
-  // Time until a request submitted now would start computing: the work
-  // queued ahead of it, spread over the executors. The batch already
-  // running is not counted (unknown remainder).
-  double EstimatedQueueWaitMs() const {
+  // Time until a request submitted now would start computing: what is left
+  // of the batches running now plus the work queued ahead of it (in batches
+  // of at most max_batch_size per width), spread over the executors; plus
+  // its own decode and output encoding. Also returns the compute scale the
+  // admission controller applies to the start-up latency table.
+  double EstimatedQueueWaitMs(double* latency_scale) const {
     absl::MutexLock lock(&mu_);
+    *latency_scale = compute_scale_;
+    const absl::Time now = absl::Now();
     absl::Duration ahead;
-    for (const auto& [width, jobs] : queues_) {
-      ahead += (per_item_estimate_[width] + overhead_estimate_) *
-               static_cast<int64_t>(jobs.size());
+    for (const auto& [id, until] : running_until_) {
+      ahead += std::max(absl::ZeroDuration(), until - now);
     }
-    // Its own decode and output encoding come on top of the queue.
+    for (const auto& [width, jobs] : queues_) {
+      ahead += overhead_estimate_ * static_cast<int64_t>(jobs.size());
+      if (!batch_model_) {
+        ahead += per_item_estimate_[width] * static_cast<int64_t>(jobs.size());
+        continue;
+      }
+      std::vector<BatchItem> chunk;
+      for (size_t i = 0; i < jobs.size(); ++i) {
+        chunk.push_back(ItemOf(jobs[i].plan));
+        if (static_cast<int>(chunk.size()) == options_.max_batch_size ||
+            i + 1 == jobs.size()) {
+          ahead += absl::Milliseconds(batch_model_->BatchMs(width, chunk) *
+                                      compute_scale_);
+          chunk.clear();
+        }
+      }
+    }
     return absl::ToDoubleMilliseconds(ahead) / options_.num_executor_threads +
            absl::ToDoubleMilliseconds(overhead_estimate_);
   }
@@ -262,6 +362,7 @@ class Engine::Impl {
 
   // What one worker takes out of the queues under the lock.
   struct Work {
+    uint64_t batch_id = 0;  // key of running_until_ while it runs
     std::vector<Job> batch;
     std::vector<std::pair<Job, absl::Status>> dropped;
     absl::Time picked;
@@ -279,7 +380,16 @@ class Engine::Impl {
         if (jobs.empty()) continue;
         QueueView view;
         view.encoder_width = width;
-        view.compute_per_item = per_item_estimate_[width];
+        if (batch_model_) {
+          std::vector<BatchItem> items;
+          for (const Job& job : jobs) items.push_back(ItemOf(job.plan));
+          const LinearMs m = batch_model_->QueueModel(width, items);
+          view.compute_fixed = absl::Milliseconds(m.fixed * compute_scale_);
+          view.compute_per_item =
+              absl::Milliseconds(m.per_item * compute_scale_);
+        } else {
+          view.compute_per_item = per_item_estimate_[width];
+        }
         // Each request's decode and output encoding run in the batch too.
         view.compute_per_item += overhead_estimate_;
         for (const Job& job : jobs) {
@@ -321,6 +431,11 @@ class Engine::Impl {
       for (uint64_t id : d.batch) work->batch.push_back(take(id));
       if (!work->batch.empty() || !work->dropped.empty()) {
         work->picked = now;
+        if (!work->batch.empty()) {
+          work->batch_id = next_batch_id_++;
+          running_until_[work->batch_id] =
+              now + PredictedBatchTime(work->batch);
+        }
         return true;
       }
       // Sleep until the policy's wake-up time, a new arrival, or shutdown.
@@ -346,8 +461,26 @@ class Engine::Impl {
                            static_cast<int>(work.batch.size());
       if (!work.batch.empty()) RunJobs(work.batch, work.picked);
       absl::MutexLock lock(&mu_);
+      running_until_.erase(work.batch_id);
       in_flight_ -= answered;
     }
+  }
+
+  // Predicted wall time of a batch: compute plus each request's decode and
+  // output encoding.
+  absl::Duration PredictedBatchTime(const std::vector<Job>& batch) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    const int width = batch.front().plan.encoder_width_index;
+    absl::Duration compute;
+    if (batch_model_) {
+      std::vector<BatchItem> items;
+      for (const Job& job : batch) items.push_back(ItemOf(job.plan));
+      compute =
+          absl::Milliseconds(batch_model_->BatchMs(width, items) * compute_scale_);
+    } else {
+      compute = per_item_estimate_[width] * static_cast<int64_t>(batch.size());
+    }
+    return compute + overhead_estimate_ * static_cast<int64_t>(batch.size());
   }
 
   // Checks made again just before each expensive step.
@@ -427,8 +560,9 @@ class Engine::Impl {
       return;
     }
     const absl::Duration compute = absl::Now() - t1;
-    UpdateEstimate(jobs[live_jobs[0]].plan.encoder_width_index, compute,
-                   static_cast<int>(live.size()));
+    std::vector<BatchItem> ran;
+    for (size_t i : live_jobs) ran.push_back(ItemOf(jobs[i].plan));
+    UpdateEstimate(jobs[live_jobs[0]].plan.encoder_width_index, compute, ran);
 
     for (size_t i : live_jobs) {
       InferResult& result = results[i];
@@ -458,12 +592,23 @@ class Engine::Impl {
     }
   }
 
-  // Exponential moving average of the compute per request at each width:
-  // the policy's estimate for deadline decisions.
-  void UpdateEstimate(int width, absl::Duration compute, int batch) {
+  // With a latency profile: exponential moving average of measured over
+  // predicted compute, which tracks what the start-up measurement could not
+  // see (other processes on the cores, caches, clock changes). Without one:
+  // moving average of the compute per request at each width.
+  void UpdateEstimate(int width, absl::Duration compute,
+                      const std::vector<BatchItem>& items) {
     absl::MutexLock lock(&mu_);
+    if (batch_model_) {
+      const double predicted = batch_model_->BatchMs(width, items);
+      if (predicted <= 0) return;
+      const double ratio = std::clamp(
+          absl::ToDoubleMilliseconds(compute) / predicted, 0.2, 10.0);
+      compute_scale_ = 0.8 * compute_scale_ + 0.2 * ratio;
+      return;
+    }
     absl::Duration& e = per_item_estimate_[width];
-    const absl::Duration sample = compute / batch;
+    const absl::Duration sample = compute / static_cast<int64_t>(items.size());
     e = e == absl::ZeroDuration() ? sample : e * 0.8 + sample * 0.2;
   }
 
@@ -549,7 +694,10 @@ class Engine::Impl {
   const std::unique_ptr<Planner> planner_;
   const std::string planner_name_{planner_->name()};
   // Set once before the threads start, then constant.
-  std::optional<LatencyTable> latency_;
+  std::optional<LatencyProfile> profile_;
+  std::optional<LatencyTable> latency_;  // profile_'s batch-1 table
+  std::optional<BatchLatencyModel> batch_model_;
+  std::string latency_key_;
   PlanningContext context_;  // points at the members above
   std::vector<std::thread> threads_;  // started in Start(), joined once
 
@@ -562,8 +710,14 @@ class Engine::Impl {
   // Monotonic counters: request ids, and arrivals (wakes idle workers).
   uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
   uint64_t arrivals_ ABSL_GUARDED_BY(mu_) = 0;
-  // Per encoder width: estimated compute per request in a batch.
+  // Without a latency profile, per encoder width: estimated compute per
+  // request in a batch.
   std::vector<absl::Duration> per_item_estimate_ ABSL_GUARDED_BY(mu_);
+  // With one: measured / predicted batch compute (see UpdateEstimate).
+  double compute_scale_ ABSL_GUARDED_BY(mu_) = 1.0;
+  // Batches running now: predicted end, by batch id.
+  std::map<uint64_t, absl::Time> running_until_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_batch_id_ ABSL_GUARDED_BY(mu_) = 1;
   // Per request: pre- plus post-processing (see UpdateOverhead).
   absl::Duration overhead_estimate_ ABSL_GUARDED_BY(mu_);
   // Monotonic: once true, Submit refuses and workers exit when drained.
@@ -601,10 +755,11 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(const Options& options) {
                    << absl::FormatDuration(absl::Now() - start);
   }
   if (options.measure_latency) {
-    const absl::Time start = absl::Now();
-    SLIM_RETURN_IF_ERROR(impl->MeasureLatency(options.latency_repetitions));
-    SLIM_LOG(INFO) << "latency of every configuration measured in "
-                   << absl::FormatDuration(absl::Now() - start);
+    std::error_code ec;
+    const auto weights_bytes = std::filesystem::file_size(
+        WeightsPath(options.model_dir, impl->spec()), ec);
+    SLIM_RETURN_IF_ERROR(
+        impl->SetUpLatency(ec ? -1 : static_cast<int64_t>(weights_bytes)));
   }
   impl->Start();
   return std::unique_ptr<Engine>(new Engine(std::move(impl)));
@@ -617,6 +772,10 @@ const ModelSpec& Engine::spec() const { return impl_->spec(); }
 const CostTable& Engine::costs() const { return impl_->costs(); }
 const QualityTable& Engine::quality() const { return impl_->quality(); }
 const LatencyTable* Engine::latency() const { return impl_->latency(); }
+const LatencyProfile* Engine::latency_profile() const {
+  return impl_->latency_profile();
+}
+const std::string& Engine::latency_key() const { return impl_->latency_key(); }
 const std::string& Engine::planner_name() const {
   return impl_->planner_name();
 }

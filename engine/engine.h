@@ -23,8 +23,9 @@
 
 namespace slimserve {
 
-class QualityTable;   // engine/quality_table.h
-struct LatencyTable;  // engine/planner.h
+class QualityTable;     // engine/quality_table.h
+struct LatencyTable;    // engine/planner.h
+struct LatencyProfile;  // engine/latency_model.h
 
 using TaskKind = slimserve::v1::TaskKind;
 
@@ -171,11 +172,24 @@ class Engine {
     // "widest-fit". The default is the one with the better controllability
     // on the shipped model (models/default/README.md).
     std::string planner = "paper";
-    // Time every configuration at start-up (a second or two) so that
-    // millisecond budgets work and deadlines degrade plans before they are
-    // missed. Off: millisecond budgets are UNIMPLEMENTED.
+    // Time every configuration at start-up so that millisecond budgets
+    // work, deadlines degrade plans before they are missed, and the
+    // scheduler predicts the compute of the batches it forms. Off:
+    // millisecond budgets are UNIMPLEMENTED and the scheduler learns batch
+    // cost from the batches it runs.
     bool measure_latency = true;
+    // Median of this many timed runs per entry (after one warm-up run).
     int latency_repetitions = 3;
+    // Batch sizes to time every configuration at; the scheduler's linear
+    // batch-cost model is fitted to them (engine/latency_model.h). Empty:
+    // {1, max_batch_size}. Must start at 1, ascending, each <= 256. Cost:
+    // about (1 + repetitions) x the sum of the sizes x one pass of every
+    // configuration (0.64 s at batch 1 for the default model on 2 cores).
+    std::vector<int> latency_batch_sizes;
+    // Optional file caching the measurement per model, device, thread count
+    // and batch sizes: read at start-up when it matches, otherwise measured
+    // and (re)written. Empty: always measure, never write.
+    std::string latency_cache;
   };
 
   // Loads and checks the model package; starts the executor threads. Errors
@@ -193,8 +207,14 @@ class Engine {
   // Normalised quality per (task, encoder width, decoder width): measured
   // (the package's profile.textproto) or synthetic (quality().synthetic()).
   const QualityTable& quality() const;
-  // Measured at start-up; nullptr when Options::measure_latency is off.
+  // Measured at start-up (or read from the latency cache) at batch size 1;
+  // nullptr when Options::measure_latency is off.
   const LatencyTable* latency() const;
+  // Every measured batch size (the first is latency()); nullptr likewise.
+  const LatencyProfile* latency_profile() const;
+  // What a latency cache must have been measured under to be used: model
+  // name, version and weights size, device, threads, batch sizes.
+  const std::string& latency_key() const;
   const std::string& planner_name() const;
 
   // The plan a request with these budget and weights gets on an idle server;

@@ -13,6 +13,7 @@
 #include "absl/synchronization/blocking_counter.h"
 #include "absl/synchronization/notification.h"
 #include "engine/image_codec.h"
+#include "engine/latency_model.h"
 #include "engine/model_package.h"
 #include "engine/planner.h"
 #include "gtest/gtest.h"
@@ -426,6 +427,64 @@ TEST(EngineCreateTest, UnknownPlannerIsRefused) {
   auto engine = Engine::Create(options);
   EXPECT_EQ(engine.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(engine.status().message().find("oracle"), std::string::npos);
+}
+
+TEST_F(EngineTest, LatencyIsMeasuredAtOneAndTheLargestBatch) {
+  const LatencyProfile* profile = engine_->latency_profile();
+  ASSERT_NE(profile, nullptr);
+  ASSERT_EQ(profile->tables.size(), 2u);
+  EXPECT_EQ(profile->tables[0].batch_size, 1);
+  EXPECT_EQ(profile->tables[1].batch_size, 8);  // Options::max_batch_size
+  EXPECT_EQ(engine_->latency()->encoder_ms, profile->tables[0].encoder_ms);
+  // A batch of 8 costs more than one image at the widest encoder.
+  EXPECT_GT(profile->tables[1].encoder_ms.back(),
+            profile->tables[0].encoder_ms.back());
+  EXPECT_NE(engine_->latency_key().find("batch_sizes=1,8"), std::string::npos)
+      << engine_->latency_key();
+}
+
+TEST(EngineLatencyCacheTest, WrittenThenReadForTheSameKeyOnly) {
+  const std::string cache =
+      (std::filesystem::path(testing::TempDir()) / "latency_cache.textproto")
+          .string();
+  std::filesystem::remove(cache);
+  Engine::Options options;
+  options.model_dir = PackageDir();
+  options.num_threads = 1;
+  options.latency_batch_sizes = {1, 2, 4};
+  options.latency_repetitions = 1;
+  options.latency_cache = cache;
+  std::string key;
+  {
+    auto engine = Engine::Create(options);
+    ASSERT_TRUE(engine.ok()) << engine.status();
+    ASSERT_TRUE(std::filesystem::exists(cache));
+    key = (*engine)->latency_key();
+    EXPECT_EQ((*engine)->latency_profile()->tables.size(), 3u);
+  }
+  // Mark the cached numbers: an engine that reads the cache plans with them.
+  auto cached = ReadLatencyCache(cache, key, TinyModelSpec());
+  ASSERT_TRUE(cached.ok()) << cached.status();
+  for (auto& table : cached->tables) table.encoder_ms[0] = 123.0;
+  ASSERT_TRUE(WriteLatencyCache(cache, key, *cached, TinyModelSpec(), 0).ok());
+  {
+    auto engine = Engine::Create(options);
+    ASSERT_TRUE(engine.ok()) << engine.status();
+    EXPECT_EQ((*engine)->latency()->encoder_ms[0], 123.0);
+  }
+  // Another key (batch sizes differ): measured again and rewritten.
+  options.latency_batch_sizes = {1, 3};
+  {
+    auto engine = Engine::Create(options);
+    ASSERT_TRUE(engine.ok()) << engine.status();
+    EXPECT_LT((*engine)->latency()->encoder_ms[0], 123.0);
+    EXPECT_TRUE(
+        ReadLatencyCache(cache, (*engine)->latency_key(), TinyModelSpec()).ok());
+  }
+  options.latency_batch_sizes = {2, 4};
+  EXPECT_NE(Engine::Create(options).status().message().find(
+                "latency_batch_sizes"),
+            std::string::npos);
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
+#include "engine/latency_model.h"
 #include "engine/planner.h"
 #include "engine/quality_table.h"
 
@@ -332,6 +333,20 @@ v1::ModelInfo ModelInfoFromEngine(const Engine& engine) {
   if (latency != nullptr) {
     for (double ms : latency->encoder_ms) info.add_encoder_latency_ms(ms);
     info.set_latency_batch_size(latency->batch_size);
+  }
+  if (const LatencyProfile* profile = engine.latency_profile()) {
+    for (const LatencyTable& table : profile->tables) {
+      v1::LatencyTableInfo* out = info.add_latency_tables();
+      out->set_batch_size(table.batch_size);
+      for (double ms : table.encoder_ms) out->add_encoder_ms(ms);
+      for (int t = 0; t < info.tasks_size(); ++t) {
+        v1::TaskLatency* task = out->add_tasks();
+        task->set_task(info.tasks(t).name());
+        for (const auto& row : table.decoder_ms[t]) {
+          task->add_decoder_ms()->mutable_ms()->Add(row.begin(), row.end());
+        }
+      }
+    }
   }
   info.set_planner(engine.planner_name());
   info.set_quality_measured(!quality.synthetic());

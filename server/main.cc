@@ -29,6 +29,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -58,6 +59,13 @@ ABSL_FLAG(std::string, planner, "paper",
 ABSL_FLAG(bool, measure_latency, true,
           "time every configuration at start-up (enables millisecond budgets "
           "and deadline-aware degradation)");
+ABSL_FLAG(std::vector<std::string>, latency_batch_sizes, {},
+          "batch sizes to time every configuration at, ascending from 1 "
+          "(e.g. 1,2,4,8); empty: 1 and --max_batch_size");
+ABSL_FLAG(std::string, latency_cache, "",
+          "file caching the latency measurement per model, device, threads "
+          "and batch sizes (read when it matches, else measured and "
+          "written); empty: measure at every start");
 ABSL_FLAG(std::string, log_level, "info",
           "debug (one line per call), info, warning or error");
 
@@ -184,6 +192,16 @@ int Main() {
       absl::Microseconds(absl::GetFlag(FLAGS_max_queue_delay_us));
   engine_options.planner = absl::GetFlag(FLAGS_planner);
   engine_options.measure_latency = absl::GetFlag(FLAGS_measure_latency);
+  for (const std::string& b : absl::GetFlag(FLAGS_latency_batch_sizes)) {
+    int size = 0;
+    if (!absl::SimpleAtoi(b, &size)) {
+      SLIM_LOG(ERROR) << "--latency_batch_sizes: \"" << b
+                      << "\" is not an integer";
+      return 1;
+    }
+    engine_options.latency_batch_sizes.push_back(size);
+  }
+  engine_options.latency_cache = absl::GetFlag(FLAGS_latency_cache);
   // Health turns SERVING when the server starts, right after this: the
   // model must be warm by then, or the first calls pay for lazy set-up.
   engine_options.warmup = true;

@@ -19,6 +19,9 @@ ABSL_FLAG(int, batch_size, 16, "Images per step");
 ABSL_FLAG(double, lr, 2e-3, "Peak learning rate (AdamW, cosine decay)");
 ABSL_FLAG(int, random_configs, 2,
           "Random configurations per step besides widest and narrowest");
+ABSL_FLAG(bool, inner_random_widths, true,
+          "Random configurations use only the widths between the narrowest "
+          "and the widest (which the sandwich trains every step)");
 ABSL_FLAG(bool, cikd, true, "Configuration-invariant feature distillation");
 ABSL_FLAG(double, cikd_weight, 1.0, "Weight of the CIKD loss");
 ABSL_FLAG(double, distill_weight, 1.0, "Weight of inplace output distillation");
@@ -55,6 +58,7 @@ int main(int argc, char** argv) {
   o.batch_size = absl::GetFlag(FLAGS_batch_size);
   o.learning_rate = absl::GetFlag(FLAGS_lr);
   o.num_random_configs = absl::GetFlag(FLAGS_random_configs);
+  o.inner_random_widths = absl::GetFlag(FLAGS_inner_random_widths);
   o.cikd = absl::GetFlag(FLAGS_cikd);
   o.cikd_weight = absl::GetFlag(FLAGS_cikd_weight);
   o.distill_weight = absl::GetFlag(FLAGS_distill_weight);

@@ -26,10 +26,12 @@ namespace {
 namespace F = torch::nn::functional;
 using slimserve::v1::TaskKind;
 
-struct Config {
-  int we;
-  std::vector<int> wd;  // per task
-};
+using Config = SampledConfig;
+
+int SampleWidth(std::mt19937_64& rng, int n, bool inner) {
+  if (inner && n > 2) return 1 + static_cast<int>(rng() % (n - 2));
+  return static_cast<int>(rng() % n);
+}
 
 // Outputs of one configuration, activated where the loss needs it.
 struct Outputs {
@@ -215,6 +217,14 @@ absl::Status WritePackage(Supernet& net, const TrainerOptions& o) {
 
 }  // namespace
 
+SampledConfig SampleRandomConfig(std::mt19937_64& rng, int num_we, int num_wd,
+                                 int num_tasks, bool inner) {
+  SampledConfig c;
+  c.we = SampleWidth(rng, num_we, inner);
+  for (int t = 0; t < num_tasks; ++t) c.wd.push_back(SampleWidth(rng, num_wd, inner));
+  return c;
+}
+
 absl::Status Train(const TrainerOptions& o) {
   SLIM_RETURN_IF_ERROR(ValidateModelSpec(o.spec));
   if (o.out_dir.empty()) return absl::InvalidArgumentError("out_dir: required");
@@ -294,9 +304,8 @@ absl::Status Train(const TrainerOptions& o) {
     std::vector<Config> configs;
     configs.push_back({0, std::vector<int>(num_tasks, 0)});
     for (int i = 0; i < o.num_random_configs; ++i) {
-      Config c{static_cast<int>(rng() % num_we), {}};
-      for (int t = 0; t < num_tasks; ++t) c.wd.push_back(static_cast<int>(rng() % num_wd));
-      configs.push_back(c);
+      configs.push_back(SampleRandomConfig(rng, num_we, num_wd, num_tasks,
+                                           o.inner_random_widths));
     }
     double kd_sum = 0, cikd_sum = 0;
     for (const Config& c : configs) {

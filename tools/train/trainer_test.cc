@@ -99,6 +99,34 @@ TEST(TrainerTest, CikdOffRuns) {
   EXPECT_TRUE(Train(o).ok());
 }
 
+TEST(SampleRandomConfigTest, InnerWidthsSkipTheSandwichEnds) {
+  std::mt19937_64 rng(3);
+  std::vector<int> we_seen(4, 0), wd_seen(4, 0);
+  for (int i = 0; i < 2000; ++i) {
+    const SampledConfig c = SampleRandomConfig(rng, 4, 4, 3, /*inner=*/true);
+    ++we_seen[c.we];
+    ASSERT_EQ(c.wd.size(), 3u);
+    for (int wd : c.wd) ++wd_seen[wd];
+  }
+  EXPECT_EQ(we_seen[0] + we_seen[3], 0);
+  EXPECT_EQ(wd_seen[0] + wd_seen[3], 0);
+  EXPECT_GT(we_seen[1], 800);  // both inner widths, about half each
+  EXPECT_GT(we_seen[2], 800);
+  EXPECT_GT(wd_seen[1], 2400);
+  EXPECT_GT(wd_seen[2], 2400);
+}
+
+TEST(SampleRandomConfigTest, AllWidthsWithoutInnerOrWithTwoWidths) {
+  std::mt19937_64 rng(5);
+  std::vector<int> all(4, 0), two(2, 0);
+  for (int i = 0; i < 2000; ++i) {
+    ++all[SampleRandomConfig(rng, 4, 4, 1, /*inner=*/false).we];
+    ++two[SampleRandomConfig(rng, 2, 2, 1, /*inner=*/true).wd[0]];
+  }
+  for (int n : all) EXPECT_GT(n, 350);
+  for (int n : two) EXPECT_GT(n, 800);
+}
+
 TEST(TrainerTest, RefusesBadOptions) {
   TrainerOptions o = TinyOptions("");
   EXPECT_EQ(Train(o).code(), absl::StatusCode::kInvalidArgument);

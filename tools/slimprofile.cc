@@ -1,0 +1,88 @@
+// slimprofile: measures the latency of every configuration of a model
+// package at several batch sizes on this machine, prints it, and writes it
+// as a latency cache the server reads with --latency_cache (so a fleet of
+// identical machines can skip the start-up measurement).
+//
+//   slimprofile --model_dir=models/default --batch_sizes=1,2,4,8 \
+//       --out=/var/cache/slimserve/latency.textproto
+
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_format.h"
+#include "engine/engine.h"
+#include "engine/latency_model.h"
+#include "engine/planner.h"
+
+ABSL_FLAG(std::string, model_dir, "models/default", "model package");
+ABSL_FLAG(std::vector<std::string>, batch_sizes,
+          std::vector<std::string>({"1", "2", "4", "8"}), "ascending from 1");
+ABSL_FLAG(int, num_threads, 0,
+          "LibTorch threads (0 = all cores); must match the server's");
+ABSL_FLAG(int, repetitions, 3, "timed runs per entry (median)");
+ABSL_FLAG(std::string, out, "", "latency cache file to (over)write");
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "slimprofile --model_dir=DIR [--batch_sizes=1,2,4,8] [--out=FILE]");
+  absl::ParseCommandLine(argc, argv);
+  slimserve::Engine::Options o;
+  o.model_dir = absl::GetFlag(FLAGS_model_dir);
+  o.num_threads = absl::GetFlag(FLAGS_num_threads);
+  o.latency_repetitions = absl::GetFlag(FLAGS_repetitions);
+  for (const std::string& b : absl::GetFlag(FLAGS_batch_sizes)) {
+    int size = 0;
+    if (!absl::SimpleAtoi(b, &size)) {
+      std::fprintf(stderr, "error: --batch_sizes: \"%s\" is not an integer\n",
+                   b.c_str());
+      return 1;
+    }
+    o.latency_batch_sizes.push_back(size);
+  }
+  o.max_batch_size = o.latency_batch_sizes.empty()
+                         ? 1
+                         : std::max(1, o.latency_batch_sizes.back());
+  o.latency_cache = absl::GetFlag(FLAGS_out);
+  if (!o.latency_cache.empty()) {
+    // Always measure: an existing file for the same key would be read.
+    std::filesystem::remove(o.latency_cache);
+  }
+  auto engine = slimserve::Engine::Create(o);
+  if (!engine.ok()) {
+    std::fprintf(stderr, "error: %s\n",
+                 std::string(engine.status().message()).c_str());
+    return 1;
+  }
+  const auto& spec = (*engine)->spec();
+  const slimserve::LatencyProfile& profile = *(*engine)->latency_profile();
+  const slimserve::BatchLatencyModel model(profile, spec);
+  std::printf("%s\n", (*engine)->latency_key().c_str());
+  for (const slimserve::LatencyTable& t : profile.tables) {
+    std::printf("\nbatch %d: full network (every task at its decoder width "
+                "= encoder width) per encoder width, ms; per image\n",
+                t.batch_size);
+    for (int we = 0; we < spec.encoder_widths_size(); ++we) {
+      double ms = t.encoder_ms[we];
+      const int wd = std::min(we, spec.decoder_widths_size() - 1);
+      for (const auto& task : t.decoder_ms) ms += task[we][wd];
+      std::printf("  width %.2f: %8.2f ms  %7.2f ms/image\n",
+                  spec.encoder_widths(we), ms, ms / t.batch_size);
+    }
+  }
+  std::printf("\nlinear fit of the encoder, ms = fixed + per_item x batch:\n");
+  for (int we = 0; we < spec.encoder_widths_size(); ++we) {
+    std::printf("  width %.2f: fixed %.3f, per item %.3f\n",
+                spec.encoder_widths(we), model.encoder(we).fixed,
+                model.encoder(we).per_item);
+  }
+  if (!o.latency_cache.empty()) {
+    std::printf("\nwrote %s\n", o.latency_cache.c_str());
+  }
+  return 0;
+}
