@@ -98,8 +98,21 @@ BatchDecision DecideNextBatch(const std::vector<QueueView>& queues,
   const Candidate& best =
       *std::min_element(ready.begin(), ready.end(), head_earlier);
   decision.encoder_width = best.queue->encoder_width;
+  // As many as fit, but never so many that the batch's own most urgent
+  // member misses its deadline because of the members added after it (each
+  // adds compute, and its decode and encoding): the largest k with
+  // now + compute(k) <= the earliest deadline among the first k. The
+  // deadline only tightens and the compute only grows with k, so the first
+  // k that fails ends the search; k = 1 passed the expiry check above.
   const int n = std::min<int>(best.live.size(), options.max_batch_size);
-  for (int i = 0; i < n; ++i) decision.batch.push_back(best.live[i].request->id);
+  int k = 1;
+  absl::Time tightest = best.live[0].request->deadline;
+  while (k < n) {
+    tightest = std::min(tightest, best.live[k].request->deadline);
+    if (now + best.queue->EstimatedCompute(k + 1) > tightest) break;
+    ++k;
+  }
+  for (int i = 0; i < k; ++i) decision.batch.push_back(best.live[i].request->id);
   decision.wake_at = now;  // more may be ready right away
   return decision;
 }

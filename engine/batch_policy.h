@@ -21,7 +21,9 @@
 //     starvation_limit, so no width starves behind a stream of deadlines.
 //     Ties: the older head request, then the narrower width.
 //  4. The batch is the chosen queue's first max_batch_size requests by the
-//     same effective deadline (then arrival).
+//     same effective deadline (then arrival), cut short where one more
+//     request would make the compute end past the earliest deadline among
+//     those taken (the rest run in the next batch).
 //  5. When no queue is ready, the shell sleeps until wake_at (the earliest
 //     moment a queue becomes ready or a request expires) or a new arrival.
 

@@ -85,6 +85,27 @@ TEST(BatchPolicyTest, DeadlinePressureClosesTheBatchEarly) {
   EXPECT_THAT(DecideNextBatch(q, At(1), Opts()).batch, ElementsAre(1, 2));
 }
 
+TEST(BatchPolicyTest, BatchIsCutWhereMoreWouldMissItsEarliestDeadline) {
+  // 1 + 2 ms per request: the batch of k ends at 1 + 2k ms. Request 1 is due
+  // at 6 ms, so at most 2 requests (5 ms) join it; 3 would end at 7 ms.
+  const BatchDecision d = DecideNextBatch(
+      {Queue(0,
+             {Req(1, 0, At(6)), Req(2, 0, At(50)), Req(3, 0, At(50)),
+              Req(4, 0, At(50))},
+             /*fixed_ms=*/1, /*per_item_ms=*/2)},
+      At(0), Opts(/*max_batch=*/4));
+  EXPECT_THAT(d.batch, ElementsAre(1, 2));
+  EXPECT_THAT(d.expired, IsEmpty());
+  // Without the urgent one, all four fit (9 ms < 50 ms).
+  const BatchDecision relaxed = DecideNextBatch(
+      {Queue(0,
+             {Req(2, 0, At(50)), Req(3, 0, At(50)), Req(4, 0, At(50)),
+              Req(5, 0)},
+             1, 2)},
+      At(0), Opts(4));
+  EXPECT_THAT(relaxed.batch, ElementsAre(2, 3, 4, 5));
+}
+
 TEST(BatchPolicyTest, ExpiredAndCancelledAreDroppedNotRun) {
   PendingRequest cancelled = Req(3, 0);
   cancelled.cancelled = true;

@@ -321,7 +321,7 @@ class Engine::Impl {
   // Time until a request submitted now would start computing: what is left
   // of the batches running now plus the work queued ahead of it (in batches
   // of at most max_batch_size per width), spread over the executors; plus
-  // its own decode and output encoding. Also returns the compute scale the
+  // its own batch's decode and output encoding. Also returns the compute scale the
   // admission controller applies to the start-up latency table.
   double EstimatedQueueWaitMs(double* latency_scale) const {
     absl::MutexLock lock(&mu_);
@@ -348,8 +348,16 @@ class Engine::Impl {
         }
       }
     }
+    // Its own decode and encoding; and under load its batch fills up
+    // around it, and the executor decodes every member before the batch
+    // runs: on average half a batch of others (the policy cuts a batch
+    // that would make its most urgent member late).
+    absl::Duration own = overhead_estimate_;
+    if (queued_ > 0 || !running_until_.empty()) {
+      own += overhead_estimate_ * ((options_.max_batch_size - 1) / 2.0);
+    }
     return absl::ToDoubleMilliseconds(ahead) / options_.num_executor_threads +
-           absl::ToDoubleMilliseconds(overhead_estimate_);
+           absl::ToDoubleMilliseconds(own);
   }
 
   struct Job {
