@@ -125,6 +125,27 @@ TEST_F(InferenceTest, ModelInfoDescribesTheTinyModel) {
   EXPECT_EQ(info.tasks(2).output_channels(), 3);
   EXPECT_EQ(info.tasks(3).output_channels(), 1);
   EXPECT_NEAR(info.full_mflops(), full, 1e-9 * full);
+
+  // Latency tables at batch 1 and the largest batch the scheduler forms,
+  // one row per (encoder width) for each task, all measured (> 0).
+  ASSERT_EQ(info.latency_tables_size(), 2);
+  EXPECT_EQ(info.latency_tables(0).batch_size(), 1u);
+  EXPECT_EQ(info.latency_tables(1).batch_size(), 8u);
+  EXPECT_EQ(info.latency_batch_size(), 1u);
+  for (const v1::LatencyTableInfo& table : info.latency_tables()) {
+    ASSERT_EQ(table.encoder_ms_size(), info.encoder_widths_size());
+    for (double ms : table.encoder_ms()) EXPECT_GT(ms, 0);
+    ASSERT_EQ(table.tasks_size(), 4);
+    for (int t = 0; t < 4; ++t) {
+      EXPECT_EQ(table.tasks(t).task(), kNames[t]);
+      ASSERT_EQ(table.tasks(t).decoder_ms_size(), info.encoder_widths_size());
+      for (const v1::LatencyRow& row : table.tasks(t).decoder_ms()) {
+        ASSERT_EQ(row.ms_size(), info.decoder_widths_size());
+        for (double ms : row.ms()) EXPECT_GT(ms, 0);
+      }
+    }
+  }
+  EXPECT_EQ(info.latency_tables(0).encoder_ms(0), info.encoder_latency_ms(0));
 }
 
 TEST_F(InferenceTest, InfersRawOutputsFromPng) {
