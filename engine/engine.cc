@@ -8,6 +8,7 @@
 #include <optional>
 #include <thread>
 
+#include <torch/cuda.h>
 #include <torch/torch.h>
 
 #include "absl/strings/escaping.h"
@@ -118,6 +119,36 @@ std::string TensorBytes(const torch::Tensor& t) {
                      c.numel() * c.element_size());
 }
 
+// "cpu", "cuda" or "cuda:N", checked against what this LibTorch can run.
+absl::StatusOr<torch::Device> ParseDevice(const std::string& name) {
+  std::optional<torch::Device> device;
+  try {
+    device.emplace(name);
+  } catch (const std::exception&) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "Engine::Options.device: \"", absl::CHexEscape(name),
+        "\" is not a device; use cpu, cuda or cuda:N"));
+  }
+  if (device->is_cpu()) return *device;
+  if (!device->is_cuda()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "Engine::Options.device: ", name, " is not supported; use cpu or cuda"));
+  }
+  if (!torch::cuda::is_available()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "Engine::Options.device: ", name,
+        ": this LibTorch has no usable CUDA device (Debian's LibTorch is "
+        "CPU-only; build with --config=cuda against a CUDA LibTorch)"));
+  }
+  const int64_t count = static_cast<int64_t>(torch::cuda::device_count());
+  if (device->has_index() && device->index() >= count) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "Engine::Options.device: ", name, ": only ", count,
+        " CUDA device(s) visible"));
+  }
+  return *device;
+}
+
 // The CPU's model name (/proc/cpuinfo) and core count: latency measured on
 // one machine type is not reused on another.
 std::string DeviceDescription() {
@@ -172,9 +203,11 @@ class Engine::Impl {
   // work, deadlines degrade plans and the scheduler predicts batch compute.
   absl::Status SetUpLatency(int64_t weights_bytes) {
     const std::vector<int> sizes = LatencyBatchSizes(options_);
+    const torch::Device device = net_->parameters().front().device();
     latency_key_ = absl::StrCat(
         "model=", spec_.name(), "/", spec_.version(),
-        " weights_bytes=", weights_bytes, " device=", DeviceDescription(),
+        " weights_bytes=", weights_bytes, " device=",
+        device.is_cuda() ? device.str() : DeviceDescription(),
         " threads=", at::get_num_threads(),
         " batch_sizes=", absl::StrJoin(sizes, ","));
     std::optional<LatencyProfile> profile;
@@ -740,9 +773,11 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(const Options& options) {
                           : static_cast<int>(std::thread::hardware_concurrency());
   at::set_num_threads(std::max(1, threads));
 
+  SLIM_ASSIGN_OR_RETURN(const torch::Device device, ParseDevice(options.device));
   Supernet net(spec);
   SLIM_RETURN_IF_ERROR(LoadSupernet(net, WeightsPath(options.model_dir, spec)));
   net->eval();
+  net->to(device);  // once: the weights stay resident
   SLIM_ASSIGN_OR_RETURN(QualityTable quality,
                         LoadQualityTableOrSynthetic(options.model_dir, spec));
   if (quality.synthetic()) {

@@ -150,6 +150,11 @@ class Engine {
     // LibTorch intra-op threads; 0 = all cores. (Debian's LibTorch would
     // otherwise use one.)
     int num_threads = 0;
+    // Where the network runs: "cpu", "cuda" or "cuda:N". The weights are
+    // moved there once; pre/post-processing stays on the CPU. "cuda" needs a
+    // CUDA LibTorch (--config=cuda; Debian's is CPU-only): without one,
+    // Create fails with FAILED_PRECONDITION.
+    std::string device = "cpu";
     // Threads that run batches on the model.
     int num_executor_threads = 1;
     // Queued requests beyond this are refused with RESOURCE_EXHAUSTED.

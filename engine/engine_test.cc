@@ -10,6 +10,8 @@
 
 #include <random>
 
+#include <torch/cuda.h>
+
 #include "absl/synchronization/blocking_counter.h"
 #include "absl/synchronization/notification.h"
 #include "engine/image_codec.h"
@@ -441,6 +443,33 @@ TEST_F(EngineTest, LatencyIsMeasuredAtOneAndTheLargestBatch) {
             profile->tables[0].encoder_ms.back());
   EXPECT_NE(engine_->latency_key().find("batch_sizes=1,8"), std::string::npos)
       << engine_->latency_key();
+}
+
+// Debian's LibTorch (CI): false. A CUDA LibTorch on the GPU machine: true.
+bool torch_has_cuda() { return torch::cuda::is_available(); }
+
+TEST(EngineCreateTest, DevicesAreCheckedAgainstThisLibTorch) {
+  Engine::Options options;
+  options.model_dir = PackageDir();
+  options.num_threads = 1;
+  options.measure_latency = false;
+  options.device = "gpu0";
+  absl::Status st = Engine::Create(options).status();
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << st;
+  EXPECT_NE(st.message().find("\"gpu0\" is not a device"), std::string::npos)
+      << st;
+  options.device = "cuda";
+  auto engine = Engine::Create(options);
+  if (torch_has_cuda()) {
+    EXPECT_TRUE(engine.ok()) << engine.status();
+  } else {
+    EXPECT_EQ(engine.status().code(), absl::StatusCode::kFailedPrecondition);
+    EXPECT_NE(engine.status().message().find("no usable CUDA device"),
+              std::string::npos)
+        << engine.status();
+  }
+  options.device = "cpu";
+  EXPECT_TRUE(Engine::Create(options).ok());
 }
 
 TEST(EngineLatencyCacheTest, WrittenThenReadForTheSameKeyOnly) {

@@ -13,12 +13,14 @@ void RunBatch(Supernet& net, const std::vector<ExecutorItem*>& items) {
     by_encoder[item->plan->encoder_width_index].push_back(item);
   }
   const auto& spec = net->spec();
+  // The network's device (inputs arrive on the CPU; outputs go back there).
+  const torch::Device device = net->parameters().front().device();
   for (auto& [we, rows] : by_encoder) {
     std::vector<torch::Tensor> inputs;
     inputs.reserve(rows.size());
     for (ExecutorItem* item : rows) inputs.push_back(item->input);
     const std::vector<torch::Tensor> features =
-        net->Encode(torch::stack(inputs), we);
+        net->Encode(torch::stack(inputs).to(device), we);
 
     // (task, decoder width) -> (row in `rows`, slot in the row's plan).
     std::map<std::pair<int, int>, std::vector<std::pair<int64_t, int>>> groups;
@@ -35,11 +37,14 @@ void RunBatch(Supernet& net, const std::vector<ExecutorItem*>& items) {
       if (members.size() != rows.size()) {
         std::vector<int64_t> index;
         for (const auto& m : members) index.push_back(m.first);
-        const torch::Tensor idx = torch::tensor(index, torch::kLong);
+        const torch::Tensor idx =
+            torch::tensor(index, torch::kLong).to(device);
         for (auto& f : sub) f = f.index_select(0, idx);
       }
-      const torch::Tensor out = SupernetImpl::Activate(
-          spec.tasks(task).kind(), net->DecodeRaw(task, sub, we, wd));
+      const torch::Tensor out =
+          SupernetImpl::Activate(spec.tasks(task).kind(),
+                                 net->DecodeRaw(task, sub, we, wd))
+              .to(torch::kCPU);
       for (size_t i = 0; i < members.size(); ++i) {
         rows[members[i].first]->outputs[members[i].second] = out[i];
       }

@@ -4,16 +4,21 @@
 #include <chrono>
 #include <vector>
 
+#include <torch/cuda.h>
+
 namespace slimserve {
 namespace {
 
 template <typename Fn>
-double MedianMs(int repetitions, Fn&& fn) {
+double MedianMs(int repetitions, bool cuda, Fn&& fn) {
   fn();  // warm-up: first-call allocations, lazy init
   std::vector<double> ms;
   for (int i = 0; i < repetitions; ++i) {
+    if (cuda) torch::cuda::synchronize();
     const auto start = std::chrono::steady_clock::now();
     fn();
+    // Kernels are asynchronous: time them to completion.
+    if (cuda) torch::cuda::synchronize();
     ms.push_back(std::chrono::duration<double, std::milli>(
                      std::chrono::steady_clock::now() - start)
                      .count());
@@ -27,19 +32,22 @@ double MedianMs(int repetitions, Fn&& fn) {
 LatencyTable MeasureLatency(Supernet& net, int batch_size, int repetitions) {
   c10::InferenceMode guard;
   const auto& spec = net->spec();
+  const torch::Device device = net->parameters().front().device();
   const torch::Tensor input = torch::zeros(
-      {batch_size, 3, spec.input().height(), spec.input().width()});
+      {batch_size, 3, spec.input().height(), spec.input().width()},
+      torch::TensorOptions().device(device));
+  const bool cuda = device.is_cuda();
   LatencyTable table;
   table.batch_size = batch_size;
   table.decoder_ms.assign(spec.tasks_size(), {});
   for (int we = 0; we < spec.encoder_widths_size(); ++we) {
     table.encoder_ms.push_back(
-        MedianMs(repetitions, [&] { net->Encode(input, we); }));
+        MedianMs(repetitions, cuda, [&] { net->Encode(input, we); }));
     const auto features = net->Encode(input, we);
     for (int t = 0; t < spec.tasks_size(); ++t) {
       std::vector<double> row;
       for (int wd = 0; wd < spec.decoder_widths_size(); ++wd) {
-        row.push_back(MedianMs(repetitions, [&] {
+        row.push_back(MedianMs(repetitions, cuda, [&] {
           SupernetImpl::Activate(spec.tasks(t).kind(),
                                  net->DecodeRaw(t, features, we, wd));
         }));

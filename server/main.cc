@@ -59,6 +59,9 @@ ABSL_FLAG(std::string, planner, "paper",
 ABSL_FLAG(bool, measure_latency, true,
           "time every configuration at start-up (enables millisecond budgets "
           "and deadline-aware degradation)");
+ABSL_FLAG(std::string, device, "cpu",
+          "where the network runs: cpu, cuda or cuda:N (cuda needs a CUDA "
+          "LibTorch build, --config=cuda)");
 ABSL_FLAG(std::vector<std::string>, latency_batch_sizes, {},
           "batch sizes to time every configuration at, ascending from 1 "
           "(e.g. 1,2,4,8); empty: 1 and --max_batch_size");
@@ -192,6 +195,7 @@ int Main() {
       absl::Microseconds(absl::GetFlag(FLAGS_max_queue_delay_us));
   engine_options.planner = absl::GetFlag(FLAGS_planner);
   engine_options.measure_latency = absl::GetFlag(FLAGS_measure_latency);
+  engine_options.device = absl::GetFlag(FLAGS_device);
   for (const std::string& b : absl::GetFlag(FLAGS_latency_batch_sizes)) {
     int size = 0;
     if (!absl::SimpleAtoi(b, &size)) {
