@@ -1,8 +1,13 @@
 #include "kernels/postprocess.h"
 
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <vector>
+
+#include "kernels/dtype.h"
+#include "kernels/kernel_math.h"
 
 namespace slimserve {
 namespace {
@@ -104,6 +109,124 @@ void EdgesToU8Cpu(const float* prob, int64_t n, uint8_t* out) {
     } else {
       out[i] = static_cast<uint8_t>(std::round(p * 255.0f));
     }
+  }
+}
+
+// Batched forms: per-element arithmetic from kernel_math.h, shared with the
+// CUDA kernels.
+
+void SegmentationArgmaxResizeBatchCpu(const void* logits, ScalarType type,
+                                      int n, int num_classes, int h, int w,
+                                      int out_h, int out_w, uint8_t* ids) {
+  using kernel_math::Tap;
+  std::vector<Tap> ys(out_h), xs(out_w);
+  for (int y = 0; y < out_h; ++y) ys[y] = kernel_math::BilinearTap(h, out_h, y);
+  for (int x = 0; x < out_w; ++x) xs[x] = kernel_math::BilinearTap(w, out_w, x);
+  const int64_t plane = static_cast<int64_t>(h) * w;
+  for (int i = 0; i < n; ++i) {
+    const int64_t base = static_cast<int64_t>(i) * num_classes * plane;
+    for (int y = 0; y < out_h; ++y) {
+      const Tap& ty = ys[y];
+      for (int x = 0; x < out_w; ++x) {
+        const Tap& tx = xs[x];
+        const int64_t p00 = static_cast<int64_t>(ty.i0) * w + tx.i0;
+        const int64_t p01 = static_cast<int64_t>(ty.i0) * w + tx.i1;
+        const int64_t p10 = static_cast<int64_t>(ty.i1) * w + tx.i0;
+        const int64_t p11 = static_cast<int64_t>(ty.i1) * w + tx.i1;
+        int best = 0;
+        float best_value = -std::numeric_limits<float>::infinity();
+        for (int c = 0; c < num_classes; ++c) {
+          const int64_t o = base + c * plane;
+          const float v =
+              kernel_math::Bilinear(ty, tx, LoadAsFloat(logits, type, o + p00),
+                                    LoadAsFloat(logits, type, o + p01),
+                                    LoadAsFloat(logits, type, o + p10),
+                                    LoadAsFloat(logits, type, o + p11));
+          // As SegmentationArgmaxCpu: '>' keeps the lowest index, NaN loses.
+          if (v > best_value) {
+            best = c;
+            best_value = v;
+          }
+        }
+        ids[(static_cast<int64_t>(i) * out_h + y) * out_w + x] =
+            static_cast<uint8_t>(best);
+      }
+    }
+  }
+}
+
+void DepthToMillimetresBatchCpu(const void* metres, ScalarType type,
+                                int64_t count, uint16_t* mm) {
+  for (int64_t i = 0; i < count; ++i) {
+    mm[i] = kernel_math::MetresToMillimetres(LoadAsFloat(metres, type, i));
+  }
+}
+
+void NormalizeNormalsBatchCpu(const void* normals, ScalarType type, int n,
+                              int h, int w, float* out) {
+  const int64_t plane = static_cast<int64_t>(h) * w;
+  for (int i = 0; i < n; ++i) {
+    const int64_t base = static_cast<int64_t>(i) * 3 * plane;
+    for (int64_t p = 0; p < plane; ++p) {
+      // Read all three before writing: out may be normals.
+      const float x = LoadAsFloat(normals, type, base + p);
+      const float y = LoadAsFloat(normals, type, base + plane + p);
+      const float z = LoadAsFloat(normals, type, base + 2 * plane + p);
+      const float norm = kernel_math::ValidNormalNorm(x, y, z);
+      const bool valid = norm != 0.0f;
+      out[base + p] = valid ? kernel_math::Div(x, norm) : 0.0f;
+      out[base + plane + p] = valid ? kernel_math::Div(y, norm) : 0.0f;
+      out[base + 2 * plane + p] = valid ? kernel_math::Div(z, norm) : 0.0f;
+    }
+  }
+}
+
+void NormalsToRgbBatchCpu(const void* normals, ScalarType type, int n, int h,
+                          int w, uint8_t* rgb) {
+  const int64_t plane = static_cast<int64_t>(h) * w;
+  for (int i = 0; i < n; ++i) {
+    const int64_t base = static_cast<int64_t>(i) * 3 * plane;
+    for (int64_t p = 0; p < plane; ++p) {
+      const float x = LoadAsFloat(normals, type, base + p);
+      const float y = LoadAsFloat(normals, type, base + plane + p);
+      const float z = LoadAsFloat(normals, type, base + 2 * plane + p);
+      const float norm = kernel_math::ValidNormalNorm(x, y, z);
+      uint8_t* out = rgb + (static_cast<int64_t>(i) * plane + p) * 3;
+      if (norm == 0.0f) {
+        out[0] = out[1] = out[2] = 128;
+      } else {
+        out[0] = kernel_math::UnitToU8(kernel_math::Div(x, norm));
+        out[1] = kernel_math::UnitToU8(kernel_math::Div(y, norm));
+        out[2] = kernel_math::UnitToU8(kernel_math::Div(z, norm));
+      }
+    }
+  }
+}
+
+const float* EdgeLogitThresholds() {
+  static const std::array<float, 255> thresholds = [] {
+    std::array<float, 255> t;
+    for (int k = 0; k < 255; ++k) {
+      const double tau = std::log((k + 0.5) / (254.5 - k));
+      // The smallest float >= tau, so that "z >= T[k]" is exactly
+      // "z >= tau" for every float z.
+      float f = static_cast<float>(tau);
+      if (static_cast<double>(f) < tau) {
+        f = std::nextafter(f, std::numeric_limits<float>::infinity());
+      }
+      t[k] = f;
+    }
+    return t;
+  }();
+  return thresholds.data();
+}
+
+void EdgeLogitsToU8Cpu(const void* logits, ScalarType type, int64_t count,
+                       uint8_t* out) {
+  const float* thresholds = EdgeLogitThresholds();
+  for (int64_t i = 0; i < count; ++i) {
+    out[i] =
+        kernel_math::EdgeLogitToU8(LoadAsFloat(logits, type, i), thresholds);
   }
 }
 

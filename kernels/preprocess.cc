@@ -1,36 +1,21 @@
 #include "kernels/preprocess.h"
 
-#include <algorithm>
 #include <cstdint>
 #include <vector>
+
+#include "kernels/dtype.h"
+#include "kernels/kernel_math.h"
 
 namespace slimserve {
 namespace {
 
-// Source neighbours and weights of one destination index along one axis.
-struct Tap {
-  int i0;
-  int i1;
-  float l0;
-  float l1;
-};
+using kernel_math::Tap;
 
-// Computed once per axis rather than per pixel; the formula is the header's.
+// Computed once per axis rather than per pixel; the formula is the header's
+// (kernel_math::BilinearTap, which the CUDA kernel evaluates per pixel).
 std::vector<Tap> ComputeTaps(int in, int out) {
-  const float scale = static_cast<float>(in) / static_cast<float>(out);
   std::vector<Tap> taps(out);
-  for (int d = 0; d < out; ++d) {
-    const float s =
-        std::max(scale * (static_cast<float>(d) + 0.5f) - 0.5f, 0.0f);
-    // s >= 0, so truncation is floor; s < in - 0.5, so i0 <= in - 1. On the
-    // last source sample i1 == i0 and both weights apply to it.
-    const int i0 = static_cast<int>(s);
-    Tap& t = taps[d];
-    t.i0 = i0;
-    t.i1 = std::min(i0 + 1, in - 1);
-    t.l1 = s - static_cast<float>(i0);
-    t.l0 = 1.0f - t.l1;
-  }
+  for (int d = 0; d < out; ++d) taps[d] = kernel_math::BilinearTap(in, out, d);
   return taps;
 }
 
@@ -58,6 +43,43 @@ void ResizeNormalizeCpu(const uint8_t* src, int src_h, int src_w, int channels,
         const float v = ty.l0 * (tx.l0 * row0[a + k] + tx.l1 * row0[b + k]) +
                         ty.l1 * (tx.l0 * row1[a + k] + tx.l1 * row1[b + k]);
         out[c * plane + x] = (v / 255.0f - mean[c]) / std[c];
+      }
+    }
+  }
+}
+
+void PreprocessBatchCpu(const SourceImage* images, int n,
+                        const PreprocessParams& params, void* dst) {
+  const int h = params.dst_h;
+  const int w = params.dst_w;
+  const int64_t plane = static_cast<int64_t>(h) * w;
+  for (int i = 0; i < n; ++i) {
+    const SourceImage& image = images[i];
+    const std::vector<Tap> ys = ComputeTaps(image.height, h);
+    const std::vector<Tap> xs = ComputeTaps(image.width, w);
+    const int channels = image.channels;
+    const int64_t src_row = static_cast<int64_t>(image.width) * channels;
+    for (int y = 0; y < h; ++y) {
+      const Tap& ty = ys[y];
+      const uint8_t* row0 = image.pixels + ty.i0 * src_row;
+      const uint8_t* row1 = image.pixels + ty.i1 * src_row;
+      for (int x = 0; x < w; ++x) {
+        const Tap& tx = xs[x];
+        const int64_t a = static_cast<int64_t>(tx.i0) * channels;
+        const int64_t b = static_cast<int64_t>(tx.i1) * channels;
+        for (int c = 0; c < 3; ++c) {
+          const int k = channels == 1 ? 0 : c;
+          const float v = kernel_math::Bilinear(
+              ty, tx, row0[a + k], row0[b + k], row1[a + k], row1[b + k]);
+          const float out =
+              kernel_math::Normalize(v, params.mean[c], params.std[c]);
+          const int64_t index =
+              params.layout == TensorLayout::kNCHW
+                  ? (static_cast<int64_t>(i) * 3 + c) * plane +
+                        static_cast<int64_t>(y) * w + x
+                  : ((static_cast<int64_t>(i) * h + y) * w + x) * 3 + c;
+          StoreFromFloat(out, params.dtype, dst, index);
+        }
       }
     }
   }

@@ -105,9 +105,12 @@ def _torch_impl(ctx):
     inc = ctx.os.environ.get("SLIMSERVE_TORCH_INCLUDE", "/usr/include")
     libdir = ctx.os.environ.get("SLIMSERVE_TORCH_LIB", "/usr/lib/" + _MULTIARCH)
     cuda = ctx.os.environ.get("SLIMSERVE_TORCH_CUDA", "0") == "1"
-    for h in ["ATen", "c10", "caffe2", "torch"]:
+    for h in ["ATen", "c10", "torch"]:
         if not _link(ctx, inc + "/" + h, "include/" + h):
             fail("slimserve: LibTorch headers not found at %s/%s; set SLIMSERVE_TORCH_INCLUDE" % (inc, h))
+
+    # Optional: recent PyTorch wheels may ship no caffe2/ headers.
+    _link(ctx, inc + "/caffe2", "include/caffe2")
     libs = ["torch", "torch_cpu", "c10"]
     defines = []
     if cuda:

@@ -1,0 +1,173 @@
+#!/usr/bin/env bash
+# The one command to run on the GPU machine (tools/device/README.md): unpacks
+# tools/device/pack.sh's archive, builds the repository with Debian's Bazel
+# (jlink-ed Java, Debian sysroot, the machine's CUDA toolkit and PyTorch's
+# LibTorch) under --config=cuda, runs the kernels' CPU tests and
+# //kernels:cuda_kernels_test on the GPU (and again under compute-sanitizer
+# memcheck when the machine has it), and ends with "N passed, N failed".
+#
+# Usage, from the repository root:
+#   tools/device/gpu_check.sh [PACK]    default PACK: devpack/slimserve-device.tar.xz
+# Through the device tool:
+#   run(command="tools/device/gpu_check.sh", carry=["devpack"], timeout_s=540)
+# Results go to $OUT (default /tmp/slimserve-gpu-check): gpu_check.log (all
+# output), env.txt, cuda_kernels_test.{xml,log}, memcheck.log, summary.txt.
+# Environment knobs: CUDA_HOME (default: from nvcc on PATH, else
+# /usr/local/cuda), SLIMSERVE_GPU_CHECK_JOBS (Bazel --jobs),
+# SLIMSERVE_SANITIZE=0 to skip the memcheck run, SLIMSERVE_TEST_SEED to replay
+# the GPU test's random inputs.
+set -uo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$repo"
+pack=${1:-devpack/slimserve-device.tar.xz}
+out=${OUT:-/tmp/slimserve-gpu-check}
+mkdir -p "$out"
+# Everything also goes to the log, which survives a timeout.
+exec > >(tee "$out/gpu_check.log") 2>&1
+
+start=$SECONDS
+step() { echo "=== [$((SECONDS - start))s] $*"; }
+die() { echo "gpu_check: ERROR: $*"; echo "0 passed, 1 failed"; exit 1; }
+
+# --- unpack -----------------------------------------------------------------
+[ -f "$pack" ] || die "no $pack: run tools/device/pack.sh here and carry its folder"
+root=${SLIMSERVE_DEVICE_ROOT:-/tmp/slimserve-device-root}
+step "unpacking $pack into $root"
+rm -rf "$root/slimserve-device"
+mkdir -p "$root"
+tar -xJf "$pack" -C "$root" || die "could not unpack $pack"
+d=$root/slimserve-device
+sysroot=$d/sysroot/usr
+
+# --- the machine ------------------------------------------------------------
+if [ -z "${CUDA_HOME:-}" ]; then
+  if command -v nvcc >/dev/null; then
+    CUDA_HOME=$(dirname "$(dirname "$(readlink -f "$(command -v nvcc)")")")
+  else
+    CUDA_HOME=/usr/local/cuda
+  fi
+fi
+torch_dir=$(python3 -c 'import torch,os;print(os.path.dirname(torch.__file__))' 2>/dev/null || true)
+{
+  echo "date: $(date -u)"
+  echo "uname: $(uname -a)"
+  grep PRETTY_NAME /etc/os-release 2>/dev/null
+  echo "glibc: $(ldd --version 2>&1 | head -1)"
+  echo "gcc: $(gcc --version 2>&1 | head -1)"
+  echo "CUDA_HOME: $CUDA_HOME"
+  "$CUDA_HOME/bin/nvcc" --version 2>&1 | tail -2
+  nvidia-smi --query-gpu=name,driver_version,memory.total,compute_cap --format=csv 2>&1
+  echo "torch: $torch_dir"
+  python3 -c 'import torch;print("torch", torch.__version__, "cuda", torch.version.cuda, "available", torch.cuda.is_available())' 2>&1
+  echo "nproc: $(nproc)"
+  cat "$d/MANIFEST.txt"
+} > "$out/env.txt" 2>&1
+cat "$out/env.txt"
+
+# --- Bazel --------------------------------------------------------------------
+# Debian's /etc/bazel/bazelrc, spelled out (the machine has no /etc/bazel):
+# its install base is the unpacked /usr/share/bazel, trusted as Debian does.
+# The jlink-ed runtime runs the server; the output root stays under $root.
+bazel_cmd=(
+  "$d/bazel/usr/bin/bazel-4" --nosystem_rc --nohome_rc
+  --install_base="$d/bazel/usr/share/bazel" --trust_install_base
+  --server_javabase="$d/jre" --output_user_root="$root/bazel-root"
+)
+flags=(
+  --config=cuda
+  --host_javabase=@local_jdk//:jdk
+  # WORKSPACE names Debian's rules_java by its /usr path.
+  --override_repository=rules_java="$d/bazel/usr/share/bazel/rules/java"
+  --repo_env=SLIMSERVE_SYSROOT="$sysroot"
+  --repo_env=CUDA_HOME="$CUDA_HOME"
+  # No sandbox: nothing here is shared, and a sandbox may not work in the
+  # machine's VM; the CPU build machines keep checking the declared inputs.
+  --spawn_strategy=local
+  # DT_RPATH instead of RUNPATH: the sysroot's libraries then also find
+  # their own dependencies in the sysroot, which this machine lacks.
+  --linkopt=-Wl,--disable-new-dtags
+)
+if [ -n "$torch_dir" ] && [ -d "$torch_dir/include/ATen" ]; then
+  flags+=(
+    --repo_env=SLIMSERVE_TORCH_INCLUDE="$torch_dir/include"
+    --repo_env=SLIMSERVE_TORCH_LIB="$torch_dir/lib"
+    --repo_env=SLIMSERVE_TORCH_CUDA=1
+  )
+else
+  echo "gpu_check: no LibTorch from python3's torch; //kernels does not need it"
+fi
+[ -n "${SLIMSERVE_GPU_CHECK_JOBS:-}" ] && flags+=(--jobs="$SLIMSERVE_GPU_CHECK_JOBS")
+bazel() { "${bazel_cmd[@]}" "$@"; }
+
+# (Debian's build has no version stamp: `bazel version` fails by design.)
+step "bazel info release (starts the server on the jlink-ed Java)"
+bazel info release || die "Bazel does not start"
+
+step "bazel test --config=cuda //kernels/... (builds the GPU test too)"
+bazel test "${flags[@]}" --keep_going //kernels/...
+bazel_rc=$?
+testlogs=$(bazel info "${flags[@]}" bazel-testlogs 2>/dev/null)
+bin=$(bazel info "${flags[@]}" bazel-bin 2>/dev/null)
+targets=$(bazel query 'tests(//kernels/...)' 2>/dev/null)
+cpu_line=$(python3 tools/count_tests.py "$testlogs" "$bazel_rc" $targets | tail -1)
+echo "bazel tests: $cpu_line"
+
+# --- the GPU test -------------------------------------------------------------
+gpu_test=$bin/kernels/cuda_kernels_test
+gpu_rc=1
+if [ -x "$gpu_test" ]; then
+  step "cuda_kernels_test"
+  "$gpu_test" --gtest_output="xml:$out/cuda_kernels_test.xml" 2>&1 \
+    | tee "$out/cuda_kernels_test.log"
+  gpu_rc=${PIPESTATUS[0]}
+else
+  echo "gpu_check: $gpu_test was not built"
+fi
+
+memcheck="not run"
+sanitizer=$(command -v compute-sanitizer || ls "$CUDA_HOME/bin/compute-sanitizer" 2>/dev/null || true)
+if [ "${SLIMSERVE_SANITIZE:-1}" != 0 ] && [ -n "$sanitizer" ] && [ -x "$gpu_test" ]; then
+  step "cuda_kernels_test under compute-sanitizer memcheck"
+  # The 2^28-element test is left out: memcheck would take minutes on it.
+  "$sanitizer" --tool memcheck --error-exitcode 86 "$gpu_test" \
+    --gtest_filter=-*GridStride* > "$out/memcheck.log" 2>&1
+  mc_rc=$?
+  tail -5 "$out/memcheck.log"
+  if [ $mc_rc -eq 0 ]; then
+    memcheck="clean"
+  elif [ $mc_rc -eq 86 ]; then
+    memcheck="ERRORS (see memcheck.log)"
+  else
+    # E.g. "Device not supported" on some VM runtimes (KINDS.md).
+    memcheck="unavailable or test failure, exit $mc_rc (see memcheck.log)"
+  fi
+fi
+
+# --- summary --------------------------------------------------------------------
+read -r cpu_pass cpu_fail < <(echo "$cpu_line" | awk '{print $1, $3}')
+read -r gpu_pass gpu_fail < <(python3 - "$out/cuda_kernels_test.xml" <<'PY'
+import sys, xml.etree.ElementTree as ET
+try:
+    root = ET.parse(sys.argv[1]).getroot()
+except Exception:
+    print(0, 1)  # no XML: the test did not run or crashed
+    sys.exit()
+cases = list(root.iter("testcase"))
+bad = sum(1 for c in cases if c.find("failure") is not None or c.find("error") is not None)
+print(len(cases) - bad, max(bad, 1 if not cases else 0))
+PY
+)
+[ "$gpu_rc" -ne 0 ] && [ "${gpu_fail:-0}" -eq 0 ] && gpu_fail=1
+passed=$((${cpu_pass:-0} + ${gpu_pass:-0}))
+failed=$((${cpu_fail:-1} + ${gpu_fail:-1}))
+[[ $memcheck == ERRORS* ]] && failed=$((failed + 1))
+{
+  echo "gpu_check summary ($((SECONDS - start))s)"
+  echo "  bazel test --config=cuda //kernels/...: $cpu_line"
+  echo "  cuda_kernels_test on $(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1): ${gpu_pass:-0} passed, ${gpu_fail:-1} failed (exit $gpu_rc)"
+  echo "  compute-sanitizer memcheck: $memcheck"
+  echo "$passed passed, $failed failed"
+} | tee "$out/summary.txt"
+bazel shutdown >/dev/null 2>&1
+[ "$failed" -eq 0 ]
