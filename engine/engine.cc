@@ -237,7 +237,9 @@ class Engine::Impl {
         const absl::Status st = WriteLatencyCache(
             options_.latency_cache, latency_key_, *profile, spec_, seconds);
         // A read-only cache location costs start-up time, not correctness.
-        if (!st.ok()) SLIM_LOG(WARNING) << "latency cache: " << st.message();
+        if (!st.ok()) {
+          SLIM_LOG(WARNING) << "latency cache: " << st.message();
+        }
       }
     }
     SLIM_RETURN_IF_ERROR(ValidateLatencyProfile(*profile, spec_));

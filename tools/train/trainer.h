@@ -43,11 +43,12 @@ struct TrainerOptions {
   double weight_decay = 1e-4;
   int num_random_configs = 2;  // sandwich: widest + narrowest + these
   // Random configurations draw every width (encoder and each decoder) from
-  // the inner widths only, when there are more than two: the sandwich's ends
-  // already train the narrowest and widest every step, and drawing from all
-  // widths left the middle ones with a third of the updates (the 1.0 model
-  // had decoder width 0.5 worse than 0.25 on depth).
-  bool inner_random_widths = true;
+  // the inner widths only, when there are more than two. Off by default:
+  // tried against depth's non-monotone decoder widths, it leaves every
+  // configuration that mixes an end width with an inner one untrained (e.g.
+  // encoder 0.25 with decoder 0.5: depth RMSE 1.6 vs 0.9 on the diagonal
+  // after 600 steps; models/default/README.md, "CIKD ablation").
+  bool inner_random_widths = false;
   double distill_weight = 1.0;
   bool cikd = true;
   double cikd_weight = 1.0;
