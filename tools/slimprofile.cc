@@ -16,6 +16,7 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
+#include "engine/cost_model.h"
 #include "engine/engine.h"
 #include "engine/latency_model.h"
 #include "engine/planner.h"
@@ -23,6 +24,7 @@
 ABSL_FLAG(std::string, model_dir, "models/default", "model package");
 ABSL_FLAG(std::vector<std::string>, batch_sizes,
           std::vector<std::string>({"1", "2", "4", "8"}), "ascending from 1");
+ABSL_FLAG(std::string, device, "cpu", "cpu, cuda or cuda:N");
 ABSL_FLAG(int, num_threads, 0,
           "LibTorch threads (0 = all cores); must match the server's");
 ABSL_FLAG(int, repetitions, 3, "timed runs per entry (median)");
@@ -35,6 +37,7 @@ int main(int argc, char** argv) {
   slimserve::Engine::Options o;
   o.model_dir = absl::GetFlag(FLAGS_model_dir);
   o.num_threads = absl::GetFlag(FLAGS_num_threads);
+  o.device = absl::GetFlag(FLAGS_device);
   o.latency_repetitions = absl::GetFlag(FLAGS_repetitions);
   for (const std::string& b : absl::GetFlag(FLAGS_batch_sizes)) {
     int size = 0;
@@ -63,16 +66,34 @@ int main(int argc, char** argv) {
   const slimserve::LatencyProfile& profile = *(*engine)->latency_profile();
   const slimserve::BatchLatencyModel model(profile, spec);
   std::printf("%s\n", (*engine)->latency_key().c_str());
+  // Uniform configurations (every decoder at the encoder's width), the
+  // ones a fraction budget maps to most directly: does a configuration with
+  // x% of the full cost run in x% of the time?
+  const slimserve::CostTable& costs = (*engine)->costs();
+  const double full_macs = costs.FullMacs();
   for (const slimserve::LatencyTable& t : profile.tables) {
-    std::printf("\nbatch %d: full network (every task at its decoder width "
-                "= encoder width) per encoder width, ms; per image\n",
+    std::printf("\nbatch %d (uniform widths: encoder = every decoder):\n",
                 t.batch_size);
+    std::printf("  %6s %10s %10s %10s %8s %8s\n", "width", "ms", "ms/image",
+                "images/s", "cost", "time");
+    double full_ms = 0;
+    std::vector<double> ms_by_width;
     for (int we = 0; we < spec.encoder_widths_size(); ++we) {
-      double ms = t.encoder_ms[we];
       const int wd = std::min(we, spec.decoder_widths_size() - 1);
+      double ms = t.encoder_ms[we];
       for (const auto& task : t.decoder_ms) ms += task[we][wd];
-      std::printf("  width %.2f: %8.2f ms  %7.2f ms/image\n",
-                  spec.encoder_widths(we), ms, ms / t.batch_size);
+      ms_by_width.push_back(ms);
+      full_ms = ms;
+    }
+    for (int we = 0; we < spec.encoder_widths_size(); ++we) {
+      const int wd = std::min(we, spec.decoder_widths_size() - 1);
+      double macs = costs.encoder_macs[we];
+      for (const auto& task : costs.decoder_macs) macs += task[we][wd];
+      const double ms = ms_by_width[we];
+      std::printf("  %6.2f %10.3f %10.3f %10.1f %7.1f%% %7.1f%%\n",
+                  spec.encoder_widths(we), ms, ms / t.batch_size,
+                  ms > 0 ? 1000.0 * t.batch_size / ms : 0.0,
+                  100.0 * macs / full_macs, 100.0 * ms / full_ms);
     }
   }
   std::printf("\nlinear fit of the encoder, ms = fixed + per_item x batch:\n");

@@ -88,7 +88,9 @@ flags=(
   # their own dependencies in the sysroot, which this machine lacks.
   --linkopt=-Wl,--disable-new-dtags
 )
+torch_cuda=0
 if [ -n "$torch_dir" ] && [ -d "$torch_dir/include/ATen" ]; then
+  torch_cuda=1
   flags+=(
     --repo_env=SLIMSERVE_TORCH_INCLUDE="$torch_dir/include"
     --repo_env=SLIMSERVE_TORCH_LIB="$torch_dir/lib"
@@ -144,6 +146,32 @@ if [ "${SLIMSERVE_SANITIZE:-1}" != 0 ] && [ -n "$sanitizer" ] && [ -x "$gpu_test
   fi
 fi
 
+# --- the engine on CUDA LibTorch, and the GPU benchmark --------------------------
+# Needs the machine's CUDA LibTorch (torch_cuda above). Not counted in the
+# kernels' pass/fail line below; its own results go to $OUT.
+engine_line="not run (no CUDA LibTorch)"
+if [ "$torch_cuda" = 1 ]; then
+  step "engine tests against the CUDA LibTorch (--device=cuda is accepted there)"
+  bazel test "${flags[@]}" --keep_going //engine:engine_test //engine:supernet_test \
+    > "$out/engine_tests.log" 2>&1
+  engine_rc=$?
+  tail -5 "$out/engine_tests.log"
+  engine_line=$(python3 tools/count_tests.py "$testlogs" "$engine_rc" \
+    //engine:engine_test //engine:supernet_test | tail -1)
+  cp "$testlogs"/engine/engine_test/test.log "$out/engine_test.log" 2>/dev/null
+  if [ "${SLIMSERVE_GPU_BENCH:-1}" != 0 ] &&
+     bazel build "${flags[@]}" //tools:make_model //tools:slimprofile \
+       > "$out/bench_build.log" 2>&1; then
+    step "GPU benchmark: models/gpu_bench (480x640, ResNet-34-like, random weights)"
+    bench=$root/gpu_bench
+    "$bin/tools/make_model" --spec=models/gpu_bench --seed=1 --out="$bench" \
+      >> "$out/bench_build.log" 2>&1
+    "$bin/tools/slimprofile" --model_dir="$bench" --device=cuda \
+      --batch_sizes="${SLIMSERVE_GPU_BENCH_BATCHES:-1,8,32}" --repetitions=10 \
+      --out="$out/gpu_bench_latency.textproto" 2>&1 | tee "$out/gpu_bench.txt"
+  fi
+fi
+
 # --- summary --------------------------------------------------------------------
 read -r cpu_pass cpu_fail < <(echo "$cpu_line" | awk '{print $1, $3}')
 read -r gpu_pass gpu_fail < <(python3 - "$out/cuda_kernels_test.xml" <<'PY'
@@ -167,6 +195,7 @@ failed=$((${cpu_fail:-1} + ${gpu_fail:-1}))
   echo "  bazel test --config=cuda //kernels/...: $cpu_line"
   echo "  cuda_kernels_test on $(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1): ${gpu_pass:-0} passed, ${gpu_fail:-1} failed (exit $gpu_rc)"
   echo "  compute-sanitizer memcheck: $memcheck"
+  echo "  engine tests on CUDA LibTorch: $engine_line (gpu_bench.txt: the benchmark)"
   echo "$passed passed, $failed failed"
 } | tee "$out/summary.txt"
 bazel shutdown >/dev/null 2>&1
