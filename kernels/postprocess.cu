@@ -9,6 +9,7 @@
 #include <cstdint>
 
 #include "kernels/cuda_kernels.h"
+#include "kernels/cuda_status.cuh"
 #include "kernels/dtype.h"
 #include "kernels/kernel_math.h"
 #include "kernels/postprocess.h"
@@ -148,21 +149,8 @@ __global__ void EdgeLogitsKernel(const T* __restrict__ logits, int64_t count,
 
 namespace {
 
-CudaStatus Invalid(const char* message) {
-  CudaStatus status;
-  status.code = static_cast<int>(cudaErrorInvalidValue);
-  status.message = message;
-  return status;
-}
-
-CudaStatus FromCuda(cudaError_t error) {
-  CudaStatus status;
-  if (error != cudaSuccess) {
-    status.code = static_cast<int>(error);
-    status.message = cudaGetErrorString(error);
-  }
-  return status;
-}
+using cuda_internal::FromCuda;
+using cuda_internal::Invalid;
 
 // Blocks for a grid-stride loop over `total` items: enough to fill any
 // current GPU many times over, few enough that each thread loops when the

@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "kernels/cuda_kernels.h"
+#include "kernels/cuda_status.cuh"
 #include "kernels/dtype.h"
 #include "kernels/kernel_math.h"
 #include "kernels/preprocess.h"
@@ -113,21 +114,8 @@ cudaError_t DispatchLayout(const SourceImage* images, int n,
 
 namespace {
 
-CudaStatus Invalid(const char* message) {
-  CudaStatus status;
-  status.code = static_cast<int>(cudaErrorInvalidValue);
-  status.message = message;
-  return status;
-}
-
-CudaStatus FromCuda(cudaError_t error) {
-  CudaStatus status;
-  if (error != cudaSuccess) {
-    status.code = static_cast<int>(error);
-    status.message = cudaGetErrorString(error);
-  }
-  return status;
-}
+using cuda_internal::FromCuda;
+using cuda_internal::Invalid;
 
 }  // namespace
 
