@@ -33,7 +33,8 @@ class LatencyCacheTest(unittest.TestCase):
              "--out=" + cache],
             capture_output=True, text=True, timeout=300)
         self.assertEqual(run.returncode, 0, run.stderr[-2000:])
-        self.assertIn("batch 4:", run.stdout)
+        self.assertIn("batch 4 (uniform widths", run.stdout)
+        self.assertIn("images/s", run.stdout)
         self.assertIn("batch_sizes=1,2,4", run.stdout)
         written = tables(cache)
         self.assertEqual([b for b, _ in written], [1, 2, 4])
