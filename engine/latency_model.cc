@@ -8,6 +8,7 @@
 #include <map>
 #include <utility>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -42,6 +43,20 @@ absl::Status ValidateLatencyProfile(const LatencyProfile& profile,
     }
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<int>> ParseBatchSizes(
+    const std::vector<std::string>& values, const std::string& flag) {
+  std::vector<int> sizes;
+  for (const std::string& v : values) {
+    int size = 0;
+    if (!absl::SimpleAtoi(v, &size)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--", flag, ": \"", v, "\" is not an integer"));
+    }
+    sizes.push_back(size);
+  }
+  return sizes;
 }
 
 double LinearMs::At(int rows) const {

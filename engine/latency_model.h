@@ -36,6 +36,12 @@ struct LatencyProfile {
 absl::Status ValidateLatencyProfile(const LatencyProfile& profile,
                                     const slimserve::v1::ModelSpec& spec);
 
+// A comma-split flag value (e.g. --latency_batch_sizes=1,2,4,8) as integers;
+// INVALID_ARGUMENT "--FLAG: "x" is not an integer" otherwise. The engine
+// checks the order and range (Engine::Options.latency_batch_sizes).
+absl::StatusOr<std::vector<int>> ParseBatchSizes(
+    const std::vector<std::string>& values, const std::string& flag);
+
 struct LinearMs {
   double fixed = 0;
   double per_item = 0;

@@ -59,6 +59,16 @@ TEST(FitLinearTest, OnePointGoesThroughTheOriginAndNoiseNeverGoesNegative) {
   EXPECT_DOUBLE_EQ((LinearMs{-5, 1}).At(1), 0);
 }
 
+TEST(ParseBatchSizesTest, IntegersOrTheFlagAndValueNamed) {
+  absl::StatusOr<std::vector<int>> sizes = ParseBatchSizes({"1", "8"}, "x");
+  ASSERT_TRUE(sizes.ok()) << sizes.status();
+  EXPECT_EQ(*sizes, (std::vector<int>{1, 8}));
+  EXPECT_TRUE(ParseBatchSizes({}, "x")->empty());
+  const absl::Status st = ParseBatchSizes({"1", "two"}, "batch_sizes").status();
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(st.message(), "--batch_sizes: \"two\" is not an integer");
+}
+
 TEST(LatencyProfileTest, ValidationNamesTheTableAndField) {
   const v1::ModelSpec spec = TinyModelSpec();
   EXPECT_TRUE(ValidateLatencyProfile(Profile(spec, {1, 4}), spec).ok());

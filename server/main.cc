@@ -29,11 +29,11 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/status/statusor.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "engine/engine.h"
+#include "engine/latency_model.h"
 #include "engine/log.h"
 #include "grpcpp/grpcpp.h"
 #include "prometheus/exposer.h"
@@ -196,15 +196,13 @@ int Main() {
   engine_options.planner = absl::GetFlag(FLAGS_planner);
   engine_options.measure_latency = absl::GetFlag(FLAGS_measure_latency);
   engine_options.device = absl::GetFlag(FLAGS_device);
-  for (const std::string& b : absl::GetFlag(FLAGS_latency_batch_sizes)) {
-    int size = 0;
-    if (!absl::SimpleAtoi(b, &size)) {
-      SLIM_LOG(ERROR) << "--latency_batch_sizes: \"" << b
-                      << "\" is not an integer";
-      return 1;
-    }
-    engine_options.latency_batch_sizes.push_back(size);
+  absl::StatusOr<std::vector<int>> batch_sizes = slimserve::ParseBatchSizes(
+      absl::GetFlag(FLAGS_latency_batch_sizes), "latency_batch_sizes");
+  if (!batch_sizes.ok()) {
+    SLIM_LOG(ERROR) << batch_sizes.status().message();
+    return 1;
   }
+  engine_options.latency_batch_sizes = *std::move(batch_sizes);
   engine_options.latency_cache = absl::GetFlag(FLAGS_latency_cache);
   // Health turns SERVING when the server starts, right after this: the
   // model must be warm by then, or the first calls pay for lazy set-up.

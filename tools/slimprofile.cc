@@ -14,7 +14,6 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 #include "engine/cost_model.h"
 #include "engine/engine.h"
@@ -39,15 +38,14 @@ int main(int argc, char** argv) {
   o.num_threads = absl::GetFlag(FLAGS_num_threads);
   o.device = absl::GetFlag(FLAGS_device);
   o.latency_repetitions = absl::GetFlag(FLAGS_repetitions);
-  for (const std::string& b : absl::GetFlag(FLAGS_batch_sizes)) {
-    int size = 0;
-    if (!absl::SimpleAtoi(b, &size)) {
-      std::fprintf(stderr, "error: --batch_sizes: \"%s\" is not an integer\n",
-                   b.c_str());
-      return 1;
-    }
-    o.latency_batch_sizes.push_back(size);
+  absl::StatusOr<std::vector<int>> batch_sizes = slimserve::ParseBatchSizes(
+      absl::GetFlag(FLAGS_batch_sizes), "batch_sizes");
+  if (!batch_sizes.ok()) {
+    std::fprintf(stderr, "error: %s\n",
+                 std::string(batch_sizes.status().message()).c_str());
+    return 1;
   }
+  o.latency_batch_sizes = *std::move(batch_sizes);
   o.max_batch_size = o.latency_batch_sizes.empty()
                          ? 1
                          : std::max(1, o.latency_batch_sizes.back());
