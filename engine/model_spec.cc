@@ -292,6 +292,7 @@ ModelSpec DefaultModelSpec() {
   }
   AddFourTasks(&spec, /*num_classes=*/8, /*decoder_channels=*/32,
                enc->stages_size());
+  spec.set_decoder_bn_affine(ModelSpec::AFFINE_PER_DECODER_WIDTH);
   return spec;
 }
 

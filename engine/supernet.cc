@@ -34,10 +34,11 @@ torch::Tensor SlimConv2dImpl::forward(const torch::Tensor& x,
   return torch::conv2d(x, w, b, stride_, padding_);
 }
 
-SwitchableBatchNormImpl::SwitchableBatchNormImpl(int num_configs,
-                                                 int channels) {
-  weight = register_parameter("weight", torch::ones({num_configs, channels}));
-  bias = register_parameter("bias", torch::zeros({num_configs, channels}));
+SwitchableBatchNormImpl::SwitchableBatchNormImpl(int num_configs, int channels,
+                                                 int num_affine)
+    : num_affine_(num_affine > 0 ? num_affine : num_configs) {
+  weight = register_parameter("weight", torch::ones({num_affine_, channels}));
+  bias = register_parameter("bias", torch::zeros({num_affine_, channels}));
   running_mean =
       register_buffer("running_mean", torch::zeros({num_configs, channels}));
   running_var =
@@ -49,12 +50,12 @@ torch::Tensor SwitchableBatchNormImpl::forward(const torch::Tensor& x,
   const int64_t c = x.size(1);
   // Row `config`, first c channels: contiguous views, so training updates
   // the running statistics in place.
-  return torch::batch_norm(x, weight[config].narrow(0, 0, c),
-                           bias[config].narrow(0, 0, c),
-                           running_mean[config].narrow(0, 0, c),
-                           running_var[config].narrow(0, 0, c), is_training(),
-                           momentum, /*eps=*/1e-5,
-                           /*cudnn_enabled=*/true);
+  const int affine = config % num_affine_;
+  return torch::batch_norm(
+      x, weight[affine].narrow(0, 0, c), bias[affine].narrow(0, 0, c),
+      running_mean[config].narrow(0, 0, c), running_var[config].narrow(0, 0, c),
+      is_training(), momentum, /*eps=*/1e-5,
+      /*cudnn_enabled=*/true);
 }
 
 BasicBlockImpl::BasicBlockImpl(int num_configs, int in_channels,
@@ -131,21 +132,29 @@ DecoderImpl::DecoderImpl(const slimserve::v1::ModelSpec& spec, int task)
       out_w_(spec.input().width()) {
   const auto& dec = spec.tasks(task).decoder();
   const int k = spec.encoder_widths_size() * num_decoder_widths_;
+  // Configuration we * num_decoder_widths_ + wd: affine row wd when shared.
+  const int num_affine =
+      spec.decoder_bn_affine() ==
+              slimserve::v1::ModelSpec::AFFINE_PER_DECODER_WIDTH
+          ? num_decoder_widths_
+          : k;
   for (uint32_t s : dec.input_stages()) {
     input_stages_.push_back(static_cast<int>(s));
     laterals_.push_back(register_module(
         absl::StrCat("lateral", s),
         SlimConv2d(spec.encoder().stages(s).channels(), channels_, 1, 1,
                    false)));
-    lateral_bns_.push_back(register_module(absl::StrCat("lateral", s, "_bn"),
-                                           SwitchableBatchNorm(k, channels_)));
+    lateral_bns_.push_back(
+        register_module(absl::StrCat("lateral", s, "_bn"),
+                        SwitchableBatchNorm(k, channels_, num_affine)));
   }
   for (uint32_t i = 0; i < dec.num_convs(); ++i) {
     convs_.push_back(register_module(absl::StrCat("conv", i),
                                      SlimConv2d(channels_, channels_, 3, 1,
                                                 false)));
-    conv_bns_.push_back(register_module(absl::StrCat("conv", i, "_bn"),
-                                        SwitchableBatchNorm(k, channels_)));
+    conv_bns_.push_back(
+        register_module(absl::StrCat("conv", i, "_bn"),
+                        SwitchableBatchNorm(k, channels_, num_affine)));
   }
   head_ = register_module(
       "head", SlimConv2d(channels_, TaskOutputChannels(spec.tasks(task)), 1,

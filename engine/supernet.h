@@ -7,10 +7,11 @@
 // of them and the first channels of its input, so narrower configurations
 // are prefixes of wider ones and switching costs nothing.
 //
-// BatchNorm is switchable: each BN layer keeps private affine parameters and
-// running statistics per configuration that changes its input statistics (per
-// encoder width in the encoder; per (encoder width, decoder width) in a
-// decoder).
+// BatchNorm is switchable: each BN layer keeps private running statistics
+// per configuration that changes its input statistics (per encoder width in
+// the encoder; per (encoder width, decoder width) in a decoder), and affine
+// parameters per configuration or, in decoders, per decoder width
+// (ModelSpec.decoder_bn_affine).
 
 #include <string>
 #include <vector>
@@ -40,19 +41,24 @@ class SlimConv2dImpl : public torch::nn::Module {
 };
 TORCH_MODULE(SlimConv2d);
 
-// BatchNorm with one set of parameters and statistics per configuration.
+// BatchNorm with running statistics per configuration and affine parameters
+// per configuration or shared between configurations: configuration c uses
+// affine row c % num_affine (num_affine 0 means num_configs).
 class SwitchableBatchNormImpl : public torch::nn::Module {
  public:
-  SwitchableBatchNormImpl(int num_configs, int channels);
+  SwitchableBatchNormImpl(int num_configs, int channels, int num_affine = 0);
   // Normalises the x.size(1) channels of x with configuration `config`'s
   // parameters (batch statistics in training mode, running ones otherwise).
   torch::Tensor forward(const torch::Tensor& x, int config);
 
-  torch::Tensor weight, bias;               // [num_configs, channels]
+  torch::Tensor weight, bias;               // [num_affine, channels]
   torch::Tensor running_mean, running_var;  // [num_configs, channels]
   // Update rate of the running statistics in training mode; the trainer
   // lowers it per batch (1/(k+1)) to recalibrate to exact averages.
   double momentum = 0.1;
+
+ private:
+  int num_affine_;
 };
 TORCH_MODULE(SwitchableBatchNorm);
 

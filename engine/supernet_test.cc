@@ -64,6 +64,64 @@ TEST(SwitchableBatchNormTest, TrainingUpdatesOnlyThatConfigsPrefix) {
   EXPECT_EQ(bn->running_mean[0][0].item<float>(), 0.0f);  // other config
 }
 
+TEST(SwitchableBatchNormTest, SharedAffineRowIsConfigModuloNumAffine) {
+  // 4 configurations (2 encoder x 2 decoder widths), affine per decoder
+  // width: configurations 1 and 3 share row 1, statistics stay private.
+  SwitchableBatchNorm bn(4, 2, /*num_affine=*/2);
+  ASSERT_EQ(bn->weight.sizes(), (std::vector<int64_t>{2, 2}));
+  ASSERT_EQ(bn->running_mean.sizes(), (std::vector<int64_t>{4, 2}));
+  bn->eval();
+  torch::NoGradGuard no_grad;
+  bn->weight[1].fill_(2.0);
+  bn->bias[1].fill_(0.5);
+  bn->running_mean[3].fill_(1.0);
+  const torch::Tensor x = torch::full({1, 2, 1, 1}, 3.0);
+  const auto out = [&](int config) {
+    return bn->forward(x, config)[0][0][0][0].item<float>();
+  };
+  EXPECT_NEAR(out(0), 3.0, 1e-4);            // row 0: identity affine
+  EXPECT_NEAR(out(2), 3.0, 1e-4);            // row 0 again
+  EXPECT_NEAR(out(1), 2 * 3.0 + 0.5, 1e-4);  // row 1, statistics of 1
+  EXPECT_NEAR(out(3), 2 * 2.0 + 0.5, 1e-4);  // row 1, statistics of 3
+}
+
+TEST(SwitchableBatchNormTest, SharedAffineGetsGradientFromEveryConfig) {
+  SwitchableBatchNorm bn(4, 2, /*num_affine=*/2);
+  bn->train();
+  const torch::Tensor x = torch::randn({4, 2, 3, 3});
+  (bn->forward(x, 1) * x).sum().backward();
+  (bn->forward(x, 3) * x).sum().backward();
+  EXPECT_NE(bn->weight.grad()[1][0].item<float>(), 0.0f);
+  EXPECT_EQ(bn->weight.grad()[0][0].item<float>(), 0.0f);  // row 0 unused
+}
+
+TEST(SupernetSpecTest, DecoderAffineLayoutFollowsTheSpec) {
+  v1::ModelSpec spec = TinyModelSpec();
+  const int64_t k = spec.encoder_widths_size() * spec.decoder_widths_size();
+  spec.set_decoder_bn_affine(v1::ModelSpec::AFFINE_PER_CONFIGURATION);
+  Supernet per_config(spec);
+  spec.set_decoder_bn_affine(v1::ModelSpec::AFFINE_PER_DECODER_WIDTH);
+  Supernet per_width(spec);
+  const auto rows = [](Supernet& net, const std::string& name) {
+    return net->named_parameters()[name].size(0);
+  };
+  int decoder_bns = 0;
+  for (const auto& p : per_config->named_parameters()) {
+    if (p.key().rfind("decoder_", 0) != 0 ||
+        p.key().find("_bn.") == std::string::npos) {
+      continue;
+    }
+    ++decoder_bns;
+    EXPECT_EQ(p.value().size(0), k) << p.key();
+    EXPECT_EQ(rows(per_width, p.key()), spec.decoder_widths_size()) << p.key();
+  }
+  EXPECT_GT(decoder_bns, 0);
+  const std::string enc = "encoder.stem_bn.weight";
+  // The encoder's BatchNorm stays per encoder width either way.
+  EXPECT_EQ(rows(per_config, enc), spec.encoder_widths_size());
+  EXPECT_EQ(rows(per_width, enc), spec.encoder_widths_size());
+}
+
 class SupernetTest : public ::testing::Test {
  protected:
   SupernetTest() : spec_(TinyModelSpec()), net_(spec_) {
@@ -222,6 +280,19 @@ TEST_F(PackageTest, WeightsOfAnotherSpecNameTheTensorAndShapes) {
                               "the spec implies [12, 3, 3, 3]"),
             std::string::npos)
       << st;
+}
+
+TEST_F(PackageTest, WeightsOfTheOtherDecoderAffineLayoutAreRefused) {
+  v1::ModelSpec other = TinyModelSpec();
+  other.set_decoder_bn_affine(other.decoder_bn_affine() ==
+                                      v1::ModelSpec::AFFINE_PER_DECODER_WIDTH
+                                  ? v1::ModelSpec::AFFINE_PER_CONFIGURATION
+                                  : v1::ModelSpec::AFFINE_PER_DECODER_WIDTH);
+  Supernet net(other);
+  const absl::Status st = LoadSupernet(net, dir_ + "/weights.pt");
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(st.message().find("decoder_"), std::string::npos) << st;
+  EXPECT_NE(st.message().find("_bn.weight has shape"), std::string::npos) << st;
 }
 
 TEST_F(PackageTest, MissingAndExtraModulesAreNamed) {

@@ -19,10 +19,13 @@ ABSL_FLAG(int, batch_size, 16, "Images per step");
 ABSL_FLAG(double, lr, 2e-3, "Peak learning rate (AdamW, cosine decay)");
 ABSL_FLAG(int, random_configs, 2,
           "Random configurations per step besides widest and narrowest");
-ABSL_FLAG(bool, inner_random_widths, false,
-          "Random configurations use only the widths between the narrowest "
-          "and the widest (leaves mixed end/inner configurations untrained; "
-          "kept for the record)");
+ABSL_FLAG(double, end_width_weight, 1.0,
+          "Weight of the narrowest and widest widths, against 1 for each "
+          "inner width, when drawing random configurations (1 = uniform; "
+          "0 leaves mixed end/inner configurations untrained)");
+ABSL_FLAG(int, extra_decoder_widths, 1,
+          "Per configuration, each decoder also trains at this many other "
+          "widths on the same encoder features (0 = off)");
 ABSL_FLAG(bool, cikd, true, "Configuration-invariant feature distillation");
 ABSL_FLAG(double, cikd_weight, 1.0, "Weight of the CIKD loss");
 ABSL_FLAG(double, distill_weight, 1.0, "Weight of inplace output distillation");
@@ -59,7 +62,8 @@ int main(int argc, char** argv) {
   o.batch_size = absl::GetFlag(FLAGS_batch_size);
   o.learning_rate = absl::GetFlag(FLAGS_lr);
   o.num_random_configs = absl::GetFlag(FLAGS_random_configs);
-  o.inner_random_widths = absl::GetFlag(FLAGS_inner_random_widths);
+  o.end_width_weight = absl::GetFlag(FLAGS_end_width_weight);
+  o.extra_decoder_widths = absl::GetFlag(FLAGS_extra_decoder_widths);
   o.cikd = absl::GetFlag(FLAGS_cikd);
   o.cikd_weight = absl::GetFlag(FLAGS_cikd_weight);
   o.distill_weight = absl::GetFlag(FLAGS_distill_weight);

@@ -1,15 +1,15 @@
 #include "tools/train/trainer.h"
 
+#include <torch/torch.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <random>
-
-#include <torch/torch.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -28,9 +28,16 @@ using slimserve::v1::TaskKind;
 
 using Config = SampledConfig;
 
-int SampleWidth(std::mt19937_64& rng, int n, bool inner) {
-  if (inner && n > 2) return 1 + static_cast<int>(rng() % (n - 2));
-  return static_cast<int>(rng() % n);
+// Width index in [0, n): the narrowest and the widest drawn with weight
+// `end_weight` each, every inner width with weight 1.
+int SampleWidth(std::mt19937_64& rng, int n, double end_weight) {
+  if (n <= 2) return static_cast<int>(rng() % n);
+  const double total = 2 * end_weight + (n - 2);
+  double u = std::uniform_real_distribution<double>(0, total)(rng);
+  if (u < end_weight) return 0;
+  u -= end_weight;
+  if (u < n - 2) return std::min(n - 2, 1 + static_cast<int>(u));
+  return n - 1;
 }
 
 // Outputs of one configuration, activated where the loss needs it.
@@ -218,11 +225,24 @@ absl::Status WritePackage(Supernet& net, const TrainerOptions& o) {
 }  // namespace
 
 SampledConfig SampleRandomConfig(std::mt19937_64& rng, int num_we, int num_wd,
-                                 int num_tasks, bool inner) {
+                                 int num_tasks, double end_width_weight) {
   SampledConfig c;
-  c.we = SampleWidth(rng, num_we, inner);
-  for (int t = 0; t < num_tasks; ++t) c.wd.push_back(SampleWidth(rng, num_wd, inner));
+  c.we = SampleWidth(rng, num_we, end_width_weight);
+  for (int t = 0; t < num_tasks; ++t) {
+    c.wd.push_back(SampleWidth(rng, num_wd, end_width_weight));
+  }
   return c;
+}
+
+std::vector<int> SampleOtherWidths(std::mt19937_64& rng, int n, int own,
+                                   int k) {
+  std::vector<int> others;
+  for (int i = 0; i < n; ++i) {
+    if (i != own) others.push_back(i);
+  }
+  std::shuffle(others.begin(), others.end(), rng);
+  others.resize(std::min<size_t>(others.size(), std::max(0, k)));
+  return others;
 }
 
 absl::Status Train(const TrainerOptions& o) {
@@ -230,6 +250,15 @@ absl::Status Train(const TrainerOptions& o) {
   if (o.out_dir.empty()) return absl::InvalidArgumentError("out_dir: required");
   if (o.steps < 1 || o.batch_size < 1) {
     return absl::InvalidArgumentError("steps and batch_size must be >= 1");
+  }
+  if (!(o.end_width_weight >= 0 && std::isfinite(o.end_width_weight))) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("end_width_weight must be a finite number >= 0, got ",
+                     o.end_width_weight));
+  }
+  if (o.extra_decoder_widths < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "extra_decoder_widths must be >= 0, got ", o.extra_decoder_widths));
   }
   std::filesystem::create_directories(o.out_dir);
   const int threads = o.num_threads > 0
@@ -286,6 +315,32 @@ absl::Status Train(const TrainerOptions& o) {
     // 1. Widest configuration: ground truth only; becomes the teacher.
     std::vector<torch::Tensor> teacher_feats, teacher_out;
     std::vector<double> task_loss(num_tasks, 0);
+    double kd_sum = 0, cikd_sum = 0;
+    int64_t num_students = 0;
+    // A student decoder pass: task loss + distillation from the teacher.
+    auto student = [&](int t, const std::vector<torch::Tensor>& feats, int we,
+                       int wd) {
+      const TaskKind kind = spec.tasks(t).kind();
+      const torch::Tensor raw = net->DecodeRaw(t, feats, we, wd);
+      const torch::Tensor kd = DistillLoss(kind, raw, teacher_out[t]);
+      kd_sum += kd.item<double>();
+      ++num_students;
+      return TaskLoss(kind, raw, b) + o.distill_weight * kd;
+    };
+    // The same encoder features through each task's decoder at
+    // `extra_decoder_widths` other widths: more (encoder, decoder) width
+    // pairs per step for the cost of decoder passes only.
+    auto extra = [&](const std::vector<torch::Tensor>& feats, int we,
+                     const std::vector<int>& wd) {
+      torch::Tensor loss = torch::zeros({}, b.image.options());
+      for (int t = 0; t < num_tasks; ++t) {
+        for (int w :
+             SampleOtherWidths(rng, num_wd, wd[t], o.extra_decoder_widths)) {
+          loss = loss + student(t, feats, we, w);
+        }
+      }
+      return loss;
+    };
     {
       const auto feats = net->Encode(b.image, num_we - 1);
       torch::Tensor loss = torch::zeros({}, b.image.options());
@@ -297,6 +352,10 @@ absl::Status Train(const TrainerOptions& o) {
         teacher_out.push_back(raw.detach());
       }
       for (const auto& f : feats) teacher_feats.push_back(f.detach());
+      if (o.extra_decoder_widths > 0) {
+        loss = loss + extra(feats, num_we - 1,
+                            std::vector<int>(num_tasks, num_wd - 1));
+      }
       loss.backward();
     }
 
@@ -305,19 +364,15 @@ absl::Status Train(const TrainerOptions& o) {
     configs.push_back({0, std::vector<int>(num_tasks, 0)});
     for (int i = 0; i < o.num_random_configs; ++i) {
       configs.push_back(SampleRandomConfig(rng, num_we, num_wd, num_tasks,
-                                           o.inner_random_widths));
+                                           o.end_width_weight));
     }
-    double kd_sum = 0, cikd_sum = 0;
     for (const Config& c : configs) {
       const auto feats = net->Encode(b.image, c.we);
       torch::Tensor loss = torch::zeros({}, b.image.options());
       for (int t = 0; t < num_tasks; ++t) {
-        const TaskKind kind = spec.tasks(t).kind();
-        const torch::Tensor raw = net->DecodeRaw(t, feats, c.we, c.wd[t]);
-        const torch::Tensor kd = DistillLoss(kind, raw, teacher_out[t]);
-        kd_sum += kd.item<double>();
-        loss = loss + TaskLoss(kind, raw, b) + o.distill_weight * kd;
+        loss = loss + student(t, feats, c.we, c.wd[t]);
       }
+      if (o.extra_decoder_widths > 0) loss = loss + extra(feats, c.we, c.wd);
       if (o.cikd && c.we != num_we - 1) {
         torch::Tensor cikd = torch::zeros({}, b.image.options());
         for (size_t s = 0; s < feats.size(); ++s) {
@@ -339,7 +394,9 @@ absl::Status Train(const TrainerOptions& o) {
     const double a = step == start ? 1.0 : 0.05;
     ema_ips = step == start ? ips : 0.9 * ema_ips + 0.1 * ips;
     for (int t = 0; t < num_tasks; ++t) ema[t] = (1 - a) * ema[t] + a * task_loss[t];
-    ema[num_tasks] = (1 - a) * ema[num_tasks] + a * kd_sum / configs.size();
+    ema[num_tasks] =
+        (1 - a) * ema[num_tasks] +
+        a * kd_sum * num_tasks / std::max<int64_t>(1, num_students);
     ema[num_tasks + 1] = (1 - a) * ema[num_tasks + 1] + a * cikd_sum / configs.size();
     std::string losses;
     for (int t = 0; t < num_tasks; ++t) {

@@ -42,13 +42,22 @@ struct TrainerOptions {
   int warmup_steps = 100;
   double weight_decay = 1e-4;
   int num_random_configs = 2;  // sandwich: widest + narrowest + these
-  // Random configurations draw every width (encoder and each decoder) from
-  // the inner widths only, when there are more than two. Off by default:
-  // tried against depth's non-monotone decoder widths, it leaves every
-  // configuration that mixes an end width with an inner one untrained (e.g.
-  // encoder 0.25 with decoder 0.5: depth RMSE 1.6 vs 0.9 on the diagonal
-  // after 600 steps; models/default/README.md, "CIKD ablation").
-  bool inner_random_widths = false;
+  // Random configurations draw each width (encoder and each decoder) with
+  // weight `end_width_weight` for the narrowest and the widest and 1 for
+  // every inner width. 1 is uniform. The sandwich already trains both ends
+  // every step, so < 1 evens out how often each width is trained; 0 (inner
+  // widths only) leaves every configuration that mixes an end width with an
+  // inner one untrained (e.g. encoder 0.25 with decoder 0.5: depth RMSE 1.6
+  // vs 0.9 on the diagonal after 600 steps; models/default/README.md).
+  double end_width_weight = 1.0;
+  // Per configuration, each task's decoder also runs at this many other
+  // decoder widths (distinct, uniform) on the same encoder features, with
+  // task and distillation losses. 0 = off. The sandwich trains an inner
+  // (encoder, decoder) width pair on ~1 step in 8 against every step for
+  // the ends; this adds pairs for decoder passes only, no encoder pass. 1
+  // made depth monotone in the decoder width (models/default/README.md) at
+  // ~1.5x the time per step.
+  int extra_decoder_widths = 1;
   double distill_weight = 1.0;
   bool cikd = true;
   double cikd_weight = 1.0;
@@ -71,14 +80,17 @@ struct TrainerOptions {
 absl::Status Train(const TrainerOptions& options);
 
 // One random sandwich configuration: index of the encoder width in [0,
-// num_we) and of each of `num_tasks` decoder widths in [0, num_wd). With
-// `inner`, indices come from [1, n-1) wherever n > 2.
+// num_we) and of each of `num_tasks` decoder widths in [0, num_wd). Where
+// n > 2, indices 0 and n-1 have weight `end_width_weight`, the others 1.
 struct SampledConfig {
   int we = 0;
   std::vector<int> wd;
 };
 SampledConfig SampleRandomConfig(std::mt19937_64& rng, int num_we, int num_wd,
-                                 int num_tasks, bool inner);
+                                 int num_tasks, double end_width_weight);
+
+// Up to `k` distinct width indices in [0, n) other than `own`, uniformly.
+std::vector<int> SampleOtherWidths(std::mt19937_64& rng, int n, int own, int k);
 
 }  // namespace train
 }  // namespace slimserve

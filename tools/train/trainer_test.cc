@@ -1,15 +1,17 @@
 // A few steps of real training on the tiny spec: the package it writes loads
 // and evaluates, checkpoints resume, and the CIKD ablation path runs.
-#include <filesystem>
+#include "tools/train/trainer.h"
 
 #include <torch/torch.h>
+
+#include <algorithm>
+#include <filesystem>
 
 #include "engine/model_spec.h"
 #include "engine/supernet.h"
 #include "gtest/gtest.h"
 #include "tools/train/data.h"
 #include "tools/train/evaluator.h"
-#include "tools/train/trainer.h"
 
 namespace slimserve {
 namespace train {
@@ -99,11 +101,11 @@ TEST(TrainerTest, CikdOffRuns) {
   EXPECT_TRUE(Train(o).ok());
 }
 
-TEST(SampleRandomConfigTest, InnerWidthsSkipTheSandwichEnds) {
+TEST(SampleRandomConfigTest, EndWidthWeightZeroSkipsTheSandwichEnds) {
   std::mt19937_64 rng(3);
   std::vector<int> we_seen(4, 0), wd_seen(4, 0);
   for (int i = 0; i < 2000; ++i) {
-    const SampledConfig c = SampleRandomConfig(rng, 4, 4, 3, /*inner=*/true);
+    const SampledConfig c = SampleRandomConfig(rng, 4, 4, 3, 0.0);
     ++we_seen[c.we];
     ASSERT_EQ(c.wd.size(), 3u);
     for (int wd : c.wd) ++wd_seen[wd];
@@ -116,15 +118,100 @@ TEST(SampleRandomConfigTest, InnerWidthsSkipTheSandwichEnds) {
   EXPECT_GT(wd_seen[2], 2400);
 }
 
-TEST(SampleRandomConfigTest, AllWidthsWithoutInnerOrWithTwoWidths) {
-  std::mt19937_64 rng(5);
-  std::vector<int> all(4, 0), two(2, 0);
-  for (int i = 0; i < 2000; ++i) {
-    ++all[SampleRandomConfig(rng, 4, 4, 1, /*inner=*/false).we];
-    ++two[SampleRandomConfig(rng, 2, 2, 1, /*inner=*/true).wd[0]];
+TEST(SampleRandomConfigTest, EndWidthWeightSetsTheShareOfTheEnds) {
+  // Weight 0.25 against 1 per inner width: ends 0.25/2.5 = 10% each, inner
+  // widths 40% each; weight 1 is uniform.
+  std::mt19937_64 rng(7);
+  std::vector<int> biased(4, 0), uniform(4, 0);
+  const int n = 20000;
+  for (int i = 0; i < n; ++i) {
+    ++biased[SampleRandomConfig(rng, 4, 4, 1, 0.25).wd[0]];
+    ++uniform[SampleRandomConfig(rng, 4, 4, 1, 1.0).we];
   }
-  for (int n : all) EXPECT_GT(n, 350);
+  EXPECT_NEAR(biased[0], 0.1 * n, 0.015 * n);
+  EXPECT_NEAR(biased[1], 0.4 * n, 0.015 * n);
+  EXPECT_NEAR(biased[2], 0.4 * n, 0.015 * n);
+  EXPECT_NEAR(biased[3], 0.1 * n, 0.015 * n);
+  for (int c : uniform) EXPECT_NEAR(c, 0.25 * n, 0.015 * n);
+}
+
+TEST(SampleRandomConfigTest, TwoWidthsAreUniformWhateverTheWeight) {
+  std::mt19937_64 rng(5);
+  std::vector<int> two(2, 0);
+  for (int i = 0; i < 2000; ++i) {
+    ++two[SampleRandomConfig(rng, 2, 2, 1, 0.0).wd[0]];
+  }
   for (int n : two) EXPECT_GT(n, 800);
+}
+
+TEST(SampleOtherWidthsTest, DistinctOthersUniformlyAndClipped) {
+  std::mt19937_64 rng(11);
+  std::vector<int> seen(4, 0);
+  const int n = 6000;
+  for (int i = 0; i < n; ++i) {
+    const std::vector<int> one = SampleOtherWidths(rng, 4, 2, 1);
+    ASSERT_EQ(one.size(), 1u);
+    ++seen[one[0]];
+    std::vector<int> two = SampleOtherWidths(rng, 4, 0, 2);
+    ASSERT_EQ(two.size(), 2u);
+    EXPECT_NE(two[0], two[1]);
+    EXPECT_NE(two[0], 0);
+    EXPECT_NE(two[1], 0);
+  }
+  EXPECT_EQ(seen[2], 0);
+  for (int w : {0, 1, 3}) EXPECT_NEAR(seen[w], n / 3.0, 0.03 * n) << w;
+  std::vector<int> all = SampleOtherWidths(rng, 4, 3, 10);
+  std::sort(all.begin(), all.end());
+  EXPECT_EQ(all, (std::vector<int>{0, 1, 2}));
+  EXPECT_TRUE(SampleOtherWidths(rng, 4, 1, 0).empty());
+}
+
+// Affine rows of the depth decoder's first BatchNorm, per configuration
+// (encoder width index * 4 + decoder width index), after training `o`.
+torch::Tensor DecoderBnWeight(const TrainerOptions& o) {
+  auto spec = LoadModelSpec(o.out_dir);
+  EXPECT_TRUE(spec.ok()) << spec.status();
+  Supernet net(*spec);
+  EXPECT_TRUE(LoadSupernet(net, WeightsPath(o.out_dir, *spec)).ok());
+  const std::string name =
+      "decoder_" + spec->tasks(1).name() + ".conv0_bn.weight";
+  const auto params = net->named_parameters();
+  EXPECT_NE(params.find(name), nullptr) << name;
+  return params[name].clone();
+}
+
+// How far a row moved from its initial scale of 1.
+double Moved(const torch::Tensor& row) {
+  return (row - 1).abs().max().item<double>();
+}
+
+TEST(TrainerTest, ExtraDecoderWidthsTrainTheOtherPairs) {
+  // Sandwich ends only: configurations (0, 0) and (3, 3). Without extra
+  // decoder widths the affine row of (0, 1) gets no gradient (AdamW's
+  // weight decay alone moves it by ~lr * 1e-4); with every other width (3)
+  // it is trained like the ends.
+  TrainerOptions o = TinyOptions(TempDir("ends_only"));
+  o.spec.set_decoder_bn_affine(v1::ModelSpec::AFFINE_PER_CONFIGURATION);
+  o.num_random_configs = 0;
+  o.extra_decoder_widths = 0;
+  o.warmup_steps = 0;
+  o.steps = 2;
+  ASSERT_TRUE(Train(o).ok());
+  const torch::Tensor plain = DecoderBnWeight(o);
+  EXPECT_LT(Moved(plain[0 * 4 + 1]), 1e-5);
+  EXPECT_GT(Moved(plain[0 * 4 + 0]), 1e-4);
+
+  o.out_dir = TempDir("ends_plus_extra");
+  o.extra_decoder_widths = 3;
+  ASSERT_TRUE(Train(o).ok());
+  const torch::Tensor extra = DecoderBnWeight(o);
+  for (int we : {0, 3}) {
+    for (int wd = 0; wd < 4; ++wd) {
+      EXPECT_GT(Moved(extra[we * 4 + wd]), 1e-4) << we << " " << wd;
+    }
+  }
+  // Middle encoder widths still never run.
+  EXPECT_LT(Moved(extra[1 * 4 + 2]), 1e-5);
 }
 
 TEST(TrainerTest, RefusesBadOptions) {
@@ -132,6 +219,12 @@ TEST(TrainerTest, RefusesBadOptions) {
   EXPECT_EQ(Train(o).code(), absl::StatusCode::kInvalidArgument);
   o = TinyOptions(TempDir("bad"));
   o.steps = 0;
+  EXPECT_EQ(Train(o).code(), absl::StatusCode::kInvalidArgument);
+  o = TinyOptions(TempDir("bad_weight"));
+  o.end_width_weight = -1;
+  EXPECT_EQ(Train(o).code(), absl::StatusCode::kInvalidArgument);
+  o = TinyOptions(TempDir("bad_extra"));
+  o.extra_decoder_widths = -1;
   EXPECT_EQ(Train(o).code(), absl::StatusCode::kInvalidArgument);
 }
 
