@@ -329,7 +329,9 @@ absl::Status Train(const TrainerOptions& o) {
     };
     // The same encoder features through each task's decoder at
     // `extra_decoder_widths` other widths: more (encoder, decoder) width
-    // pairs per step for the cost of decoder passes only.
+    // pairs per step for the cost of decoder passes only. Called only when
+    // extra_decoder_widths > 0, so 0 leaves the random stream (and runs made
+    // before the option) unchanged.
     auto extra = [&](const std::vector<torch::Tensor>& feats, int we,
                      const std::vector<int>& wd) {
       torch::Tensor loss = torch::zeros({}, b.image.options());
