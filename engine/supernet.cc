@@ -48,8 +48,9 @@ SwitchableBatchNormImpl::SwitchableBatchNormImpl(int num_configs, int channels,
 torch::Tensor SwitchableBatchNormImpl::forward(const torch::Tensor& x,
                                                int config) {
   const int64_t c = x.size(1);
-  // Row `config`, first c channels: contiguous views, so training updates
-  // the running statistics in place.
+  // Statistics row `config`, affine row `config % num_affine_`, first c
+  // channels: contiguous views, so training updates the running statistics
+  // in place.
   const int affine = config % num_affine_;
   return torch::batch_norm(
       x, weight[affine].narrow(0, 0, c), bias[affine].narrow(0, 0, c),
