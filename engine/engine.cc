@@ -38,6 +38,14 @@ namespace {
 using slimserve::v1::ModelSpec;
 
 absl::Status ValidateOptions(const Engine::Options& o) {
+  if (auto w = ParseWeights(o.weights); !w.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("Engine::Options.weights: ", w.status().message()));
+  }
+  if (auto p = ParsePrecision(o.precision); !p.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("Engine::Options.precision: ", p.status().message()));
+  }
   if (o.model_dir.empty()) {
     return absl::InvalidArgumentError("Engine::Options.model_dir: required");
   }
@@ -185,8 +193,9 @@ BatchItem ItemOf(const Plan& plan) {
 
 class Engine::Impl {
  public:
-  Impl(const Options& options, ModelSpec spec, Supernet net,
-       QualityTable quality, std::unique_ptr<Planner> planner)
+  Impl(const Options& options, ModelSpec spec,
+       std::unique_ptr<const InferenceNet> net, QualityTable quality,
+       std::unique_ptr<Planner> planner)
       : options_(options),
         policy_{options.max_batch_size, options.max_queue_delay,
                 options.starvation_limit},
@@ -203,13 +212,13 @@ class Engine::Impl {
   // work, deadlines degrade plans and the scheduler predicts batch compute.
   absl::Status SetUpLatency(int64_t weights_bytes) {
     const std::vector<int> sizes = LatencyBatchSizes(options_);
-    const torch::Device device = net_->parameters().front().device();
+    const torch::Device device = net_->device();
     latency_key_ = absl::StrCat(
         "model=", spec_.name(), "/", spec_.version(),
         " weights_bytes=", weights_bytes, " device=",
         device.is_cuda() ? device.str() : DeviceDescription(),
         " threads=", at::get_num_threads(),
-        " batch_sizes=", absl::StrJoin(sizes, ","));
+        " batch_sizes=", absl::StrJoin(sizes, ","), " net=", net_->Describe());
     std::optional<LatencyProfile> profile;
     if (!options_.latency_cache.empty()) {
       absl::StatusOr<LatencyProfile> cached =
@@ -227,7 +236,7 @@ class Engine::Impl {
       profile.emplace();
       for (int b : sizes) {
         profile->tables.push_back(
-            MeasureLatency(net_, b, options_.latency_repetitions));
+            MeasureLatency(*net_, b, options_.latency_repetitions));
       }
       const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
       SLIM_LOG(INFO) << "latency of every configuration at batch sizes "
@@ -279,7 +288,7 @@ class Engine::Impl {
         ExecutorItem item;
         item.input = input;
         item.plan = &plan;
-        RunBatch(net_, {&item});
+        RunBatch(*net_, {&item});
       }
     }
   }
@@ -591,7 +600,7 @@ class Engine::Impl {
 
     const absl::Time t1 = absl::Now();
     try {
-      RunBatch(net_, live);
+      RunBatch(*net_, live);
     } catch (const std::exception& e) {
       const std::string what = e.what();
       SLIM_LOG(ERROR) << "model execution failed for a batch of "
@@ -732,8 +741,8 @@ class Engine::Impl {
   const ModelSpec spec_;
   const CostTable costs_;
   const QualityTable quality_;
-  // Read-only in eval mode: executor threads share it.
-  Supernet net_;
+  // Read-only: executor threads share it.
+  const std::unique_ptr<const InferenceNet> net_;
   const std::unique_ptr<Planner> planner_;
   const std::string planner_name_{planner_->name()};
   // Set once before the threads start, then constant.
@@ -776,10 +785,25 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(const Options& options) {
   at::set_num_threads(std::max(1, threads));
 
   SLIM_ASSIGN_OR_RETURN(const torch::Device device, ParseDevice(options.device));
-  Supernet net(spec);
-  SLIM_RETURN_IF_ERROR(LoadSupernet(net, WeightsPath(options.model_dir, spec)));
-  net->eval();
-  net->to(device);  // once: the weights stay resident
+  InferenceOptions inference;
+  inference.weights = *ParseWeights(options.weights);  // validated above
+  inference.dtype = *ParsePrecision(options.precision);
+  inference.channels_last = options.channels_last;
+  Supernet supernet(spec);
+  SLIM_RETURN_IF_ERROR(
+      LoadSupernet(supernet, WeightsPath(options.model_dir, spec)));
+  supernet->eval();
+  supernet->to(device);  // once: the weights stay resident
+  absl::StatusOr<std::unique_ptr<InferenceNet>> net =
+      InferenceNet::Create(std::move(supernet), inference);
+  if (!net.ok()) {
+    return absl::Status(net.status().code(),
+                        absl::StrCat("Engine::Options: ", net.status().message()));
+  }
+  SLIM_LOG(INFO) << "network: " << (*net)->Describe() << " on "
+                 << device.str() << ", "
+                 << absl::StrFormat("%.1f MB", (*net)->weight_bytes() / 1e6)
+                 << " of weights";
   SLIM_ASSIGN_OR_RETURN(QualityTable quality,
                         LoadQualityTableOrSynthetic(options.model_dir, spec));
   if (quality.synthetic()) {
@@ -789,7 +813,7 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(const Options& options) {
   }
   SLIM_ASSIGN_OR_RETURN(std::unique_ptr<Planner> planner,
                         CreatePlanner(options.planner));
-  auto impl = std::make_unique<Impl>(options, std::move(spec), std::move(net),
+  auto impl = std::make_unique<Impl>(options, std::move(spec), *std::move(net),
                                      std::move(quality), std::move(planner));
   SLIM_RETURN_IF_ERROR(impl->ValidateContext());
   if (options.warmup) {

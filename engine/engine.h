@@ -155,6 +155,16 @@ class Engine {
     // CUDA LibTorch (--config=cuda; Debian's is CPU-only): without one,
     // Create fails with FAILED_PRECONDITION.
     std::string device = "cpu";
+    // How the executor holds the weights: "folded" (per configuration,
+    // contiguous, BatchNorm folded in; more memory) or "sliced" (one set,
+    // sliced per call). engine/PERFORMANCE.md measures both.
+    std::string weights = "folded";
+    // The network's arithmetic: "float32", "bfloat16" (folded only) or
+    // "float16" (folded, CUDA only). Outputs are float32 either way.
+    std::string precision = "float32";
+    // NHWC activations and weights. On Debian's CPU LibTorch this is the
+    // layout whose convolutions run in oneDNN (engine/PERFORMANCE.md).
+    bool channels_last = true;
     // Threads that run batches on the model.
     int num_executor_threads = 1;
     // Queued requests beyond this are refused with RESOURCE_EXHAUSTED.
@@ -218,7 +228,8 @@ class Engine {
   // Every measured batch size (the first is latency()); nullptr likewise.
   const LatencyProfile* latency_profile() const;
   // What a latency cache must have been measured under to be used: model
-  // name, version and weights size, device, threads, batch sizes.
+  // name, version and weights size, device, threads, batch sizes, and the
+  // network's weights/precision/memory format.
   const std::string& latency_key() const;
   const std::string& planner_name() const;
 

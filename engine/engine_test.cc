@@ -472,6 +472,78 @@ TEST(EngineCreateTest, DevicesAreCheckedAgainstThisLibTorch) {
   EXPECT_TRUE(Engine::Create(options).ok());
 }
 
+TEST(EngineCreateTest, NetworkOptionsAreChecked) {
+  Engine::Options options;
+  options.model_dir = PackageDir();
+  options.num_threads = 1;
+  options.measure_latency = false;
+  options.weights = "packed";
+  absl::Status st = Engine::Create(options).status();
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(st.message().find("Engine::Options.weights"), std::string::npos)
+      << st;
+  options.weights = "sliced";
+  options.precision = "fp8";
+  st = Engine::Create(options).status();
+  EXPECT_NE(st.message().find("Engine::Options.precision"), std::string::npos)
+      << st;
+  options.precision = "bfloat16";  // the sliced path runs BatchNorm in f32
+  st = Engine::Create(options).status();
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(st.message().find("needs folded weights"), std::string::npos)
+      << st;
+  options.weights = "folded";
+  options.precision = "float16";
+  st = Engine::Create(options).status();
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(st.message().find("float16 on the CPU"), std::string::npos) << st;
+}
+
+// The serving default (folded, channels-last) and the plain supernet path
+// (sliced, NCHW) answer the same request with the same outputs.
+TEST(EngineCreateTest, FoldedAndSlicedEnginesAgree) {
+  Engine::Options options;
+  options.model_dir = PackageDir();
+  options.num_threads = 1;
+  options.latency_repetitions = 1;
+  auto folded = Engine::Create(options);
+  options.weights = "sliced";
+  options.channels_last = false;
+  auto sliced = Engine::Create(options);
+  ASSERT_TRUE(folded.ok()) << folded.status();
+  ASSERT_TRUE(sliced.ok()) << sliced.status();
+  EXPECT_NE((*folded)->latency_key().find("net=folded/float32/channels_last"),
+            std::string::npos)
+      << (*folded)->latency_key();
+  EXPECT_NE((*sliced)->latency_key().find("net=sliced/float32/nchw"),
+            std::string::npos)
+      << (*sliced)->latency_key();
+  for (double fraction : {0.3, 1.0}) {
+    InferRequest r;
+    r.image.bytes = TestPng(60, 80);
+    r.plan_request.budget.value = fraction;
+    auto a = InferSync(**folded, r);
+    auto b = InferSync(**sliced, r);
+    ASSERT_TRUE(a.ok() && b.ok());
+    ASSERT_EQ(a->outputs.size(), b->outputs.size());
+    EXPECT_EQ(a->plan.encoder_width_index, b->plan.encoder_width_index);
+    for (size_t t = 0; t < a->outputs.size(); ++t) {
+      ASSERT_EQ(a->outputs[t].data.size(), b->outputs[t].data.size());
+      const size_t n = a->outputs[t].data.size() / sizeof(float);
+      std::vector<float> x(n), y(n);
+      std::memcpy(x.data(), a->outputs[t].data.data(), n * sizeof(float));
+      std::memcpy(y.data(), b->outputs[t].data.data(), n * sizeof(float));
+      double max_diff = 0, max_abs = 0;
+      for (size_t i = 0; i < n; ++i) {
+        max_diff = std::max<double>(max_diff, std::fabs(x[i] - y[i]));
+        max_abs = std::max<double>(max_abs, std::fabs(y[i]));
+      }
+      EXPECT_LE(max_diff, 1e-4 * std::max(1.0, max_abs))
+          << a->outputs[t].task << " at budget " << fraction;
+    }
+  }
+}
+
 TEST(EngineLatencyCacheTest, WrittenThenReadForTheSameKeyOnly) {
   const std::string cache =
       (std::filesystem::path(testing::TempDir()) / "latency_cache.textproto")

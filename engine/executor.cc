@@ -5,22 +5,21 @@
 
 namespace slimserve {
 
-void RunBatch(Supernet& net, const std::vector<ExecutorItem*>& items) {
+void RunBatch(const InferenceNet& net, const std::vector<ExecutorItem*>& items) {
   // Rows by encoder width.
   std::map<int, std::vector<ExecutorItem*>> by_encoder;
   for (ExecutorItem* item : items) {
     item->outputs.assign(item->plan->tasks.size(), torch::Tensor());
     by_encoder[item->plan->encoder_width_index].push_back(item);
   }
-  const auto& spec = net->spec();
   // The network's device (inputs arrive on the CPU; outputs go back there).
-  const torch::Device device = net->parameters().front().device();
+  const torch::Device device = net.device();
   for (auto& [we, rows] : by_encoder) {
     std::vector<torch::Tensor> inputs;
     inputs.reserve(rows.size());
     for (ExecutorItem* item : rows) inputs.push_back(item->input);
     const std::vector<torch::Tensor> features =
-        net->Encode(torch::stack(inputs).to(device), we);
+        net.Encode(net.PrepareInput(torch::stack(inputs)), we);
 
     // (task, decoder width) -> (row in `rows`, slot in the row's plan).
     std::map<std::pair<int, int>, std::vector<std::pair<int64_t, int>>> groups;
@@ -42,9 +41,7 @@ void RunBatch(Supernet& net, const std::vector<ExecutorItem*>& items) {
         for (auto& f : sub) f = f.index_select(0, idx);
       }
       const torch::Tensor out =
-          SupernetImpl::Activate(spec.tasks(task).kind(),
-                                 net->DecodeRaw(task, sub, we, wd))
-              .to(torch::kCPU);
+          net.Decode(task, sub, we, wd).to(torch::kCPU);
       for (size_t i = 0; i < members.size(); ++i) {
         rows[members[i].first]->outputs[members[i].second] = out[i];
       }

@@ -9,7 +9,7 @@
 #include <torch/torch.h>
 
 #include "engine/engine.h"
-#include "engine/supernet.h"
+#include "engine/inference_net.h"
 
 namespace slimserve {
 
@@ -26,8 +26,9 @@ struct ExecutorItem {
 // decoder runs once per decoder width on the sub-batch of rows that chose it
 // (gather), and rows get back exactly their outputs (scatter). In eval mode
 // every row's outputs equal what it would get alone, up to float rounding.
-// REQUIRES: net is in eval mode; called under c10::InferenceMode or NoGrad.
-void RunBatch(Supernet& net, const std::vector<ExecutorItem*>& items);
+// Outputs are float32 on the CPU. REQUIRES: called under c10::InferenceMode
+// or NoGrad.
+void RunBatch(const InferenceNet& net, const std::vector<ExecutorItem*>& items);
 
 }  // namespace slimserve
 

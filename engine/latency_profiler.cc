@@ -29,28 +29,29 @@ double MedianMs(int repetitions, bool cuda, Fn&& fn) {
 
 }  // namespace
 
-LatencyTable MeasureLatency(Supernet& net, int batch_size, int repetitions) {
+LatencyTable MeasureLatency(const InferenceNet& net, int batch_size,
+                            int repetitions) {
   c10::InferenceMode guard;
-  const auto& spec = net->spec();
-  const torch::Device device = net->parameters().front().device();
-  const torch::Tensor input = torch::zeros(
-      {batch_size, 3, spec.input().height(), spec.input().width()},
-      torch::TensorOptions().device(device));
-  const bool cuda = device.is_cuda();
+  const auto& spec = net.spec();
+  // Image-like values rather than zeros: a constant input makes every
+  // activation constant, which can run into denormals.
+  at::Generator gen = at::detail::createCPUGenerator(batch_size);
+  const torch::Tensor input = net.PrepareInput(at::normal(
+      0.0, 1.0, {batch_size, 3, spec.input().height(), spec.input().width()},
+      gen));
+  const bool cuda = net.device().is_cuda();
   LatencyTable table;
   table.batch_size = batch_size;
   table.decoder_ms.assign(spec.tasks_size(), {});
   for (int we = 0; we < spec.encoder_widths_size(); ++we) {
     table.encoder_ms.push_back(
-        MedianMs(repetitions, cuda, [&] { net->Encode(input, we); }));
-    const auto features = net->Encode(input, we);
+        MedianMs(repetitions, cuda, [&] { net.Encode(input, we); }));
+    const auto features = net.Encode(input, we);
     for (int t = 0; t < spec.tasks_size(); ++t) {
       std::vector<double> row;
       for (int wd = 0; wd < spec.decoder_widths_size(); ++wd) {
-        row.push_back(MedianMs(repetitions, cuda, [&] {
-          SupernetImpl::Activate(spec.tasks(t).kind(),
-                                 net->DecodeRaw(t, features, we, wd));
-        }));
+        row.push_back(MedianMs(repetitions, cuda,
+                               [&] { net.Decode(t, features, we, wd); }));
       }
       table.decoder_ms[t].push_back(std::move(row));
     }

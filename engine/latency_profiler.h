@@ -6,18 +6,19 @@
 // engine/ (includes torch).
 
 #include "engine/planner.h"
-#include "engine/supernet.h"
+#include "engine/inference_net.h"
 
 namespace slimserve {
 
 // Times every encoder width, and every (task, encoder width, decoder width)
-// decoder including its activation, on a batch of `batch_size` zero images:
+// decoder including its activation, on a batch of `batch_size` random images:
 // the median of `repetitions` runs after one warm-up run. fixed_ms is left 0
 // (per-request work outside the network is measured by the engine as it
 // serves). Takes about (1 + repetitions) x the cost of running every
 // configuration once: a second or two for the default model on 2 cores.
-// REQUIRES: net in eval mode; repetitions >= 1.
-LatencyTable MeasureLatency(Supernet& net, int batch_size, int repetitions);
+// REQUIRES: repetitions >= 1.
+LatencyTable MeasureLatency(const InferenceNet& net, int batch_size,
+                            int repetitions);
 
 }  // namespace slimserve
 

@@ -11,6 +11,17 @@
 namespace slimserve {
 namespace F = torch::nn::functional;
 
+namespace {
+constexpr double kBatchNormEps = 1e-5;
+
+torch::Tensor Bilinear(const torch::Tensor& x, std::vector<int64_t> size) {
+  return F::interpolate(x, F::InterpolateFuncOptions()
+                               .size(std::move(size))
+                               .mode(torch::kBilinear)
+                               .align_corners(false));
+}
+}  // namespace
+
 // ---------------------------------------------------------------- layers
 
 SlimConv2dImpl::SlimConv2dImpl(int in_channels, int out_channels, int kernel,
@@ -34,6 +45,36 @@ torch::Tensor SlimConv2dImpl::forward(const torch::Tensor& x,
   return torch::conv2d(x, w, b, stride_, padding_);
 }
 
+FoldedConv SlimConv2dImpl::Fold(int64_t in, int64_t out,
+                                const SwitchableBatchNormImpl* bn, int config,
+                                const FoldOptions& options) const {
+  // In float64, so that folding adds no rounding beyond the final cast.
+  torch::Tensor w = weight.narrow(0, 0, out).narrow(1, 0, in).to(torch::kDouble);
+  torch::Tensor b = bias.defined() ? bias.narrow(0, 0, out).to(torch::kDouble)
+                                   : torch::zeros({out}, w.options());
+  if (bn != nullptr) {
+    auto [scale, shift] = bn->ScaleShift(config, out);
+    w = w * scale.view({-1, 1, 1, 1});
+    b = b * scale + shift;
+  }
+  FoldedConv f;
+  f.weight = w.to(options.dtype).contiguous(options.memory_format);
+  f.bias = b.to(options.dtype).contiguous();
+  f.stride = stride_;
+  f.padding = padding_;
+  f.mkldnn = f.weight.is_cpu() && at::hasMKLDNN() &&
+             (options.dtype == torch::kFloat || options.dtype == torch::kBFloat16);
+  return f;
+}
+
+torch::Tensor FoldedConv::operator()(const torch::Tensor& x) const {
+  if (mkldnn) {
+    return at::mkldnn_convolution(x, weight, bias, {padding, padding},
+                                  {stride, stride}, {1, 1}, /*groups=*/1);
+  }
+  return torch::conv2d(x, weight, bias, stride, padding);
+}
+
 SwitchableBatchNormImpl::SwitchableBatchNormImpl(int num_configs, int channels,
                                                  int num_affine)
     : num_affine_(num_affine > 0 ? num_affine : num_configs) {
@@ -55,8 +96,21 @@ torch::Tensor SwitchableBatchNormImpl::forward(const torch::Tensor& x,
   return torch::batch_norm(
       x, weight[affine].narrow(0, 0, c), bias[affine].narrow(0, 0, c),
       running_mean[config].narrow(0, 0, c), running_var[config].narrow(0, 0, c),
-      is_training(), momentum, /*eps=*/1e-5,
+      is_training(), momentum, kBatchNormEps,
       /*cudnn_enabled=*/true);
+}
+
+std::pair<torch::Tensor, torch::Tensor> SwitchableBatchNormImpl::ScaleShift(
+    int config, int64_t c) const {
+  const int affine = config % num_affine_;
+  const torch::Tensor scale =
+      weight[affine].narrow(0, 0, c).to(torch::kDouble) /
+      torch::sqrt(running_var[config].narrow(0, 0, c).to(torch::kDouble) +
+                  kBatchNormEps);
+  const torch::Tensor shift =
+      bias[affine].narrow(0, 0, c).to(torch::kDouble) -
+      running_mean[config].narrow(0, 0, c).to(torch::kDouble) * scale;
+  return {scale, shift};
 }
 
 BasicBlockImpl::BasicBlockImpl(int num_configs, int in_channels,
@@ -84,6 +138,27 @@ torch::Tensor BasicBlockImpl::forward(const torch::Tensor& x, double width,
   torch::Tensor skip =
       shortcut_ ? shortcut_bn_->forward(shortcut_->forward(x, c), config) : x;
   return torch::relu(y + skip);
+}
+
+FoldedBlock BasicBlockImpl::Fold(int64_t in, double width, int config,
+                                 const FoldOptions& options) const {
+  const int c = SlimChannels(width, out_channels_);
+  FoldedBlock f;
+  f.conv1 = conv1_->Fold(in, c, bn1_.get(), config, options);
+  f.conv2 = conv2_->Fold(c, c, bn2_.get(), config, options);
+  if (shortcut_) {
+    f.shortcut = shortcut_->Fold(in, c, shortcut_bn_.get(), config, options);
+  }
+  return f;
+}
+
+// Keep in step with BasicBlockImpl::forward (supernet_test checks both
+// paths agree for every configuration).
+// In-place activations and sums: every tensor they write is a convolution's
+// fresh output, and at batch 8 each saved allocation is a pass over memory.
+torch::Tensor FoldedBlock::Forward(const torch::Tensor& x) const {
+  torch::Tensor y = conv2(conv1(x).relu_());
+  return y.add_(shortcut.weight.defined() ? shortcut(x) : x).relu_();
 }
 
 // --------------------------------------------------------------- encoder
@@ -117,6 +192,33 @@ std::vector<torch::Tensor> EncoderImpl::forward(const torch::Tensor& x,
   std::vector<torch::Tensor> features;
   for (auto& blocks : stages_) {
     for (auto& block : blocks) y = block->forward(y, w, we);
+    features.push_back(y);
+  }
+  return features;
+}
+
+FoldedEncoder EncoderImpl::Fold(int we, const FoldOptions& options) const {
+  const double w = widths_[we];
+  FoldedEncoder f;
+  int64_t in = SlimChannels(w, stem_channels_);
+  f.stem = stem_->Fold(3, in, stem_bn_.get(), we, options);
+  for (const auto& blocks : stages_) {
+    std::vector<FoldedBlock> folded;
+    for (const auto& block : blocks) {
+      folded.push_back(block->Fold(in, w, we, options));
+      in = SlimChannels(w, block->out_channels());
+    }
+    f.stages.push_back(std::move(folded));
+  }
+  return f;
+}
+
+std::vector<torch::Tensor> FoldedEncoder::Forward(
+    const torch::Tensor& x) const {
+  torch::Tensor y = stem(x).relu_();
+  std::vector<torch::Tensor> features;
+  for (const auto& blocks : stages) {
+    for (const auto& block : blocks) y = block.Forward(y);
     features.push_back(y);
   }
   return features;
@@ -172,23 +274,56 @@ torch::Tensor DecoderImpl::forward(const std::vector<torch::Tensor>& features,
   for (size_t i = 0; i < input_stages_.size(); ++i) {
     torch::Tensor lat = lateral_bns_[i]->forward(
         laterals_[i]->forward(features[input_stages_[i]], d), config);
-    if (i > 0) {
-      lat = F::interpolate(lat, F::InterpolateFuncOptions()
-                                    .size(size)
-                                    .mode(torch::kBilinear)
-                                    .align_corners(false));
-    }
+    if (i > 0) lat = Bilinear(lat, size);
     y = i == 0 ? lat : y + lat;
   }
   y = torch::relu(y);
   for (size_t i = 0; i < convs_.size(); ++i) {
     y = torch::relu(conv_bns_[i]->forward(convs_[i]->forward(y, d), config));
   }
-  y = head_->forward(y, head_->weight.size(0));
-  return F::interpolate(y, F::InterpolateFuncOptions()
-                               .size(std::vector<int64_t>{out_h_, out_w_})
-                               .mode(torch::kBilinear)
-                               .align_corners(false));
+  // The upsampling to full resolution in NCHW: after it the tensor is 16x
+  // larger, and in channels-last both it and the copy out cost more than
+  // all the convolutions at batch 8 (engine/PERFORMANCE.md).
+  y = head_->forward(y, head_->weight.size(0)).contiguous();
+  return Bilinear(y, {out_h_, out_w_});
+}
+
+FoldedDecoder DecoderImpl::Fold(const std::vector<int64_t>& feature_channels,
+                                int we, int wd,
+                                const FoldOptions& options) const {
+  const int config = we * num_decoder_widths_ + wd;
+  const int d = SlimChannels(decoder_widths_[wd], channels_);
+  FoldedDecoder f;
+  f.input_stages = input_stages_;
+  for (size_t i = 0; i < input_stages_.size(); ++i) {
+    f.laterals.push_back(laterals_[i]->Fold(
+        feature_channels[input_stages_[i]], d, lateral_bns_[i].get(), config,
+        options));
+  }
+  for (size_t i = 0; i < convs_.size(); ++i) {
+    f.convs.push_back(
+        convs_[i]->Fold(d, d, conv_bns_[i].get(), config, options));
+  }
+  f.head = head_->Fold(d, head_->weight.size(0), nullptr, 0, options);
+  f.out_h = out_h_;
+  f.out_w = out_w_;
+  return f;
+}
+
+// Keep in step with DecoderImpl::forward.
+torch::Tensor FoldedDecoder::Forward(
+    const std::vector<torch::Tensor>& features) const {
+  const auto& finest = features[input_stages[0]];
+  const std::vector<int64_t> size = {finest.size(2), finest.size(3)};
+  torch::Tensor y;  // a fresh convolution output: updated in place
+  for (size_t i = 0; i < input_stages.size(); ++i) {
+    torch::Tensor lat = laterals[i](features[input_stages[i]]);
+    if (i > 0) lat = Bilinear(lat, size);
+    y = i == 0 ? lat : y.add_(lat);
+  }
+  y.relu_();
+  for (const FoldedConv& conv : convs) y = conv(y).relu_();
+  return Bilinear(head(y).contiguous(), {out_h, out_w});  // NCHW: see above
 }
 
 // -------------------------------------------------------------- supernet
@@ -200,6 +335,16 @@ SupernetImpl::SupernetImpl(const slimserve::v1::ModelSpec& spec)
     decoders_.push_back(register_module(
         absl::StrCat("decoder_", spec.tasks(t).name()), Decoder(spec, t)));
   }
+}
+
+FoldedDecoder SupernetImpl::FoldDecoder(int task, int we, int wd,
+                                        const FoldOptions& options) const {
+  const double w = spec_.encoder_widths(we);
+  std::vector<int64_t> channels;
+  for (const auto& stage : spec_.encoder().stages()) {
+    channels.push_back(SlimChannels(w, stage.channels()));
+  }
+  return decoders_[task]->Fold(channels, we, wd, options);
 }
 
 torch::Tensor SupernetImpl::Activate(slimserve::v1::TaskKind kind,

@@ -14,6 +14,7 @@
 // (ModelSpec.decoder_bn_affine).
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <torch/torch.h>
@@ -23,6 +24,57 @@
 
 namespace slimserve {
 
+// --------------------------------------------------- folded inference path
+//
+// For serving, every configuration can also be "folded": its slice of each
+// convolution copied into contiguous weights with the configuration's eval
+// BatchNorm folded in (w * gamma / sqrt(var + eps), beta - mean * that), in
+// the dtype and memory format the executor runs in. Costs memory (every
+// width's copy) and buys convolutions on contiguous, pre-packed weights with
+// no BatchNorm pass. engine/inference_net.h chooses between the two paths.
+
+struct FoldOptions {
+  torch::ScalarType dtype = torch::kFloat;
+  at::MemoryFormat memory_format = at::MemoryFormat::Contiguous;
+};
+
+struct FoldedConv {
+  torch::Tensor weight;  // [out, in, k, k]
+  torch::Tensor bias;    // [out]
+  int stride = 1;
+  int padding = 0;
+  // On the CPU, call oneDNN directly: LibTorch 1.13's dispatcher sends
+  // batch-1 and small float32 convolutions to its im2col path, which runs
+  // on Debian's reference BLAS about 10x slower (engine/PERFORMANCE.md).
+  bool mkldnn = false;
+  torch::Tensor operator()(const torch::Tensor& x) const;
+};
+
+struct FoldedBlock {
+  FoldedConv conv1, conv2;
+  FoldedConv shortcut;  // weight undefined: identity
+  torch::Tensor Forward(const torch::Tensor& x) const;
+};
+
+// The encoder at one width.
+struct FoldedEncoder {
+  FoldedConv stem;
+  std::vector<std::vector<FoldedBlock>> stages;
+  std::vector<torch::Tensor> Forward(const torch::Tensor& x) const;
+};
+
+// One task's decoder at one (encoder width, decoder width).
+struct FoldedDecoder {
+  std::vector<int> input_stages;
+  std::vector<FoldedConv> laterals, convs;
+  FoldedConv head;
+  int64_t out_h = 0, out_w = 0;
+  // The raw head output, like DecoderImpl::forward.
+  torch::Tensor Forward(const std::vector<torch::Tensor>& features) const;
+};
+
+class SwitchableBatchNormImpl;
+
 // Convolution whose input and output channels can be cut to a prefix.
 class SlimConv2dImpl : public torch::nn::Module {
  public:
@@ -31,6 +83,11 @@ class SlimConv2dImpl : public torch::nn::Module {
   // Uses the first x.size(1) input channels and the first `out_channels`
   // output channels.
   torch::Tensor forward(const torch::Tensor& x, int out_channels);
+  // The first `in` x `out` channels, with `bn`'s configuration `config`
+  // folded in when bn is not null.
+  FoldedConv Fold(int64_t in, int64_t out,
+                  const SwitchableBatchNormImpl* bn, int config,
+                  const FoldOptions& options) const;
 
   torch::Tensor weight;
   torch::Tensor bias;  // undefined when constructed without bias
@@ -50,6 +107,10 @@ class SwitchableBatchNormImpl : public torch::nn::Module {
   // Normalises the x.size(1) channels of x with configuration `config`'s
   // parameters (batch statistics in training mode, running ones otherwise).
   torch::Tensor forward(const torch::Tensor& x, int config);
+  // Eval-mode BN of the first c channels as y = x * scale + shift, in
+  // float64: {scale, shift}.
+  std::pair<torch::Tensor, torch::Tensor> ScaleShift(int config,
+                                                     int64_t c) const;
 
   torch::Tensor weight, bias;               // [num_affine, channels]
   torch::Tensor running_mean, running_var;  // [num_configs, channels]
@@ -67,6 +128,10 @@ class BasicBlockImpl : public torch::nn::Module {
   BasicBlockImpl(int num_configs, int in_channels, int out_channels,
                  int stride);
   torch::Tensor forward(const torch::Tensor& x, double width, int config);
+  // `in`: the channels of the input at this configuration.
+  FoldedBlock Fold(int64_t in, double width, int config,
+                   const FoldOptions& options) const;
+  int out_channels() const { return out_channels_; }
 
  private:
   int out_channels_;
@@ -80,6 +145,7 @@ class EncoderImpl : public torch::nn::Module {
   explicit EncoderImpl(const slimserve::v1::ModelSpec& spec);
   // One feature map per stage, at encoder width index `we`.
   std::vector<torch::Tensor> forward(const torch::Tensor& x, int we);
+  FoldedEncoder Fold(int we, const FoldOptions& options) const;
 
  private:
   std::vector<double> widths_;
@@ -98,6 +164,9 @@ class DecoderImpl : public torch::nn::Module {
   // `features` are the encoder's outputs at width `we`.
   torch::Tensor forward(const std::vector<torch::Tensor>& features, int we,
                         int wd);
+  // `feature_channels`: channels of each encoder stage's output at `we`.
+  FoldedDecoder Fold(const std::vector<int64_t>& feature_channels, int we,
+                     int wd, const FoldOptions& options) const;
 
  private:
   std::vector<double> decoder_widths_;
@@ -132,6 +201,14 @@ class SupernetImpl : public torch::nn::Module {
   // through a sigmoid.
   static torch::Tensor Activate(slimserve::v1::TaskKind kind,
                                 const torch::Tensor& raw);
+
+  // Folded copies of one configuration (see FoldOptions). REQUIRES: eval
+  // mode (the running statistics are what gets folded).
+  FoldedEncoder FoldEncoder(int we, const FoldOptions& options) const {
+    return encoder_->Fold(we, options);
+  }
+  FoldedDecoder FoldDecoder(int task, int we, int wd,
+                            const FoldOptions& options) const;
 
   const slimserve::v1::ModelSpec& spec() const { return spec_; }
 

@@ -4,7 +4,6 @@
 #include <fstream>
 
 #include "engine/cost_model.h"
-#include "engine/executor.h"
 #include "engine/model_package.h"
 #include "engine/model_spec.h"
 #include "gtest/gtest.h"
@@ -183,44 +182,6 @@ TEST_F(SupernetTest, InitIsDeterministicInTheSeed) {
   }
   EXPECT_TRUE(all_equal);
   EXPECT_TRUE(any_differs);
-}
-
-// Mixed configurations in one batch give each row what it gets alone.
-TEST_F(SupernetTest, BatchedEqualsOneAtATime) {
-  c10::InferenceMode guard;
-  torch::manual_seed(5);
-  std::vector<Plan> plans;
-  for (int i = 0; i < 6; ++i) {
-    Plan p;
-    p.encoder_width_index = i % 2 == 0 ? 3 : 1;
-    for (int t = 0; t < spec_.tasks_size(); ++t) {
-      if ((i + t) % 3 == 0) continue;  // some tasks off
-      TaskPlan tp;
-      tp.task = t;
-      tp.decoder_width_index = (i + 2 * t) % 4;
-      p.tasks.push_back(tp);
-    }
-    plans.push_back(p);
-  }
-  std::vector<ExecutorItem> batch(plans.size()), alone(plans.size());
-  std::vector<ExecutorItem*> batch_ptrs;
-  for (size_t i = 0; i < plans.size(); ++i) {
-    batch[i].input = torch::randn({3, 32, 48});
-    batch[i].plan = &plans[i];
-    alone[i].input = batch[i].input;
-    alone[i].plan = &plans[i];
-    batch_ptrs.push_back(&batch[i]);
-  }
-  RunBatch(net_, batch_ptrs);
-  for (size_t i = 0; i < plans.size(); ++i) {
-    RunBatch(net_, {&alone[i]});
-    ASSERT_EQ(batch[i].outputs.size(), plans[i].tasks.size());
-    for (size_t k = 0; k < plans[i].tasks.size(); ++k) {
-      EXPECT_TRUE(torch::allclose(batch[i].outputs[k], alone[i].outputs[k],
-                                  1e-4, 1e-4))
-          << "row " << i << " task " << plans[i].tasks[k].task;
-    }
-  }
 }
 
 class PackageTest : public ::testing::Test {

@@ -62,6 +62,13 @@ ABSL_FLAG(bool, measure_latency, true,
 ABSL_FLAG(std::string, device, "cpu",
           "where the network runs: cpu, cuda or cuda:N (cuda needs a CUDA "
           "LibTorch build, --config=cuda)");
+ABSL_FLAG(std::string, weights, "folded",
+          "how the executor holds the weights: folded (per configuration, "
+          "BatchNorm folded in) or sliced (one set, sliced per call)");
+ABSL_FLAG(std::string, precision, "float32",
+          "network arithmetic: float32, bfloat16 (folded only) or float16 "
+          "(folded, cuda only)");
+ABSL_FLAG(bool, channels_last, true, "NHWC activations and weights");
 ABSL_FLAG(std::vector<std::string>, latency_batch_sizes, {},
           "batch sizes to time every configuration at, ascending from 1 "
           "(e.g. 1,2,4,8); empty: 1 and --max_batch_size");
@@ -196,6 +203,9 @@ int Main() {
   engine_options.planner = absl::GetFlag(FLAGS_planner);
   engine_options.measure_latency = absl::GetFlag(FLAGS_measure_latency);
   engine_options.device = absl::GetFlag(FLAGS_device);
+  engine_options.weights = absl::GetFlag(FLAGS_weights);
+  engine_options.precision = absl::GetFlag(FLAGS_precision);
+  engine_options.channels_last = absl::GetFlag(FLAGS_channels_last);
   absl::StatusOr<std::vector<int>> batch_sizes = slimserve::ParseBatchSizes(
       absl::GetFlag(FLAGS_latency_batch_sizes), "latency_batch_sizes");
   if (!batch_sizes.ok()) {

@@ -4,13 +4,16 @@
 # `bazel build -c opt //server:slimserve //client:slimbench`) has built both.
 #   tools/bench_serving.sh MAX_BATCH_SIZE closed CONCURRENCY
 #   tools/bench_serving.sh MAX_BATCH_SIZE open RATE DEADLINE_MS
+# SLIMSERVE_SERVER_FLAGS adds server flags, e.g. "--weights=sliced
+# --nochannels_last" for the network path before folding.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 batch=$1 mode=$2 arg=$3 deadline=${4:-0}
 port=${SLIMSERVE_BENCH_PORT:-50071}
 log=$(mktemp)
 bazel-bin/server/slimserve --model_dir=models/default --address=127.0.0.1:$port \
-  --metrics_address= --max_batch_size="$batch" --num_threads=2 --drain_grace_s=0 >"$log" 2>&1 &
+  --metrics_address= --max_batch_size="$batch" --num_threads=2 --drain_grace_s=0 \
+  ${SLIMSERVE_SERVER_FLAGS:-} >"$log" 2>&1 &
 pid=$!
 trap 'kill -TERM $pid 2>/dev/null; wait $pid 2>/dev/null; rm -f "$log"' EXIT
 for _ in $(seq 1 120); do grep -q "serving on" "$log" && break; sleep 0.5; done

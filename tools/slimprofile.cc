@@ -24,6 +24,10 @@ ABSL_FLAG(std::string, model_dir, "models/default", "model package");
 ABSL_FLAG(std::vector<std::string>, batch_sizes,
           std::vector<std::string>({"1", "2", "4", "8"}), "ascending from 1");
 ABSL_FLAG(std::string, device, "cpu", "cpu, cuda or cuda:N");
+ABSL_FLAG(std::string, weights, "folded", "folded or sliced (as the server)");
+ABSL_FLAG(std::string, precision, "float32",
+          "float32, bfloat16 or float16 (as the server)");
+ABSL_FLAG(bool, channels_last, true, "NHWC (as the server)");
 ABSL_FLAG(int, num_threads, 0,
           "LibTorch threads (0 = all cores); must match the server's");
 ABSL_FLAG(int, repetitions, 3, "timed runs per entry (median)");
@@ -37,6 +41,9 @@ int main(int argc, char** argv) {
   o.model_dir = absl::GetFlag(FLAGS_model_dir);
   o.num_threads = absl::GetFlag(FLAGS_num_threads);
   o.device = absl::GetFlag(FLAGS_device);
+  o.weights = absl::GetFlag(FLAGS_weights);
+  o.precision = absl::GetFlag(FLAGS_precision);
+  o.channels_last = absl::GetFlag(FLAGS_channels_last);
   o.latency_repetitions = absl::GetFlag(FLAGS_repetitions);
   absl::StatusOr<std::vector<int>> batch_sizes = slimserve::ParseBatchSizes(
       absl::GetFlag(FLAGS_batch_sizes), "batch_sizes");

@@ -1,0 +1,273 @@
+// The executor's network: folded and sliced weights, NCHW and channels-last,
+// float32 and bfloat16 all compute what the supernet computes, for every
+// configuration, alone and in mixed batches.
+#include "engine/inference_net.h"
+
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "engine/executor.h"
+#include "engine/model_spec.h"
+#include "gtest/gtest.h"
+
+namespace slimserve {
+namespace {
+
+namespace v1 = slimserve::v1;
+
+// A tiny supernet whose BatchNorms are far from identity (running
+// statistics and affine parameters random, per configuration), so folding
+// them in is really exercised. Conv biases (heads) random too.
+Supernet RandomEvalNet(uint64_t seed) {
+  Supernet net(TinyModelSpec());
+  InitSupernet(net, seed);
+  torch::NoGradGuard no_grad;
+  at::Generator gen = at::detail::createCPUGenerator(seed + 1);
+  for (auto& item : net->named_parameters()) {
+    torch::Tensor& p = item.value();
+    if (p.dim() == 4) continue;
+    const bool scale = item.key().size() >= 6 &&
+                       item.key().compare(item.key().size() - 6, 6,
+                                          "weight") == 0;
+    p.copy_(at::normal(scale ? 1.0 : 0.0, scale ? 0.3 : 0.2, p.sizes(), gen));
+  }
+  for (auto& item : net->named_buffers()) {
+    torch::Tensor& b = item.value();
+    if (item.key().find("running_var") != std::string::npos) {
+      b.copy_(at::empty(b.sizes()).uniform_(0.3, 3.0, gen));
+    } else {
+      b.copy_(at::normal(0.0, 0.5, b.sizes(), gen));
+    }
+  }
+  net->eval();
+  return net;
+}
+
+// The supernet's own output for one configuration.
+torch::Tensor Reference(Supernet& net, const torch::Tensor& x, int task,
+                        int we, int wd) {
+  const auto features = net->Encode(x, we);
+  return SupernetImpl::Activate(net->spec().tasks(task).kind(),
+                                net->DecodeRaw(task, features, we, wd));
+}
+
+// Largest |a - b| relative to b's largest magnitude.
+double RelativeError(const torch::Tensor& a, const torch::Tensor& b) {
+  const double scale = std::max(1e-6, b.abs().max().item<double>());
+  return (a - b).abs().max().item<double>() / scale;
+}
+
+// Mean |a - b| relative to b's mean magnitude.
+double MeanRelativeError(const torch::Tensor& a, const torch::Tensor& b) {
+  const double scale = std::max(1e-6, b.abs().mean().item<double>());
+  return (a - b).abs().mean().item<double>() / scale;
+}
+
+struct Variant {
+  InferenceOptions::Weights weights;
+  torch::ScalarType dtype;
+  bool channels_last;
+  double tolerance;       // largest error, relative to the largest output
+  double mean_tolerance;  // mean error, relative to the mean output
+};
+
+std::string Name(const Variant& v) {
+  return absl::StrCat(
+      v.weights == InferenceOptions::Weights::kFolded ? "folded" : "sliced",
+      "_", v.dtype == torch::kBFloat16 ? "bf16" : "f32", "_",
+      v.channels_last ? "nhwc" : "nchw");
+}
+
+class InferenceNetTest : public ::testing::TestWithParam<Variant> {};
+
+TEST_P(InferenceNetTest, EveryConfigurationMatchesTheSupernet) {
+  c10::InferenceMode guard;
+  Supernet reference = RandomEvalNet(21);
+  InferenceOptions options;
+  options.weights = GetParam().weights;
+  options.dtype = GetParam().dtype;
+  options.channels_last = GetParam().channels_last;
+  auto net = InferenceNet::Create(RandomEvalNet(21), options);
+  ASSERT_TRUE(net.ok()) << net.status();
+  const auto& spec = reference->spec();
+  torch::manual_seed(4);
+  const torch::Tensor x =
+      torch::randn({2, 3, spec.input().height(), spec.input().width()});
+  for (int we = 0; we < spec.encoder_widths_size(); ++we) {
+    const auto features = (*net)->Encode((*net)->PrepareInput(x), we);
+    for (int t = 0; t < spec.tasks_size(); ++t) {
+      for (int wd = 0; wd < spec.decoder_widths_size(); ++wd) {
+        const torch::Tensor got = (*net)->Decode(t, features, we, wd);
+        EXPECT_EQ(got.scalar_type(), torch::kFloat);
+        EXPECT_TRUE(got.is_contiguous());
+        const torch::Tensor want = Reference(reference, x, t, we, wd);
+        ASSERT_EQ(got.sizes(), want.sizes());
+        EXPECT_LE(RelativeError(got, want), GetParam().tolerance)
+            << "task " << t << " we " << we << " wd " << wd;
+        EXPECT_LE(MeanRelativeError(got, want), GetParam().mean_tolerance)
+            << "task " << t << " we " << we << " wd " << wd;
+      }
+    }
+  }
+}
+
+// Mixed configurations in one batch give each row what it gets alone.
+TEST_P(InferenceNetTest, BatchedEqualsOneAtATime) {
+  c10::InferenceMode guard;
+  InferenceOptions options;
+  options.weights = GetParam().weights;
+  options.dtype = GetParam().dtype;
+  options.channels_last = GetParam().channels_last;
+  auto net = InferenceNet::Create(RandomEvalNet(5), options);
+  ASSERT_TRUE(net.ok()) << net.status();
+  const auto& spec = (*net)->spec();
+  torch::manual_seed(5);
+  std::vector<Plan> plans;
+  for (int i = 0; i < 6; ++i) {
+    Plan p;
+    p.encoder_width_index = i % 2 == 0 ? 3 : 1;
+    for (int t = 0; t < spec.tasks_size(); ++t) {
+      if ((i + t) % 3 == 0) continue;  // some tasks off
+      TaskPlan tp;
+      tp.task = t;
+      tp.decoder_width_index = (i + 2 * t) % 4;
+      p.tasks.push_back(tp);
+    }
+    plans.push_back(p);
+  }
+  std::vector<ExecutorItem> batch(plans.size()), alone(plans.size());
+  std::vector<ExecutorItem*> batch_ptrs;
+  for (size_t i = 0; i < plans.size(); ++i) {
+    batch[i].input = torch::randn({3, 32, 48});
+    batch[i].plan = &plans[i];
+    alone[i].input = batch[i].input;
+    alone[i].plan = &plans[i];
+    batch_ptrs.push_back(&batch[i]);
+  }
+  RunBatch(**net, batch_ptrs);
+  for (size_t i = 0; i < plans.size(); ++i) {
+    RunBatch(**net, {&alone[i]});
+    ASSERT_EQ(batch[i].outputs.size(), plans[i].tasks.size());
+    for (size_t k = 0; k < plans[i].tasks.size(); ++k) {
+      EXPECT_TRUE(batch[i].outputs[k].device().is_cpu());
+      EXPECT_LE(
+          MeanRelativeError(batch[i].outputs[k], alone[i].outputs[k]),
+          GetParam().mean_tolerance)
+          << "row " << i << " task " << plans[i].tasks[k].task;
+    }
+  }
+}
+
+// float32 paths differ from the supernet by rounding only (folding is done
+// in float64). bfloat16 keeps 8 bits of mantissa: a few per cent on average;
+// the largest error is bounded loosely, since normalising a near-zero normal
+// vector turns a small error into a large angle.
+constexpr auto kSliced = InferenceOptions::Weights::kSliced;
+constexpr auto kFolded = InferenceOptions::Weights::kFolded;
+INSTANTIATE_TEST_SUITE_P(
+    Variants, InferenceNetTest,
+    ::testing::Values(Variant{kSliced, torch::kFloat, false, 1e-5, 1e-5},
+                      Variant{kSliced, torch::kFloat, true, 1e-5, 1e-5},
+                      Variant{kFolded, torch::kFloat, false, 1e-4, 1e-5},
+                      Variant{kFolded, torch::kFloat, true, 1e-4, 1e-5},
+                      Variant{kFolded, torch::kBFloat16, true, 0.5, 0.03}),
+    [](const ::testing::TestParamInfo<Variant>& info) {
+      return Name(info.param);
+    });
+
+TEST(FoldTest, WeightsAreContiguousInTheRequestedFormatAndDtype) {
+  Supernet net = RandomEvalNet(7);
+  FoldOptions options{torch::kBFloat16, at::MemoryFormat::ChannelsLast};
+  const FoldedEncoder e = net->FoldEncoder(1, options);
+  const int64_t stem = SlimChannels(net->spec().encoder_widths(1),
+                                    net->spec().encoder().stem_channels());
+  EXPECT_EQ(e.stem.weight.sizes(), (std::vector<int64_t>{stem, 3, 3, 3}));
+  EXPECT_EQ(e.stem.weight.scalar_type(), torch::kBFloat16);
+  EXPECT_TRUE(e.stem.weight.is_contiguous(at::MemoryFormat::ChannelsLast));
+  const FoldedDecoder d = net->FoldDecoder(0, 1, 2, options);
+  for (const FoldedConv& c : d.convs) {
+    EXPECT_TRUE(c.weight.is_contiguous(at::MemoryFormat::ChannelsLast));
+    EXPECT_EQ(c.bias.size(0), c.weight.size(0));
+  }
+}
+
+TEST(FoldTest, FoldedConvEqualsConvThenBatchNorm) {
+  torch::NoGradGuard no_grad;
+  torch::manual_seed(2);
+  SlimConv2d conv(6, 8, 3, 2, /*has_bias=*/false);
+  conv->weight.normal_();
+  SwitchableBatchNorm bn(3, 8);
+  bn->eval();
+  bn->weight.normal_();
+  bn->bias.normal_();
+  bn->running_mean.normal_();
+  bn->running_var.uniform_(0.2, 4.0);
+  const torch::Tensor x = torch::randn({2, 4, 9, 7});
+  for (int config = 0; config < 3; ++config) {
+    const FoldedConv f = conv->Fold(4, 5, bn.get(), config, FoldOptions{});
+    const torch::Tensor want = bn->forward(conv->forward(x, 5), config);
+    EXPECT_LE(RelativeError(f(x), want), 1e-5) << "config " << config;
+  }
+}
+
+TEST(InferenceNetCreateTest, RefusesWhatCannotRun) {
+  InferenceOptions options;
+  options.weights = InferenceOptions::Weights::kSliced;
+  options.dtype = torch::kBFloat16;
+  auto sliced_bf16 = InferenceNet::Create(RandomEvalNet(1), options);
+  EXPECT_EQ(sliced_bf16.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(sliced_bf16.status().message().find("needs folded weights"),
+            std::string::npos)
+      << sliced_bf16.status();
+
+  options.weights = InferenceOptions::Weights::kFolded;
+  options.dtype = torch::kHalf;
+  auto cpu_half = InferenceNet::Create(RandomEvalNet(1), options);
+  EXPECT_EQ(cpu_half.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(cpu_half.status().message().find("float16 on the CPU"),
+            std::string::npos)
+      << cpu_half.status();
+
+  Supernet training = RandomEvalNet(1);
+  training->train();
+  EXPECT_EQ(InferenceNet::Create(training, InferenceOptions{}).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+TEST(InferenceNetCreateTest, BytesCountEveryFoldedCopy) {
+  InferenceOptions f32;
+  auto a = InferenceNet::Create(RandomEvalNet(1), f32);
+  InferenceOptions bf16 = f32;
+  bf16.dtype = torch::kBFloat16;
+  auto b = InferenceNet::Create(RandomEvalNet(1), bf16);
+  InferenceOptions sliced = f32;
+  sliced.weights = InferenceOptions::Weights::kSliced;
+  auto c = InferenceNet::Create(RandomEvalNet(1), sliced);
+  ASSERT_TRUE(a.ok() && b.ok() && c.ok());
+  EXPECT_EQ((*b)->weight_bytes() * 2, (*a)->weight_bytes());
+  // The supernet's 4-D weights alone, at full width, once:
+  int64_t conv_bytes = 0;
+  for (const auto& p : RandomEvalNet(1)->parameters()) {
+    if (p.dim() == 4) conv_bytes += p.numel() * 4;
+  }
+  // Every width gets its own copy, so folding costs more than one set.
+  EXPECT_GT((*a)->weight_bytes(), conv_bytes);
+  EXPECT_GT((*c)->weight_bytes(), conv_bytes);
+  EXPECT_EQ((*a)->Describe(), "folded/float32/channels_last");
+  EXPECT_EQ((*c)->Describe(), "sliced/float32/channels_last");
+}
+
+TEST(InferenceNetCreateTest, ParsersNameTheChoices) {
+  EXPECT_EQ(*ParsePrecision("bfloat16"), torch::kBFloat16);
+  EXPECT_EQ(*ParseWeights("sliced"), InferenceOptions::Weights::kSliced);
+  EXPECT_NE(ParsePrecision("fp8").status().message().find(
+                "float32, bfloat16, float16"),
+            std::string::npos);
+  EXPECT_NE(ParseWeights("packed").status().message().find("folded, sliced"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace slimserve
