@@ -9,61 +9,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "engine/executor.h"
+#include "engine/inference_net_testing.h"
 #include "engine/model_spec.h"
 #include "gtest/gtest.h"
 
 namespace slimserve {
 namespace {
-
-namespace v1 = slimserve::v1;
-
-// A tiny supernet whose BatchNorms are far from identity (running
-// statistics and affine parameters random, per configuration), so folding
-// them in is really exercised. Conv biases (heads) random too.
-Supernet RandomEvalNet(uint64_t seed) {
-  Supernet net(TinyModelSpec());
-  InitSupernet(net, seed);
-  torch::NoGradGuard no_grad;
-  at::Generator gen = at::detail::createCPUGenerator(seed + 1);
-  for (auto& item : net->named_parameters()) {
-    torch::Tensor& p = item.value();
-    if (p.dim() == 4) continue;
-    const bool scale = item.key().size() >= 6 &&
-                       item.key().compare(item.key().size() - 6, 6,
-                                          "weight") == 0;
-    p.copy_(at::normal(scale ? 1.0 : 0.0, scale ? 0.3 : 0.2, p.sizes(), gen));
-  }
-  for (auto& item : net->named_buffers()) {
-    torch::Tensor& b = item.value();
-    if (item.key().find("running_var") != std::string::npos) {
-      b.copy_(at::empty(b.sizes()).uniform_(0.3, 3.0, gen));
-    } else {
-      b.copy_(at::normal(0.0, 0.5, b.sizes(), gen));
-    }
-  }
-  net->eval();
-  return net;
-}
-
-// The supernet's own output for one configuration.
-torch::Tensor Reference(Supernet& net, const torch::Tensor& x, int task,
-                        int we, int wd) {
-  const auto features = net->Encode(x, we);
-  return SupernetImpl::Activate(net->spec().tasks(task).kind(),
-                                net->DecodeRaw(task, features, we, wd));
-}
-
-// Largest |a - b| relative to b's largest magnitude.
-double RelativeError(const torch::Tensor& a, const torch::Tensor& b) {
-  const double scale = std::max(1e-6, b.abs().max().item<double>());
-  return (a - b).abs().max().item<double>() / scale;
-}
-
-// Mean |a - b| relative to b's mean magnitude.
-double MeanRelativeError(const torch::Tensor& a, const torch::Tensor& b) {
-  const double scale = std::max(1e-6, b.abs().mean().item<double>());
-  return (a - b).abs().mean().item<double>() / scale;
-}
 
 struct Variant {
   InferenceOptions::Weights weights;
@@ -102,7 +53,7 @@ TEST_P(InferenceNetTest, EveryConfigurationMatchesTheSupernet) {
         const torch::Tensor got = (*net)->Decode(t, features, we, wd);
         EXPECT_EQ(got.scalar_type(), torch::kFloat);
         EXPECT_TRUE(got.is_contiguous());
-        const torch::Tensor want = Reference(reference, x, t, we, wd);
+        const torch::Tensor want = ReferenceOutput(reference, x, t, we, wd);
         ASSERT_EQ(got.sizes(), want.sizes());
         EXPECT_LE(RelativeError(got, want), GetParam().tolerance)
             << "task " << t << " we " << we << " wd " << wd;

@@ -11,7 +11,9 @@
 # Through the device tool:
 #   run(command="tools/device/gpu_check.sh", carry=["devpack"], timeout_s=540)
 # Results go to $OUT (default /tmp/slimserve-gpu-check): gpu_check.log (all
-# output), env.txt, cuda_kernels_test.{xml,log}, memcheck.log, summary.txt.
+# output), env.txt, summary.txt, gpu_bench.txt, inference_benchmark.txt and
+# logs.tar.gz (cuda_kernels_test.{xml,log}, memcheck.log, the engine tests'
+# logs and XML, the latency profile).
 # Environment knobs: CUDA_HOME (default: from nvcc on PATH, else
 # /usr/local/cuda), SLIMSERVE_GPU_CHECK_JOBS (Bazel --jobs),
 # SLIMSERVE_SANITIZE=0 to skip the memcheck run, SLIMSERVE_TEST_SEED to replay
@@ -39,6 +41,10 @@ mkdir -p "$root"
 tar -xJf "$pack" -C "$root" || die "could not unpack $pack"
 d=$root/slimserve-device
 sysroot=$d/sysroot/usr
+# The device tool brings back at most 8 files from $OUT: the detailed logs
+# go here and travel as one logs.tar.gz (written at the end).
+logs=$root/logs
+rm -rf "$logs" && mkdir -p "$logs"
 
 # --- the machine ------------------------------------------------------------
 if [ -z "${CUDA_HOME:-}" ]; then
@@ -120,8 +126,8 @@ gpu_test=$bin/kernels/cuda_kernels_test
 gpu_rc=1
 if [ -x "$gpu_test" ]; then
   step "cuda_kernels_test"
-  "$gpu_test" --gtest_output="xml:$out/cuda_kernels_test.xml" 2>&1 \
-    | tee "$out/cuda_kernels_test.log"
+  "$gpu_test" --gtest_output="xml:$logs/cuda_kernels_test.xml" 2>&1 \
+    | tee "$logs/cuda_kernels_test.log"
   gpu_rc=${PIPESTATUS[0]}
 else
   echo "gpu_check: $gpu_test was not built"
@@ -133,9 +139,9 @@ if [ "${SLIMSERVE_SANITIZE:-1}" != 0 ] && [ -n "$sanitizer" ] && [ -x "$gpu_test
   step "cuda_kernels_test under compute-sanitizer memcheck"
   # The 2^28-element test is left out: memcheck would take minutes on it.
   "$sanitizer" --tool memcheck --error-exitcode 86 "$gpu_test" \
-    --gtest_filter=-*GridStride* > "$out/memcheck.log" 2>&1
+    --gtest_filter=-*GridStride* > "$logs/memcheck.log" 2>&1
   mc_rc=$?
-  tail -5 "$out/memcheck.log"
+  tail -5 "$logs/memcheck.log"
   if [ $mc_rc -eq 0 ]; then
     memcheck="clean"
   elif [ $mc_rc -eq 86 ]; then
@@ -152,29 +158,54 @@ fi
 engine_line="not run (no CUDA LibTorch)"
 if [ "$torch_cuda" = 1 ]; then
   step "engine tests against the CUDA LibTorch (--device=cuda is accepted there)"
-  bazel test "${flags[@]}" --keep_going //engine:engine_test //engine:supernet_test \
-    > "$out/engine_tests.log" 2>&1
+  engine_tests=(//engine:engine_test //engine:supernet_test //engine:inference_net_test)
+  bazel test "${flags[@]}" --keep_going "${engine_tests[@]}" \
+    > "$logs/engine_tests.log" 2>&1
   engine_rc=$?
-  tail -5 "$out/engine_tests.log"
+  tail -5 "$logs/engine_tests.log"
   engine_line=$(python3 tools/count_tests.py "$testlogs" "$engine_rc" \
-    //engine:engine_test //engine:supernet_test | tail -1)
-  cp "$testlogs"/engine/engine_test/test.log "$out/engine_test.log" 2>/dev/null
+    "${engine_tests[@]}" | tail -1)
+  cp "$testlogs"/engine/engine_test/test.log "$logs/engine_test.log" 2>/dev/null
+  # The network on the GPU against the CPU supernet (stated tolerances in
+  # engine/inference_net_gpu_test.cc).
+  step "inference_net_gpu_test: CUDA outputs vs the CPU supernet"
+  gpu_net_line="not built"
+  if bazel build "${flags[@]}" //engine:inference_net_gpu_test \
+       > "$logs/gpu_net_build.log" 2>&1; then
+    "$bin/engine/inference_net_gpu_test" \
+      --gtest_output="xml:$logs/inference_net_gpu_test.xml" \
+      > "$logs/inference_net_gpu_test.log" 2>&1
+    gpu_net_rc=$?
+    tail -3 "$logs/inference_net_gpu_test.log"
+    gpu_net_line="exit $gpu_net_rc, $(grep -E '^\[  (PASSED|FAILED)  \]' \
+      "$logs/inference_net_gpu_test.log" | head -2 | tr '\n' ' ')"
+  fi
   if [ "${SLIMSERVE_GPU_BENCH:-1}" != 0 ] &&
      bazel build "${flags[@]}" //tools:make_model //tools:slimprofile \
-       > "$out/bench_build.log" 2>&1; then
+       //engine:inference_benchmark > "$logs/bench_build.log" 2>&1; then
     step "GPU benchmark: models/gpu_bench (480x640, ResNet-34-like, random weights)"
     bench=$root/gpu_bench
     "$bin/tools/make_model" --spec=models/gpu_bench --seed=1 --out="$bench" \
-      >> "$out/bench_build.log" 2>&1
-    "$bin/tools/slimprofile" --model_dir="$bench" --device=cuda \
-      --batch_sizes="${SLIMSERVE_GPU_BENCH_BATCHES:-1,8,32}" --repetitions=10 \
-      --out="$out/gpu_bench_latency.textproto" 2>&1 | tee "$out/gpu_bench.txt"
+      >> "$logs/bench_build.log" 2>&1
+    # Every network variant (sliced/folded, NCHW/NHWC, f32/bf16/f16) at
+    # batch 1, 8, 32, widths 0.25 and 1 (engine/PERFORMANCE.md's table).
+    SLIMSERVE_BENCH_DEVICE=cuda SLIMSERVE_BENCH_MODEL_DIR="$bench" \
+      "$bin/engine/inference_benchmark" --benchmark_min_time=0.2 2>&1 \
+      | tee "$out/inference_benchmark.txt"
+    # Every configuration, serving default and float16.
+    for precision in float32 float16; do
+      "$bin/tools/slimprofile" --model_dir="$bench" --device=cuda \
+        --precision=$precision \
+        --batch_sizes="${SLIMSERVE_GPU_BENCH_BATCHES:-1,8,32}" --repetitions=10 \
+        --out="$logs/gpu_bench_latency_$precision.textproto" 2>&1 \
+        | tee -a "$out/gpu_bench.txt"
+    done
   fi
 fi
 
 # --- summary --------------------------------------------------------------------
 read -r cpu_pass cpu_fail < <(echo "$cpu_line" | awk '{print $1, $3}')
-read -r gpu_pass gpu_fail < <(python3 - "$out/cuda_kernels_test.xml" <<'PY'
+read -r gpu_pass gpu_fail < <(python3 - "$logs/cuda_kernels_test.xml" <<'PY'
 import sys, xml.etree.ElementTree as ET
 try:
     root = ET.parse(sys.argv[1]).getroot()
@@ -196,7 +227,9 @@ failed=$((${cpu_fail:-1} + ${gpu_fail:-1}))
   echo "  cuda_kernels_test on $(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1): ${gpu_pass:-0} passed, ${gpu_fail:-1} failed (exit $gpu_rc)"
   echo "  compute-sanitizer memcheck: $memcheck"
   echo "  engine tests on CUDA LibTorch: $engine_line (gpu_bench.txt: the benchmark)"
+  echo "  inference_net_gpu_test: ${gpu_net_line:-not run}"
   echo "$passed passed, $failed failed"
 } | tee "$out/summary.txt"
 bazel shutdown >/dev/null 2>&1
+tar -czf "$out/logs.tar.gz" -C "$logs" . 2>/dev/null
 [ "$failed" -eq 0 ]

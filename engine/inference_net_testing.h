@@ -1,0 +1,32 @@
+#ifndef SLIMSERVE_ENGINE_INFERENCE_NET_TESTING_H_
+#define SLIMSERVE_ENGINE_INFERENCE_NET_TESTING_H_
+
+// Helpers shared by inference_net_test (CPU, in CI) and
+// inference_net_gpu_test (CUDA, on the GPU machine).
+
+#include <cstdint>
+
+#include <torch/torch.h>
+
+#include "engine/supernet.h"
+
+namespace slimserve {
+
+// A tiny supernet (TinyModelSpec) in eval mode on the CPU whose BatchNorms
+// are far from identity (running statistics and affine parameters random
+// per configuration), so that folding them in is really exercised. Conv
+// biases (heads) random too. Deterministic in `seed`.
+Supernet RandomEvalNet(uint64_t seed);
+
+// The supernet's own activated output for one configuration.
+torch::Tensor ReferenceOutput(Supernet& net, const torch::Tensor& x, int task,
+                              int we, int wd);
+
+// Largest |a - b| relative to b's largest magnitude (on b's device).
+double RelativeError(const torch::Tensor& a, const torch::Tensor& b);
+// Mean |a - b| relative to b's mean magnitude.
+double MeanRelativeError(const torch::Tensor& a, const torch::Tensor& b);
+
+}  // namespace slimserve
+
+#endif  // SLIMSERVE_ENGINE_INFERENCE_NET_TESTING_H_
