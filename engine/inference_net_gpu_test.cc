@@ -59,22 +59,9 @@ TEST_P(InferenceNetGpuTest, EveryConfigurationMatchesTheCpuSupernet) {
   torch::manual_seed(4);
   const torch::Tensor x =
       torch::randn({3, 3, spec.input().height(), spec.input().width()});
-  for (int we = 0; we < spec.encoder_widths_size(); ++we) {
-    const auto features = (*net)->Encode((*net)->PrepareInput(x), we);
-    for (int t = 0; t < spec.tasks_size(); ++t) {
-      for (int wd = 0; wd < spec.decoder_widths_size(); ++wd) {
-        const torch::Tensor got = (*net)->Decode(t, features, we, wd);
-        ASSERT_TRUE(got.is_cuda());
-        const torch::Tensor want = ReferenceOutput(reference, x, t, we, wd);
-        ASSERT_EQ(got.sizes(), want.sizes());
-        const torch::Tensor cpu = got.to(torch::kCPU);
-        EXPECT_LE(RelativeError(cpu, want), GetParam().tolerance)
-            << "task " << t << " we " << we << " wd " << wd;
-        EXPECT_LE(MeanRelativeError(cpu, want), GetParam().mean_tolerance)
-            << "task " << t << " we " << we << " wd " << wd;
-      }
-    }
-  }
+  // Decode's outputs stay on the GPU (checked); compared on the CPU.
+  ExpectEveryConfigurationMatches(**net, reference, x, GetParam().tolerance,
+                                  GetParam().mean_tolerance);
 }
 
 TEST_P(InferenceNetGpuTest, MixedBatchOnTheGpuEqualsCpuRowByRow) {
@@ -84,19 +71,7 @@ TEST_P(InferenceNetGpuTest, MixedBatchOnTheGpuEqualsCpuRowByRow) {
   ASSERT_TRUE(net.ok()) << net.status();
   const auto& spec = reference->spec();
   torch::manual_seed(5);
-  std::vector<Plan> plans;
-  for (int i = 0; i < 8; ++i) {
-    Plan p;
-    p.encoder_width_index = i % 2 == 0 ? 3 : 1;
-    for (int t = 0; t < spec.tasks_size(); ++t) {
-      if ((i + t) % 3 == 0) continue;
-      TaskPlan tp;
-      tp.task = t;
-      tp.decoder_width_index = (i + 2 * t) % 4;
-      p.tasks.push_back(tp);
-    }
-    plans.push_back(p);
-  }
+  const std::vector<Plan> plans = MixedPlans(spec, 8);
   std::vector<ExecutorItem> items(plans.size());
   std::vector<ExecutorItem*> ptrs;
   for (size_t i = 0; i < plans.size(); ++i) {

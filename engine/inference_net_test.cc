@@ -46,22 +46,8 @@ TEST_P(InferenceNetTest, EveryConfigurationMatchesTheSupernet) {
   torch::manual_seed(4);
   const torch::Tensor x =
       torch::randn({2, 3, spec.input().height(), spec.input().width()});
-  for (int we = 0; we < spec.encoder_widths_size(); ++we) {
-    const auto features = (*net)->Encode((*net)->PrepareInput(x), we);
-    for (int t = 0; t < spec.tasks_size(); ++t) {
-      for (int wd = 0; wd < spec.decoder_widths_size(); ++wd) {
-        const torch::Tensor got = (*net)->Decode(t, features, we, wd);
-        EXPECT_EQ(got.scalar_type(), torch::kFloat);
-        EXPECT_TRUE(got.is_contiguous());
-        const torch::Tensor want = ReferenceOutput(reference, x, t, we, wd);
-        ASSERT_EQ(got.sizes(), want.sizes());
-        EXPECT_LE(RelativeError(got, want), GetParam().tolerance)
-            << "task " << t << " we " << we << " wd " << wd;
-        EXPECT_LE(MeanRelativeError(got, want), GetParam().mean_tolerance)
-            << "task " << t << " we " << we << " wd " << wd;
-      }
-    }
-  }
+  ExpectEveryConfigurationMatches(**net, reference, x, GetParam().tolerance,
+                                  GetParam().mean_tolerance);
 }
 
 // Mixed configurations in one batch give each row what it gets alone.
@@ -75,19 +61,7 @@ TEST_P(InferenceNetTest, BatchedEqualsOneAtATime) {
   ASSERT_TRUE(net.ok()) << net.status();
   const auto& spec = (*net)->spec();
   torch::manual_seed(5);
-  std::vector<Plan> plans;
-  for (int i = 0; i < 6; ++i) {
-    Plan p;
-    p.encoder_width_index = i % 2 == 0 ? 3 : 1;
-    for (int t = 0; t < spec.tasks_size(); ++t) {
-      if ((i + t) % 3 == 0) continue;  // some tasks off
-      TaskPlan tp;
-      tp.task = t;
-      tp.decoder_width_index = (i + 2 * t) % 4;
-      p.tasks.push_back(tp);
-    }
-    plans.push_back(p);
-  }
+  const std::vector<Plan> plans = MixedPlans(spec, 6);
   std::vector<ExecutorItem> batch(plans.size()), alone(plans.size());
   std::vector<ExecutorItem*> batch_ptrs;
   for (size_t i = 0; i < plans.size(); ++i) {

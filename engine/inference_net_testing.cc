@@ -4,6 +4,7 @@
 #include <string>
 
 #include "engine/model_spec.h"
+#include "gtest/gtest.h"
 
 namespace slimserve {
 
@@ -51,6 +52,47 @@ double MeanRelativeError(const torch::Tensor& a, const torch::Tensor& b) {
   const torch::Tensor y = b.to(torch::kDouble);
   const double scale = std::max(1e-6, y.abs().mean().item<double>());
   return (x - y).abs().mean().item<double>() / scale;
+}
+
+std::vector<Plan> MixedPlans(const slimserve::v1::ModelSpec& spec, int n) {
+  std::vector<Plan> plans;
+  for (int i = 0; i < n; ++i) {
+    Plan p;
+    p.encoder_width_index = i % 2 == 0 ? 3 : 1;
+    for (int t = 0; t < spec.tasks_size(); ++t) {
+      if ((i + t) % 3 == 0) continue;  // some tasks off
+      TaskPlan tp;
+      tp.task = t;
+      tp.decoder_width_index = (i + 2 * t) % 4;
+      p.tasks.push_back(tp);
+    }
+    plans.push_back(p);
+  }
+  return plans;
+}
+
+void ExpectEveryConfigurationMatches(const InferenceNet& net,
+                                     Supernet& reference,
+                                     const torch::Tensor& x, double tolerance,
+                                     double mean_tolerance) {
+  const auto& spec = reference->spec();
+  for (int we = 0; we < spec.encoder_widths_size(); ++we) {
+    const auto features = net.Encode(net.PrepareInput(x), we);
+    for (int t = 0; t < spec.tasks_size(); ++t) {
+      for (int wd = 0; wd < spec.decoder_widths_size(); ++wd) {
+        const torch::Tensor got = net.Decode(t, features, we, wd);
+        EXPECT_EQ(got.scalar_type(), torch::kFloat);
+        EXPECT_TRUE(got.is_contiguous());
+        EXPECT_EQ(got.device(), net.device());
+        const torch::Tensor want = ReferenceOutput(reference, x, t, we, wd);
+        ASSERT_EQ(got.sizes(), want.sizes());
+        EXPECT_LE(RelativeError(got, want), tolerance)
+            << "task " << t << " we " << we << " wd " << wd;
+        EXPECT_LE(MeanRelativeError(got, want), mean_tolerance)
+            << "task " << t << " we " << we << " wd " << wd;
+      }
+    }
+  }
 }
 
 }  // namespace slimserve

@@ -5,9 +5,12 @@
 // inference_net_gpu_test (CUDA, on the GPU machine).
 
 #include <cstdint>
+#include <vector>
 
 #include <torch/torch.h>
 
+#include "engine/engine.h"
+#include "engine/inference_net.h"
 #include "engine/supernet.h"
 
 namespace slimserve {
@@ -26,6 +29,17 @@ torch::Tensor ReferenceOutput(Supernet& net, const torch::Tensor& x, int task,
 double RelativeError(const torch::Tensor& a, const torch::Tensor& b);
 // Mean |a - b| relative to b's mean magnitude.
 double MeanRelativeError(const torch::Tensor& a, const torch::Tensor& b);
+
+// `n` plans that mix encoder widths (indices 3 and 1), leave some tasks out
+// and vary the decoder widths: a batch the executor must gather/scatter.
+std::vector<Plan> MixedPlans(const slimserve::v1::ModelSpec& spec, int n);
+
+// For every configuration, `net`'s Decode of CPU images `x` against the
+// supernet's output (gtest expectations; errors as above).
+void ExpectEveryConfigurationMatches(const InferenceNet& net,
+                                     Supernet& reference,
+                                     const torch::Tensor& x, double tolerance,
+                                     double mean_tolerance);
 
 }  // namespace slimserve
 
