@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "engine/cost_model.h"
+#include "engine/inference_net.h"
 #include "engine/model_spec.h"
 #include "engine/status_macros.h"
 #include "engine/supernet.h"
@@ -126,9 +127,16 @@ absl::StatusOr<EvalResult> Evaluate(const EvalOptions& o) {
                           ? o.num_threads
                           : static_cast<int>(std::thread::hardware_concurrency());
   torch::set_num_threads(std::max(1, threads));
-  Supernet net(spec);
-  SLIM_RETURN_IF_ERROR(LoadSupernet(net, WeightsPath(o.model_dir, spec)));
-  net->eval();
+  InferenceOptions network;
+  SLIM_ASSIGN_OR_RETURN(network.weights, ParseWeights(o.weights));
+  SLIM_ASSIGN_OR_RETURN(network.dtype, ParsePrecision(o.precision));
+  network.channels_last = o.channels_last;
+  Supernet supernet(spec);
+  SLIM_RETURN_IF_ERROR(
+      LoadSupernet(supernet, WeightsPath(o.model_dir, spec)));
+  supernet->eval();
+  SLIM_ASSIGN_OR_RETURN(const std::unique_ptr<InferenceNet> net,
+                        InferenceNet::Create(std::move(supernet), network));
   c10::InferenceMode guard;
 
   const int num_we = spec.encoder_widths_size();
@@ -149,13 +157,10 @@ absl::StatusOr<EvalResult> Evaluate(const EvalOptions& o) {
     batches.push_back(MakeBatch(spec, o.scene, o.data_seed, first, size, 1));
     const Batch& b = batches.back();
     for (int we = 0; we < num_we; ++we) {
-      const auto features = net->Encode(b.image, we);
+      const auto features = net->Encode(net->PrepareInput(b.image), we);
       for (int t = 0; t < num_tasks; ++t) {
         for (int wd = 0; wd < num_wd; ++wd) {
-          acc[t][we][wd].Add(SupernetImpl::Activate(
-                                 spec.tasks(t).kind(),
-                                 net->DecodeRaw(t, features, we, wd)),
-                             b);
+          acc[t][we][wd].Add(net->Decode(t, features, we, wd), b);
         }
       }
     }

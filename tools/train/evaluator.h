@@ -26,6 +26,11 @@ struct EvalOptions {
   datagen::SceneOptions scene;
   int batch_size = 32;
   int num_threads = 0;
+  // The network's form, as the server's Engine::Options (defaults equal):
+  // quality is measured on what is served.
+  std::string weights = "folded";
+  std::string precision = "float32";
+  bool channels_last = true;
 };
 
 // Metrics of one task at one (we, wd).

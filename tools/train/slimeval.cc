@@ -19,6 +19,11 @@ ABSL_FLAG(uint64_t, data_seed, 7777, "Seed of the held-out scenes");
 ABSL_FLAG(std::string, report, "", "JSON report path (default MODEL_DIR/eval_report.json)");
 ABSL_FLAG(bool, write_profile, true, "Write MODEL_DIR/profile.textproto");
 ABSL_FLAG(int, num_threads, 0, "LibTorch threads (0 = all cores)");
+ABSL_FLAG(std::string, weights, "folded",
+          "network form, as the server's --weights: folded or sliced");
+ABSL_FLAG(std::string, precision, "float32",
+          "as the server's --precision: float32 or bfloat16");
+ABSL_FLAG(bool, channels_last, true, "as the server's --channels_last");
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage("slimeval --model_dir=DIR [--num_images=N]");
@@ -28,6 +33,9 @@ int main(int argc, char** argv) {
   o.num_images = absl::GetFlag(FLAGS_num_images);
   o.data_seed = absl::GetFlag(FLAGS_data_seed);
   o.num_threads = absl::GetFlag(FLAGS_num_threads);
+  o.weights = absl::GetFlag(FLAGS_weights);
+  o.precision = absl::GetFlag(FLAGS_precision);
+  o.channels_last = absl::GetFlag(FLAGS_channels_last);
   auto result = slimserve::train::Evaluate(o);
   if (!result.ok()) {
     std::fprintf(stderr, "error: %s\n", std::string(result.status().message()).c_str());
