@@ -8,7 +8,9 @@
 //
 // Environment: SLIMSERVE_BENCH_MODEL_DIR (default models/default, resolved
 // against BUILD_WORKSPACE_DIRECTORY under `bazel run`), SLIMSERVE_BENCH_THREADS
-// (LibTorch threads, default all cores), SLIMSERVE_BENCH_DEVICE (cpu).
+// (LibTorch threads, default all cores), SLIMSERVE_BENCH_DEVICE (cpu),
+// SLIMSERVE_BENCH_PEAK_TFLOPS (the device's peak: adds an of_peak counter,
+// achieved / peak; TFLOPS is always reported, from the cost model's MACs).
 // Benchmark names: BM_Network/<variant>/<batch>/<width index> (batch 1 and 8,
 // and 32 on CUDA; width index 0 and 3 = 0.25 and 1.0), where variant
 // 0 sliced/float32/nchw (the path before folding), 1 sliced/float32/
@@ -29,6 +31,7 @@
 #include <torch/torch.h>
 
 #include "benchmark/benchmark.h"
+#include "engine/cost_model.h"
 #include "engine/inference_net.h"
 #include "engine/model_spec.h"
 
@@ -118,6 +121,21 @@ void BM_Network(benchmark::State& state) {
     if (cuda) torch::cuda::synchronize();
   }
   state.SetItemsProcessed(state.iterations() * batch);
+  // Achieved arithmetic rate of the convolutions (the cost model's MACs x
+  // 2 per image), and its fraction of SLIMSERVE_BENCH_PEAK_TFLOPS when given
+  // (the device's dense peak for the variant's dtype).
+  const CostTable costs = ComputeCostTable(spec);
+  double macs = costs.encoder_macs[we];
+  for (const auto& task : costs.decoder_macs) macs += task[we][wd];
+  const double flops = 2.0 * macs * batch;
+  state.counters["TFLOPS"] = benchmark::Counter(
+      flops / 1e12 * state.iterations(), benchmark::Counter::kIsRate);
+  const double peak =
+      std::atof(Env("SLIMSERVE_BENCH_PEAK_TFLOPS", "0").c_str());
+  if (peak > 0) {
+    state.counters["of_peak"] = benchmark::Counter(
+        flops / 1e12 / peak * state.iterations(), benchmark::Counter::kIsRate);
+  }
   state.SetLabel(net->Describe());
 }
 

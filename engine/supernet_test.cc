@@ -121,6 +121,20 @@ TEST(SupernetSpecTest, DecoderAffineLayoutFollowsTheSpec) {
   EXPECT_EQ(rows(per_width, enc), spec.encoder_widths_size());
 }
 
+TEST(ActivateTest, NormalsEqualNormalizeAndStayFiniteAtZero) {
+  torch::manual_seed(3);
+  torch::Tensor raw = torch::randn({2, 3, 5, 7});
+  raw.index_put_({0, torch::indexing::Slice(), 1, 2}, 0.0);  // a zero vector
+  raw.set_requires_grad(true);
+  const torch::Tensor got = SupernetImpl::Activate(v1::SURFACE_NORMALS, raw);
+  const torch::Tensor want = torch::nn::functional::normalize(
+      raw, torch::nn::functional::NormalizeFuncOptions().dim(1).eps(1e-12));
+  EXPECT_TRUE(torch::allclose(got, want, 1e-6, 1e-6));
+  EXPECT_EQ(got[0][0][1][2].item<float>(), 0.0f);
+  got.sum().backward();
+  EXPECT_TRUE(torch::isfinite(raw.grad()).all().item<bool>());
+}
+
 class SupernetTest : public ::testing::Test {
  protected:
   SupernetTest() : spec_(TinyModelSpec()), net_(spec_) {

@@ -11,8 +11,8 @@
 # Through the device tool:
 #   run(command="tools/device/gpu_check.sh", carry=["devpack"], timeout_s=540)
 # Results go to $OUT (default /tmp/slimserve-gpu-check): gpu_check.log (all
-# output), env.txt, summary.txt, gpu_bench.txt, inference_benchmark.txt and
-# logs.tar.gz (cuda_kernels_test.{xml,log}, memcheck.log, the engine tests'
+# output), env.txt, summary.txt, gpu_bench.txt, inference_benchmark.txt,
+# gpu_serving.txt and logs.tar.gz (cuda_kernels_test.{xml,log}, memcheck.log, the engine tests'
 # logs and XML, the latency profile).
 # Environment knobs: CUDA_HOME (default: from nvcc on PATH, else
 # /usr/local/cuda), SLIMSERVE_GPU_CHECK_JOBS (Bazel --jobs),
@@ -189,7 +189,10 @@ if [ "$torch_cuda" = 1 ]; then
       >> "$logs/bench_build.log" 2>&1
     # Every network variant (sliced/folded, NCHW/NHWC, f32/bf16/f16) at
     # batch 1, 8, 32, widths 0.25 and 1 (engine/PERFORMANCE.md's table).
+    # of_peak: against 989 TFLOP/s, the H100/H200 SXM dense float16/bfloat16
+    # tensor-core peak (float32 runs as TF32: half that).
     SLIMSERVE_BENCH_DEVICE=cuda SLIMSERVE_BENCH_MODEL_DIR="$bench" \
+      SLIMSERVE_BENCH_PEAK_TFLOPS=${SLIMSERVE_BENCH_PEAK_TFLOPS:-989} \
       "$bin/engine/inference_benchmark" --benchmark_min_time=0.2 2>&1 \
       | tee "$out/inference_benchmark.txt"
     # Every configuration, serving default and float16.
@@ -200,6 +203,24 @@ if [ "$torch_cuda" = 1 ]; then
         --out="$logs/gpu_bench_latency_$precision.textproto" 2>&1 \
         | tee -a "$out/gpu_bench.txt"
     done
+    # Serving under the mixed workload (tools/bench_serving.sh: budgets
+    # 0.25/0.5/1, random task weights, 480x640 PNGs, concurrency 16):
+    # slimserve as shipped vs the supernet eager at batch size 1. Last, as
+    # the longest step: a timeout still returns everything above.
+    if [ "${SLIMSERVE_GPU_SERVING:-1}" != 0 ] &&
+       bazel build "${flags[@]}" //server:slimserve //client:slimbench \
+         > "$logs/serving_build.log" 2>&1; then
+      step "serving on the GPU: slimserve vs eager batch 1 (gpu_serving.txt)"
+      for run in "8|--device=cuda" \
+                 "1|--device=cuda --weights=sliced --nochannels_last"; do
+        echo "--- max_batch_size=${run%%|*} flags: ${run#*|}" \
+          | tee -a "$out/gpu_serving.txt"
+        SLIMSERVE_BIN="$bin" SLIMSERVE_BENCH_MODEL_DIR="$bench" \
+          SLIMSERVE_SERVER_FLAGS="${run#*|}" \
+          tools/bench_serving.sh "${run%%|*}" closed 16 2>&1 \
+          | tee -a "$out/gpu_serving.txt"
+      done
+    fi
   fi
 fi
 
