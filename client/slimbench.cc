@@ -13,7 +13,7 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/str_split.h"
 #include "client/bench.h"
-#include "engine/image_codec.h"
+#include "image/codec.h"
 
 ABSL_FLAG(std::string, target, "localhost:50051", "Server address");
 ABSL_FLAG(int, concurrency, 0, "Closed loop: calls always outstanding");

@@ -1,186 +1,72 @@
-#include "engine/engine.h"
+// The engine's wiring: a request goes Submit (validation, admission) ->
+// stage pool (pre-processing) -> scheduler (queue, batch) -> runner
+// (network) -> stage pool (post-processing) -> done. Each step is a room of
+// its own (engine/BUILD); this file only connects them and keeps the
+// counts that admission control and Shutdown need. No LibTorch.
 
-#include <cstring>
-#include <deque>
-#include <filesystem>
-#include <fstream>
-#include <map>
+#include <algorithm>
+#include <memory>
 #include <optional>
+#include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
-#include <torch/cuda.h>
-#include <torch/torch.h>
-
-#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
-#include "absl/time/clock.h"
-#include "engine/admission.h"
-#include "engine/batch_policy.h"
-#include "engine/executor.h"
-#include "engine/image_codec.h"
-#include "engine/latency_model.h"
-#include "engine/latency_profiler.h"
-#include "engine/log.h"
-#include "engine/model_spec.h"
-#include "engine/planner.h"
-#include "engine/quality_table.h"
-#include "engine/status_macros.h"
-#include "engine/supernet.h"
-#include "kernels/postprocess.h"
-#include "kernels/preprocess.h"
+#include "base/log.h"
+#include "base/status_macros.h"
+#include "engine/batching/batch_cost_model.h"
+#include "engine/batching/scheduler.h"
+#include "engine/engine.h"
+#include "engine/engine_core.h"
+#include "engine/model/cost_model.h"
+#include "engine/model/latency_table.h"
+#include "engine/model/package.h"
+#include "engine/model/spec.h"
+#include "engine/planning/admission.h"
+#include "engine/planning/planner.h"
+#include "engine/runtime/model_runner.h"
+#include "engine/stages/cost_estimate.h"
+#include "engine/stages/postprocess.h"
+#include "engine/stages/preprocess.h"
+#include "engine/stages/stage_pool.h"
 
 namespace slimserve {
 namespace {
 
 using slimserve::v1::ModelSpec;
 
-absl::Status ValidateOptions(const Engine::Options& o) {
-  if (auto w = ParseWeights(o.weights); !w.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("Engine::Options.weights: ", w.status().message()));
-  }
-  if (auto p = ParsePrecision(o.precision); !p.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("Engine::Options.precision: ", p.status().message()));
-  }
-  if (o.model_dir.empty()) {
-    return absl::InvalidArgumentError("Engine::Options.model_dir: required");
-  }
-  if (o.num_threads < 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "Engine::Options.num_threads: must be >= 0, got ", o.num_threads));
-  }
-  if (o.num_executor_threads < 1 || o.num_executor_threads > 64) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("Engine::Options.num_executor_threads: must be in [1, "
-                     "64], got ",
-                     o.num_executor_threads));
-  }
-  if (o.max_queue_size < 1) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "Engine::Options.max_queue_size: must be >= 1, got ",
-        o.max_queue_size));
-  }
-  if (o.measure_latency && o.latency_repetitions < 1) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "Engine::Options.latency_repetitions: must be >= 1, got ",
-        o.latency_repetitions));
-  }
-  for (size_t i = 0; i < o.latency_batch_sizes.size(); ++i) {
-    const int b = o.latency_batch_sizes[i];
-    const int prev = i == 0 ? 0 : o.latency_batch_sizes[i - 1];
-    if ((i == 0 && b != 1) || b <= prev || b > 256) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "Engine::Options.latency_batch_sizes: must start at 1 and ascend, "
-          "each <= 256; got [",
-          absl::StrJoin(o.latency_batch_sizes, ", "), "]"));
-    }
-  }
-  SLIM_RETURN_IF_ERROR(ValidateBatchPolicyOptions(
-      {o.max_batch_size, o.max_queue_delay, o.starvation_limit}));
-  if (o.max_image_pixels < 1) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "Engine::Options.max_image_pixels: must be >= 1, got ",
-        o.max_image_pixels));
-  }
-  return absl::OkStatus();
-}
+// A request on its way through the engine. It is the scheduler's Task while
+// it waits for compute; whoever holds it owns it.
+struct Job : Scheduler::Task {
+  InferRequest request;
+  ArchPlan plan;
+  InferDone done;
+  ImageWork work;      // what pre-processing will cost (StageCostEstimate)
+  absl::Time submitted;
+  absl::Time computed;              // when its batch's network pass ended
+  std::vector<float> input;         // the network's input, [3, H, W]
+  std::vector<OutputTensor> outputs;  // the network's, per plan task
+  Timings timings;
+  int batch_size = 1;
+  bool first_in_batch = true;
+  // Admitted and not yet computing: counts against max_queue_size. Guarded
+  // by the engine's mutex.
+  bool waiting = true;
+};
 
-absl::Status ValidateImage(const ImageInput& image, int64_t max_pixels) {
-  if (!image.raw) {
-    if (image.bytes.empty()) {
-      return absl::InvalidArgumentError("image.encoded: empty");
-    }
-    return absl::OkStatus();
-  }
-  if (image.channels != 1 && image.channels != 3 && image.channels != 4) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "image.raw.channels: must be 1, 3 or 4, got ", image.channels));
-  }
-  if (image.height <= 0 || image.width <= 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("image.raw: height and width must be > 0, got ",
-                     image.height, "x", image.width));
-  }
-  const int64_t pixels = int64_t{image.height} * image.width;
-  if (pixels > max_pixels) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("image.raw: ", image.height, "x", image.width,
-                     " pixels is more than the limit of ", max_pixels));
-  }
-  const int64_t expected = pixels * image.channels;
-  if (static_cast<int64_t>(image.bytes.size()) != expected) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "image.raw.data: has ", image.bytes.size(), " bytes, expected height*",
-        "width*channels = ", image.height, "*", image.width, "*",
-        image.channels, " = ", expected));
-  }
-  return absl::OkStatus();
-}
-
-std::string TensorBytes(const torch::Tensor& t) {
-  const torch::Tensor c = t.contiguous();
-  return std::string(static_cast<const char*>(c.data_ptr()),
-                     c.numel() * c.element_size());
-}
-
-// "cpu", "cuda" or "cuda:N", checked against what this LibTorch can run.
-absl::StatusOr<torch::Device> ParseDevice(const std::string& name) {
-  std::optional<torch::Device> device;
-  try {
-    device.emplace(name);
-  } catch (const std::exception&) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "Engine::Options.device: \"", absl::CHexEscape(name),
-        "\" is not a device; use cpu, cuda or cuda:N"));
-  }
-  if (device->is_cpu()) return *device;
-  if (!device->is_cuda()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "Engine::Options.device: ", name, " is not supported; use cpu or cuda"));
-  }
-  if (!torch::cuda::is_available()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "Engine::Options.device: ", name,
-        ": this LibTorch has no usable CUDA device (Debian's LibTorch is "
-        "CPU-only; build with --config=cuda against a CUDA LibTorch)"));
-  }
-  const int64_t count = static_cast<int64_t>(torch::cuda::device_count());
-  if (device->has_index() && device->index() >= count) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "Engine::Options.device: ", name, ": only ", count,
-        " CUDA device(s) visible"));
-  }
-  return *device;
-}
-
-// The CPU's model name (/proc/cpuinfo) and core count: latency measured on
-// one machine type is not reused on another.
-std::string DeviceDescription() {
-  std::string model = "unknown";
-  std::ifstream cpuinfo("/proc/cpuinfo");
-  for (std::string line; std::getline(cpuinfo, line);) {
-    if (line.rfind("model name", 0) == 0) {
-      const size_t colon = line.find(':');
-      if (colon != std::string::npos) {
-        model = std::string(absl::StripAsciiWhitespace(line.substr(colon + 1)));
-      }
-      break;
-    }
-  }
-  return absl::StrCat("cpu:", model, " x", std::thread::hardware_concurrency());
-}
+double Ms(absl::Duration d) { return absl::ToDoubleMilliseconds(d); }
 
 std::vector<int> LatencyBatchSizes(const Engine::Options& o) {
-  if (!o.latency_batch_sizes.empty()) return o.latency_batch_sizes;
-  if (o.max_batch_size == 1) return {1};
-  return {1, o.max_batch_size};
+  if (!o.latency.batch_sizes.empty()) return o.latency.batch_sizes;
+  if (o.batching.max_batch_size == 1) return {1};
+  return {1, o.batching.max_batch_size};
 }
 
-BatchItem ItemOf(const Plan& plan) {
+BatchItem WidthsOf(const ArchPlan& plan) {
   BatchItem item;
   for (const TaskPlan& t : plan.tasks) {
     item.tasks.push_back(t.task);
@@ -189,149 +75,169 @@ BatchItem ItemOf(const Plan& plan) {
   return item;
 }
 
+absl::Status Bad(absl::string_view option, const std::string& what) {
+  return absl::InvalidArgumentError(
+      absl::StrCat("Engine::Options.", option, ": ", what));
+}
+
 }  // namespace
+
+absl::Status ValidateEngineOptions(const Engine::Options& o) {
+  if (o.model_dir.empty()) return Bad("model_dir", "required");
+  if (o.clock == nullptr) return Bad("clock", "required");
+  if (o.network.num_threads < 0) {
+    return Bad("network.num_threads",
+               absl::StrCat("must be >= 0, got ", o.network.num_threads));
+  }
+  const Engine::Options::Batching& b = o.batching;
+  if (b.num_executor_threads < 1 || b.num_executor_threads > 64) {
+    return Bad("batching.num_executor_threads",
+               absl::StrCat("must be in [1, 64], got ", b.num_executor_threads));
+  }
+  if (b.max_queue_size < 1) {
+    return Bad("batching.max_queue_size",
+               absl::StrCat("must be >= 1, got ", b.max_queue_size));
+  }
+  if (absl::Status st = ValidateBatchPolicyOptions(
+          {b.max_batch_size, b.max_queue_delay, b.starvation_limit});
+      !st.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("Engine::Options.batching.", st.message()));
+  }
+  if (o.stages.num_threads < 0 || o.stages.num_threads > 256) {
+    return Bad("stages.num_threads",
+               absl::StrCat("must be in [0, 256], got ", o.stages.num_threads));
+  }
+  if (o.stages.max_image_pixels < 1 ||
+      o.stages.max_image_pixels > (int64_t{1} << 30)) {
+    return Bad("stages.max_image_pixels",
+               absl::StrCat("must be in [1, 2^30], got ",
+                            o.stages.max_image_pixels));
+  }
+  if (o.latency.measure && o.latency.repetitions < 1) {
+    return Bad("latency.repetitions",
+               absl::StrCat("must be >= 1, got ", o.latency.repetitions));
+  }
+  const std::vector<int>& sizes = o.latency.batch_sizes;
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    const int prev = i == 0 ? 0 : sizes[i - 1];
+    if ((i == 0 && sizes[i] != 1) || sizes[i] <= prev || sizes[i] > 256) {
+      return Bad("latency.batch_sizes",
+                 absl::StrCat("must start at 1 and ascend, each <= 256; got [",
+                              absl::StrJoin(sizes, ", "), "]"));
+    }
+  }
+  return absl::OkStatus();
+}
 
 class Engine::Impl {
  public:
-  Impl(const Options& options, ModelSpec spec,
-       std::unique_ptr<const InferenceNet> net, QualityTable quality,
-       std::unique_ptr<Planner> planner)
+  Impl(const Options& options, ModelPackage package,
+       std::unique_ptr<ModelRunner> runner, std::unique_ptr<Planner> planner)
       : options_(options),
-        policy_{options.max_batch_size, options.max_queue_delay,
-                options.starvation_limit},
-        spec_(std::move(spec)),
-        costs_(ComputeCostTable(spec_)),
-        quality_(std::move(quality)),
-        net_(std::move(net)),
+        clock_(options.clock),
+        package_(std::move(package)),
+        runner_(std::move(runner)),
         planner_(std::move(planner)),
-        context_{&spec_, &costs_, &quality_, nullptr},
-        per_item_estimate_(spec_.encoder_widths_size(), absl::ZeroDuration()) {}
-
-  // Times every configuration at every batch size (or reads them from the
-  // cache); from then on plans carry predicted latency, millisecond budgets
-  // work, deadlines degrade plans and the scheduler predicts batch compute.
-  absl::Status SetUpLatency(int64_t weights_bytes) {
-    const std::vector<int> sizes = LatencyBatchSizes(options_);
-    const torch::Device device = net_->device();
-    latency_key_ = absl::StrCat(
-        "model=", spec_.name(), "/", spec_.version(),
-        " weights_bytes=", weights_bytes, " device=",
-        device.is_cuda() ? device.str() : DeviceDescription(),
-        " threads=", at::get_num_threads(),
-        " batch_sizes=", absl::StrJoin(sizes, ","), " net=", net_->Describe());
-    std::optional<LatencyProfile> profile;
-    if (!options_.latency_cache.empty()) {
-      absl::StatusOr<LatencyProfile> cached =
-          ReadLatencyCache(options_.latency_cache, latency_key_, spec_);
-      if (cached.ok()) {
-        profile = *std::move(cached);
-        SLIM_LOG(INFO) << "latency read from " << options_.latency_cache;
-      } else {
-        SLIM_LOG(INFO) << "latency cache not used, measuring: "
-                       << cached.status().message();
-      }
-    }
-    if (!profile) {
-      const absl::Time start = absl::Now();
-      profile.emplace();
-      for (int b : sizes) {
-        profile->tables.push_back(
-            MeasureLatency(*net_, b, options_.latency_repetitions));
-      }
-      const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
-      SLIM_LOG(INFO) << "latency of every configuration at batch sizes "
-                     << absl::StrJoin(sizes, ",") << " measured in "
-                     << absl::StrFormat("%.2f s", seconds);
-      if (!options_.latency_cache.empty()) {
-        const absl::Status st = WriteLatencyCache(
-            options_.latency_cache, latency_key_, *profile, spec_, seconds);
-        // A read-only cache location costs start-up time, not correctness.
-        if (!st.ok()) {
-          SLIM_LOG(WARNING) << "latency cache: " << st.message();
-        }
-      }
-    }
-    SLIM_RETURN_IF_ERROR(ValidateLatencyProfile(*profile, spec_));
-    profile_ = *std::move(profile);
-    latency_ = profile_->tables.front();
-    context_.latency = &*latency_;
-    batch_model_.emplace(*profile_, spec_);
-    return ValidatePlanningContext(context_);
-  }
-
-  absl::Status ValidateContext() const {
-    return ValidatePlanningContext(context_);
+        preprocess_(PreprocessOptionsFor(package_.spec,
+                                         options.stages.max_image_pixels)),
+        context_{&package_.spec, &package_.costs, &package_.quality, nullptr} {
   }
 
   ~Impl() { Shutdown(); }
 
-  void Start() {
-    for (int i = 0; i < options_.num_executor_threads; ++i) {
-      threads_.emplace_back([this] { WorkerLoop(); });
+  // Warm-up and latency measurement (as the options say), then the threads.
+  absl::Status Start() {
+    SLIM_RETURN_IF_ERROR(ValidatePlanningContext(context_));
+    if (options_.warmup) {
+      const absl::Time start = clock_->Now();
+      SLIM_RETURN_IF_ERROR(runner_->Warmup());
+      SLIM_LOG(INFO) << "warm-up of " << spec().encoder_widths_size()
+                     << " encoder widths took "
+                     << absl::FormatDuration(clock_->Now() - start);
     }
+    if (options_.latency.measure) SLIM_RETURN_IF_ERROR(SetUpLatency());
+    model_info_ = BuildModelInfo();
+
+    StagePool::Options pool;
+    pool.num_threads =
+        options_.stages.num_threads > 0
+            ? options_.stages.num_threads
+            : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+    pool.clock = clock_;
+    SLIM_ASSIGN_OR_RETURN(pool_, StagePool::Create(pool));
+
+    Scheduler::Options scheduler;
+    scheduler.policy = {options_.batching.max_batch_size,
+                        options_.batching.max_queue_delay,
+                        options_.batching.starvation_limit};
+    scheduler.num_executor_threads = options_.batching.num_executor_threads;
+    scheduler.num_encoder_widths = spec().encoder_widths_size();
+    scheduler.cost_model = batch_model_ ? &*batch_model_ : nullptr;
+    scheduler.clock = clock_;
+    SLIM_ASSIGN_OR_RETURN(
+        scheduler_,
+        Scheduler::Create(
+            scheduler, [this](Scheduler::Batch batch) { RunBatch(std::move(batch)); },
+            [this](std::unique_ptr<Scheduler::Task> task, absl::Status why) {
+              Finish(AsJob(std::move(task)), std::move(why));
+            }));
+    return absl::OkStatus();
   }
 
-  void Warmup() {
-    c10::InferenceMode guard;
-    const torch::Tensor input =
-        torch::zeros({3, spec_.input().height(), spec_.input().width()});
-    for (int we = 0; we < spec_.encoder_widths_size(); ++we) {
-      for (int wd : {0, spec_.decoder_widths_size() - 1}) {
-        Plan plan;
-        plan.encoder_width_index = we;
-        for (int t = 0; t < spec_.tasks_size(); ++t) {
-          TaskPlan tp;
-          tp.task = t;
-          tp.decoder_width_index = wd;
-          plan.tasks.push_back(tp);
-        }
-        ExecutorItem item;
-        item.input = input;
-        item.plan = &plan;
-        RunBatch(*net_, {&item});
-      }
-    }
-  }
+  const ModelInfo& model_info() const { return model_info_; }
 
-  absl::StatusOr<Plan> MakePlan(const PlanRequest& request) const {
+  absl::StatusOr<ArchPlan> PlanFor(const PlanRequest& request) const {
     return PlanWith(*planner_, context_, request);
   }
 
   absl::Status Submit(InferRequest request, InferDone done) {
-    LoadState load;
-    load.queue_wait_ms = EstimatedQueueWaitMs(&load.latency_scale);
-    if (request.deadline != absl::InfiniteFuture()) {
-      load.deadline_ms =
-          absl::ToDoubleMilliseconds(request.deadline - absl::Now());
-    }
-    SLIM_ASSIGN_OR_RETURN(Plan plan,
-                          Admit(*planner_, context_, request.plan_request, load));
-    for (const auto& [task, format] : request.output_formats) {
-      bool known = false;
-      for (const auto& t : spec_.tasks()) known |= t.name() == task;
-      if (!known) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "output_formats: unknown task \"", absl::CHexEscape(task), "\""));
-      }
-    }
+    SLIM_RETURN_IF_ERROR(CheckAccepting());
     SLIM_RETURN_IF_ERROR(
-        ValidateImage(request.image, options_.max_image_pixels));
-    const int width = plan.encoder_width_index;
-    absl::MutexLock lock(&mu_);
-    if (stopping_) {
-      return absl::UnavailableError("the server is shutting down");
+        ValidateImage(request.image, options_.stages.max_image_pixels));
+    SLIM_RETURN_IF_ERROR(ValidateOutputFormats(request.output_formats, spec()));
+
+    // Compute starts when both the request's pre-processing (behind the
+    // stage pool's backlog) and the executors (behind the scheduler's queue)
+    // are through: the later of the two.
+    const ImageWork work = WorkOf(request.image);
+    const absl::Duration preprocess = stage_costs_.Preprocess(work);
+    const Scheduler::Load scheduled = scheduler_->CurrentLoad();
+    LoadState load;
+    load.queue_wait_ms =
+        Ms(std::max(scheduled.queue_wait, pool_->Backlog() + preprocess));
+    load.latency_scale = scheduled.compute_scale;
+    const absl::Time now = clock_->Now();
+    if (request.deadline != absl::InfiniteFuture()) {
+      load.deadline_ms = Ms(request.deadline - now);
     }
-    if (queued_ >= options_.max_queue_size) {
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "the request queue is full (", options_.max_queue_size,
-          " requests); retry later"));
+    SLIM_ASSIGN_OR_RETURN(ArchPlan plan, Admit(*planner_, context_,
+                                               request.plan_request, load));
+
+    auto job = std::make_unique<Job>();
+    job->encoder_width = plan.encoder_width_index;
+    job->widths = WidthsOf(plan);
+    job->deadline = request.deadline;
+    job->cancelled = request.cancelled;
+    job->request = std::move(request);
+    job->plan = std::move(plan);
+    job->done = std::move(done);
+    job->work = work;
+    job->submitted = now;
+    {
+      absl::MutexLock lock(&mu_);
+      if (stopping_) return Unavailable();
+      if (waiting_ >= options_.batching.max_queue_size) {
+        return absl::ResourceExhaustedError(absl::StrCat(
+            "the request queue is full (", options_.batching.max_queue_size,
+            " requests); retry later"));
+      }
+      ++waiting_;
+      ++in_flight_;
     }
-    queues_[width].push_back(Job{next_id_++, std::move(request),
-                                 std::move(plan), std::move(done),
-                                 absl::Now()});
-    ++queued_;
-    ++in_flight_;
-    ++arrivals_;
+    pool_->Submit(preprocess, [this, job = std::move(job)]() mutable {
+      Preprocess(std::move(job));
+    });
     return absl::OkStatus();
   }
 
@@ -340,8 +246,17 @@ class Engine::Impl {
       absl::MutexLock lock(&mu_);
       stopping_ = true;
     }
-    for (auto& t : threads_) t.join();
-    threads_.clear();
+    if (scheduler_ == nullptr) return;  // Start() did not get that far
+    scheduler_->StartDrain();
+    {
+      absl::MutexLock lock(&mu_);
+      auto answered = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return in_flight_ == 0;
+      };
+      mu_.Await(absl::Condition(&answered));
+    }
+    scheduler_->Shutdown();
+    pool_->Shutdown();
   }
 
   int InFlight() const {
@@ -349,508 +264,312 @@ class Engine::Impl {
     return in_flight_;
   }
 
-  const ModelSpec& spec() const { return spec_; }
-  const CostTable& costs() const { return costs_; }
-  const QualityTable& quality() const { return quality_; }
-  const LatencyTable* latency() const {
-    return latency_.has_value() ? &*latency_ : nullptr;
-  }
-  const LatencyProfile* latency_profile() const {
-    return profile_.has_value() ? &*profile_ : nullptr;
-  }
-  const std::string& latency_key() const { return latency_key_; }
-  const std::string& planner_name() const { return planner_name_; }
-
  private:
-  // Time until a request submitted now would start computing: what is left
-  // of the batches running now plus the work queued ahead of it (in batches
-  // of at most max_batch_size per width), spread over the executors; plus
-  // its own batch's decode and output encoding. Also returns the compute scale the
-  // admission controller applies to the start-up latency table.
-  double EstimatedQueueWaitMs(double* latency_scale) const {
+  const ModelSpec& spec() const { return package_.spec; }
+
+  static absl::Status Unavailable() {
+    return absl::UnavailableError("the server is shutting down");
+  }
+
+  absl::Status CheckAccepting() const {
     absl::MutexLock lock(&mu_);
-    *latency_scale = compute_scale_;
-    const absl::Time now = absl::Now();
-    absl::Duration ahead;
-    for (const auto& [id, until] : running_until_) {
-      ahead += std::max(absl::ZeroDuration(), until - now);
-    }
-    for (const auto& [width, jobs] : queues_) {
-      ahead += overhead_estimate_ * static_cast<int64_t>(jobs.size());
-      if (!batch_model_) {
-        ahead += per_item_estimate_[width] * static_cast<int64_t>(jobs.size());
-        continue;
-      }
-      std::vector<BatchItem> chunk;
-      for (size_t i = 0; i < jobs.size(); ++i) {
-        chunk.push_back(ItemOf(jobs[i].plan));
-        if (static_cast<int>(chunk.size()) == options_.max_batch_size ||
-            i + 1 == jobs.size()) {
-          ahead += absl::Milliseconds(batch_model_->BatchMs(width, chunk) *
-                                      compute_scale_);
-          chunk.clear();
-        }
-      }
-    }
-    // Its own decode and encoding; and under load its batch fills up
-    // around it, and the executor decodes every member before the batch
-    // runs: on average half a batch of others (the policy cuts a batch
-    // that would make its most urgent member late).
-    absl::Duration own = overhead_estimate_;
-    if (queued_ > 0 || !running_until_.empty()) {
-      own += overhead_estimate_ * ((options_.max_batch_size - 1) / 2.0);
-    }
-    return absl::ToDoubleMilliseconds(ahead) / options_.num_executor_threads +
-           absl::ToDoubleMilliseconds(own);
+    return stopping_ ? Unavailable() : absl::OkStatus();
   }
 
-  struct Job {
-    uint64_t id = 0;
-    InferRequest request;
-    Plan plan;
-    InferDone done;
-    absl::Time enqueued;
-  };
-
-  // What one worker takes out of the queues under the lock.
-  struct Work {
-    uint64_t batch_id = 0;  // key of running_until_ while it runs
-    std::vector<Job> batch;
-    std::vector<std::pair<Job, absl::Status>> dropped;
-    absl::Time picked;
-  };
-
-  // Applies the batching policy until it yields a batch or drops, or the
-  // engine has stopped and drained. Returns false when the worker should
-  // exit.
-  bool NextWork(Work* work) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    while (true) {
-      if (stopping_ && queued_ == 0) return false;
-      const absl::Time now = absl::Now();
-      std::vector<QueueView> views;
-      for (const auto& [width, jobs] : queues_) {
-        if (jobs.empty()) continue;
-        QueueView view;
-        view.encoder_width = width;
-        if (batch_model_) {
-          std::vector<BatchItem> items;
-          for (const Job& job : jobs) items.push_back(ItemOf(job.plan));
-          const LinearMs m = batch_model_->QueueModel(width, items);
-          view.compute_fixed = absl::Milliseconds(m.fixed * compute_scale_);
-          view.compute_per_item =
-              absl::Milliseconds(m.per_item * compute_scale_);
-        } else {
-          view.compute_per_item = per_item_estimate_[width];
-        }
-        // Each request's decode and output encoding run in the batch too.
-        view.compute_per_item += overhead_estimate_;
-        for (const Job& job : jobs) {
-          PendingRequest r;
-          r.id = job.id;
-          r.arrival = job.enqueued;
-          r.deadline = job.request.deadline;
-          r.cancelled = job.request.cancelled && job.request.cancelled->load();
-          view.requests.push_back(r);
-        }
-        views.push_back(std::move(view));
-      }
-      BatchPolicyOptions policy = policy_;
-      if (stopping_) policy.max_queue_delay = absl::ZeroDuration();  // drain
-      const BatchDecision d = DecideNextBatch(views, now, policy);
-      auto take = [&](uint64_t id) {
-        for (auto& [width, jobs] : queues_) {
-          for (auto it = jobs.begin(); it != jobs.end(); ++it) {
-            if (it->id != id) continue;
-            Job job = std::move(*it);
-            jobs.erase(it);
-            --queued_;
-            return job;
-          }
-        }
-        std::abort();  // the policy only names queued ids
-      };
-      for (uint64_t id : d.cancelled) {
-        work->dropped.push_back(
-            {take(id), absl::CancelledError(
-                           "cancelled by the client before compute")});
-      }
-      for (uint64_t id : d.expired) {
-        work->dropped.push_back(
-            {take(id), absl::DeadlineExceededError(
-                           "the deadline passed (or cannot be met) before "
-                           "compute started")});
-      }
-      for (uint64_t id : d.batch) work->batch.push_back(take(id));
-      if (!work->batch.empty() || !work->dropped.empty()) {
-        work->picked = now;
-        if (!work->batch.empty()) {
-          work->batch_id = next_batch_id_++;
-          running_until_[work->batch_id] =
-              now + PredictedBatchTime(work->batch);
-        }
-        return true;
-      }
-      // Sleep until the policy's wake-up time, a new arrival, or shutdown.
-      const uint64_t seen = arrivals_;
-      auto woken = [this, seen]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
-        return stopping_ || arrivals_ != seen;
-      };
-      mu_.AwaitWithDeadline(absl::Condition(&woken, &decltype(woken)::operator()),
-                            d.wake_at);
-    }
+  static std::unique_ptr<Job> AsJob(std::unique_ptr<Scheduler::Task> task) {
+    return std::unique_ptr<Job>(static_cast<Job*>(task.release()));
   }
 
-  void WorkerLoop() {
-    c10::InferenceMode guard;
-    while (true) {
-      Work work;
-      {
-        absl::MutexLock lock(&mu_);
-        if (!NextWork(&work)) return;
-      }
-      for (auto& [job, status] : work.dropped) job.done(status);
-      const int answered = static_cast<int>(work.dropped.size()) +
-                           static_cast<int>(work.batch.size());
-      if (!work.batch.empty()) RunJobs(work.batch, work.picked);
-      absl::MutexLock lock(&mu_);
-      running_until_.erase(work.batch_id);
-      in_flight_ -= answered;
-    }
-  }
-
-  // Predicted wall time of a batch: compute plus each request's decode and
-  // output encoding.
-  absl::Duration PredictedBatchTime(const std::vector<Job>& batch) const
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    const int width = batch.front().plan.encoder_width_index;
-    absl::Duration compute;
-    if (batch_model_) {
-      std::vector<BatchItem> items;
-      for (const Job& job : batch) items.push_back(ItemOf(job.plan));
-      compute =
-          absl::Milliseconds(batch_model_->BatchMs(width, items) * compute_scale_);
-    } else {
-      compute = per_item_estimate_[width] * static_cast<int64_t>(batch.size());
-    }
-    return compute + overhead_estimate_ * static_cast<int64_t>(batch.size());
-  }
-
-  // Checks made again just before each expensive step.
-  absl::Status CheckStillWanted(const InferRequest& request,
-                                absl::string_view step) const {
-    if (request.cancelled && request.cancelled->load()) {
+  // Checked again before each expensive step.
+  absl::Status StillWanted(const Job& job, absl::string_view step) const {
+    if (job.request.cancelled && job.request.cancelled->load()) {
       return absl::CancelledError(
           absl::StrCat("cancelled by the client before ", step));
     }
-    if (absl::Now() > request.deadline) {
+    if (clock_->Now() > job.request.deadline) {
       return absl::DeadlineExceededError(
           absl::StrCat("the deadline passed before ", step));
     }
     return absl::OkStatus();
   }
 
-  absl::StatusOr<torch::Tensor> Preprocess(const InferRequest& request) const {
-    SLIM_RETURN_IF_ERROR(CheckStillWanted(request, "preprocessing"));
-    const ImageInput& image = request.image;
-    DecodedImage decoded;
-    if (!image.raw) {
-      DecodeLimits limits;
-      limits.max_pixels = options_.max_image_pixels;
-      SLIM_ASSIGN_OR_RETURN(decoded, DecodeImage(image.bytes, limits));
+  // Stage pool: decode, resize, normalise; then to the scheduler.
+  void Preprocess(std::unique_ptr<Job> job) {
+    const absl::Time start = clock_->Now();
+    job->timings.queue += start - job->submitted;
+    if (absl::Status st = StillWanted(*job, "preprocessing"); !st.ok()) {
+      Finish(std::move(job), std::move(st));
+      return;
     }
-    const uint8_t* pixels =
-        image.raw ? reinterpret_cast<const uint8_t*>(image.bytes.data())
-                  : decoded.pixels.data();
-    const int h = image.raw ? image.height : decoded.height;
-    const int w = image.raw ? image.width : decoded.width;
-    const int c = image.raw ? image.channels : decoded.channels;
-    const int out_h = spec_.input().height(), out_w = spec_.input().width();
-    torch::Tensor input = torch::empty({3, out_h, out_w});
-    const float mean[3] = {spec_.input().mean(0), spec_.input().mean(1),
-                           spec_.input().mean(2)};
-    const float stdev[3] = {spec_.input().std(0), spec_.input().std(1),
-                            spec_.input().std(2)};
-    ResizeNormalizeCpu(pixels, h, w, c, out_h, out_w, mean, stdev,
-                       input.data_ptr<float>());
-    SLIM_RETURN_IF_ERROR(CheckStillWanted(request, "compute"));
-    return input;
+    absl::StatusOr<std::vector<float>> input =
+        slimserve::Preprocess(job->request.image, preprocess_);
+    const absl::Time end = clock_->Now();
+    job->timings.preprocess = end - start;
+    stage_costs_.RecordPreprocess(job->work, end - start);
+    if (!input.ok()) {
+      Finish(std::move(job), input.status());
+      return;
+    }
+    job->input = *std::move(input);
+    job->request.image.bytes = std::string();  // not needed any more
+    std::unique_ptr<Scheduler::Task> task = std::move(job);
+    if (absl::Status st = scheduler_->Enqueue(&task); !st.ok()) {
+      Finish(AsJob(std::move(task)), std::move(st));
+    }
   }
 
-  // Runs one batch (one encoder width) and answers every job in it.
-  void RunJobs(std::vector<Job>& jobs, absl::Time picked) {
-    std::vector<InferResult> results(jobs.size());
-    std::vector<ExecutorItem> items(jobs.size());
-    std::vector<ExecutorItem*> live;
-    std::vector<size_t> live_jobs;
+  // Executor: the network only; post-processing goes back to the pool.
+  void RunBatch(Scheduler::Batch batch) {
+    std::vector<std::unique_ptr<Job>> jobs;
+    for (auto& task : batch.tasks) jobs.push_back(AsJob(std::move(task)));
+    {
+      absl::MutexLock lock(&mu_);
+      for (const auto& job : jobs) {
+        job->waiting = false;
+        --waiting_;
+      }
+    }
+    std::vector<RunRow> rows(jobs.size());
+    std::vector<RunRow*> ptrs;
     for (size_t i = 0; i < jobs.size(); ++i) {
-      const absl::Time t0 = absl::Now();
-      results[i].timings.queue = picked - jobs[i].enqueued;
-      absl::StatusOr<torch::Tensor> input = Preprocess(jobs[i].request);
-      results[i].timings.preprocess = absl::Now() - t0;
-      if (!input.ok()) {
-        jobs[i].done(input.status());
-        continue;
-      }
-      items[i].input = *std::move(input);
-      items[i].plan = &jobs[i].plan;
-      live.push_back(&items[i]);
-      live_jobs.push_back(i);
+      Job& job = *jobs[i];
+      job.timings.queue += batch.picked - job.enqueued;
+      rows[i].input = job.input.data();
+      rows[i].encoder_width = job.encoder_width;
+      rows[i].tasks = job.widths.tasks;
+      rows[i].decoder_widths = job.widths.decoder_widths;
+      ptrs.push_back(&rows[i]);
     }
-    if (live.empty()) return;
-
-    const absl::Time t1 = absl::Now();
-    try {
-      RunBatch(*net_, live);
-    } catch (const std::exception& e) {
-      const std::string what = e.what();
+    const absl::Time start = clock_->Now();
+    const absl::Status st = runner_->Run(ptrs);
+    const absl::Time end = clock_->Now();
+    if (!st.ok()) {
       SLIM_LOG(ERROR) << "model execution failed for a batch of "
-                      << live.size() << ": " << what;
-      for (size_t i : live_jobs) {
-        jobs[i].done(absl::InternalError(absl::StrCat(
-            "model execution failed: ", what.substr(0, what.find('\n')))));
+                      << jobs.size() << ": " << st.message();
+      for (auto& job : jobs) {
+        Finish(std::move(job), absl::InternalError(absl::StrCat(
+                                   "model execution failed: ", st.message())));
       }
       return;
     }
-    const absl::Duration compute = absl::Now() - t1;
-    std::vector<BatchItem> ran;
-    for (size_t i : live_jobs) ran.push_back(ItemOf(jobs[i].plan));
-    UpdateEstimate(jobs[live_jobs[0]].plan.encoder_width_index, compute, ran);
+    for (size_t i = 0; i < jobs.size(); ++i) {
+      std::unique_ptr<Job>& job = jobs[i];
+      job->outputs = std::move(rows[i].outputs);
+      job->input = std::vector<float>();
+      job->timings.compute = end - start;
+      job->batch_size = static_cast<int>(jobs.size());
+      job->first_in_batch = i == 0;
+      job->computed = end;
+      const absl::Duration cost = stage_costs_.Postprocess(OutputElements(*job));
+      pool_->Submit(cost, [this, job = std::move(job)]() mutable {
+        Postprocess(std::move(job));
+      });
+    }
+  }
 
-    for (size_t i : live_jobs) {
-      InferResult& result = results[i];
-      result.timings.compute = compute;
-      result.batch_size = static_cast<int>(live.size());
-      result.first_in_batch = i == live_jobs.front();
-      const absl::Time t2 = absl::Now();
-      absl::Status status;
-      for (size_t k = 0; k < jobs[i].plan.tasks.size() && status.ok(); ++k) {
-        absl::StatusOr<TaskOutput> out = EncodeOutput(
-            jobs[i].request, jobs[i].plan.tasks[k], items[i].outputs[k]);
-        if (out.ok()) {
-          result.outputs.push_back(*std::move(out));
-        } else {
-          status = out.status();
+  static int64_t OutputElements(const Job& job) {
+    int64_t n = 0;
+    for (const OutputTensor& t : job.outputs) n += t.numel();
+    return n;
+  }
+
+  // Stage pool: each task's output as RAW or PNG; then done.
+  void Postprocess(std::unique_ptr<Job> job) {
+    const absl::Time start = clock_->Now();
+    job->timings.queue += start - job->computed;
+    InferResult result;
+    for (size_t k = 0; k < job->plan.tasks.size(); ++k) {
+      const TaskPlan& tp = job->plan.tasks[k];
+      const OutputTensor& t = job->outputs[k];
+      absl::StatusOr<TaskOutput> out = EncodeOutput(
+          spec().tasks(tp.task), FormatFor(job->request, tp.name), t.data,
+          t.channels, t.height, t.width);
+      if (!out.ok()) {
+        Finish(std::move(job), out.status());
+        return;
+      }
+      result.outputs.push_back(*std::move(out));
+    }
+    const int64_t elements = OutputElements(*job);
+    job->outputs.clear();  // free the network's tensors
+    const absl::Time end = clock_->Now();
+    job->timings.postprocess = end - start;
+    stage_costs_.RecordPostprocess(elements, end - start);
+    result.plan = std::move(job->plan);
+    result.timings = job->timings;
+    result.batch_size = job->batch_size;
+    result.first_in_batch = job->first_in_batch;
+    Finish(std::move(job), std::move(result));
+  }
+
+  // Answers a request: the one exit of every Job.
+  void Finish(std::unique_ptr<Job> job, absl::StatusOr<InferResult> result) {
+    InferDone done = std::move(job->done);
+    bool waiting;
+    {
+      absl::MutexLock lock(&mu_);
+      waiting = job->waiting;
+    }
+    job.reset();  // free its buffers before the callback runs
+    done(std::move(result));
+    absl::MutexLock lock(&mu_);
+    if (waiting) --waiting_;
+    --in_flight_;
+  }
+
+  // Times every configuration at every batch size (or reads them from the
+  // cache); from then on plans carry predicted latency, millisecond budgets
+  // work, deadlines degrade plans and the scheduler predicts batch compute.
+  absl::Status SetUpLatency() {
+    const std::vector<int> sizes = LatencyBatchSizes(options_);
+    latency_key_ = absl::StrCat(
+        "model=", spec().name(), "/", spec().version(),
+        " weights_bytes=", package_.weights_bytes,
+        " device=", runner_->DeviceKey(),
+        " batch_sizes=", absl::StrJoin(sizes, ","), " net=", runner_->Describe());
+    std::optional<LatencyProfile> profile;
+    const std::string& cache = options_.latency.cache;
+    if (!cache.empty()) {
+      absl::StatusOr<LatencyProfile> cached =
+          ReadLatencyCache(cache, latency_key_, spec());
+      if (cached.ok()) {
+        profile = *std::move(cached);
+        SLIM_LOG(INFO) << "latency read from " << cache;
+      } else {
+        SLIM_LOG(INFO) << "latency cache not used, measuring: "
+                       << cached.status().message();
+      }
+    }
+    if (!profile) {
+      const absl::Time start = clock_->Now();
+      profile.emplace();
+      for (int b : sizes) {
+        SLIM_ASSIGN_OR_RETURN(
+            LatencyTable table,
+            runner_->MeasureLatency(b, options_.latency.repetitions));
+        profile->tables.push_back(std::move(table));
+      }
+      const double seconds = absl::ToDoubleSeconds(clock_->Now() - start);
+      SLIM_LOG(INFO) << "latency of every configuration at batch sizes "
+                     << absl::StrJoin(sizes, ",") << " measured in "
+                     << absl::StrFormat("%.2f s", seconds);
+      if (!cache.empty()) {
+        const absl::Status st =
+            WriteLatencyCache(cache, latency_key_, *profile, spec(), seconds);
+        // A read-only cache location costs start-up time, not correctness.
+        if (!st.ok()) SLIM_LOG(WARNING) << "latency cache: " << st.message();
+      }
+    }
+    SLIM_RETURN_IF_ERROR(ValidateLatencyProfile(*profile, spec()));
+    profile_ = *std::move(profile);
+    latency_ = profile_->tables.front();
+    context_.latency = &*latency_;
+    batch_model_.emplace(*profile_, spec());
+    return ValidatePlanningContext(context_);
+  }
+
+  ModelInfo BuildModelInfo() const {
+    const ModelSpec& s = spec();
+    const CostTable& costs = package_.costs;
+    ModelInfo info;
+    info.name = s.name();
+    info.version = s.version();
+    for (int t = 0; t < s.tasks_size(); ++t) {
+      TaskInfo task;
+      task.name = s.tasks(t).name();
+      task.kind = s.tasks(t).kind();
+      task.output_channels = TaskOutputChannels(s.tasks(t));
+      for (int we = 0; we < s.encoder_widths_size(); ++we) {
+        std::vector<double> mflops, quality;
+        for (int wd = 0; wd < s.decoder_widths_size(); ++wd) {
+          mflops.push_back(MacsToMflops(costs.decoder_macs[t][we][wd]));
+          quality.push_back(package_.quality.at(t, we, wd));
         }
+        task.decoder_mflops.push_back(std::move(mflops));
+        task.quality.push_back(std::move(quality));
       }
-      items[i].outputs.clear();  // free the tensors early
-      result.timings.postprocess = absl::Now() - t2;
-      UpdateOverhead(result.timings.preprocess + result.timings.postprocess);
-      if (!status.ok()) {
-        jobs[i].done(status);
-        continue;
-      }
-      result.plan = std::move(jobs[i].plan);
-      jobs[i].done(std::move(result));
+      info.tasks.push_back(std::move(task));
     }
-  }
-
-  // With a latency profile: exponential moving average of measured over
-  // predicted compute, which tracks what the start-up measurement could not
-  // see (other processes on the cores, caches, clock changes). Without one:
-  // moving average of the compute per request at each width.
-  void UpdateEstimate(int width, absl::Duration compute,
-                      const std::vector<BatchItem>& items) {
-    absl::MutexLock lock(&mu_);
-    if (batch_model_) {
-      const double predicted = batch_model_->BatchMs(width, items);
-      if (predicted <= 0) return;
-      const double ratio = std::clamp(
-          absl::ToDoubleMilliseconds(compute) / predicted, 0.2, 10.0);
-      compute_scale_ = 0.8 * compute_scale_ + 0.2 * ratio;
-      return;
+    info.encoder_widths.assign(s.encoder_widths().begin(),
+                               s.encoder_widths().end());
+    info.decoder_widths.assign(s.decoder_widths().begin(),
+                               s.decoder_widths().end());
+    info.input_height = s.input().height();
+    info.input_width = s.input().width();
+    for (double macs : costs.encoder_macs) {
+      info.encoder_mflops.push_back(MacsToMflops(macs));
     }
-    absl::Duration& e = per_item_estimate_[width];
-    const absl::Duration sample = compute / static_cast<int64_t>(items.size());
-    e = e == absl::ZeroDuration() ? sample : e * 0.8 + sample * 0.2;
-  }
-
-  // Exponential moving average of the per-request work outside the network
-  // (image decode, resize, output encoding), which for large images costs
-  // as much as the compute.
-  void UpdateOverhead(absl::Duration sample) {
-    absl::MutexLock lock(&mu_);
-    overhead_estimate_ = overhead_estimate_ == absl::ZeroDuration()
-                             ? sample
-                             : overhead_estimate_ * 0.8 + sample * 0.2;
-  }
-
-  absl::StatusOr<TaskOutput> EncodeOutput(const InferRequest& request,
-                                          const TaskPlan& task_plan,
-                                          const torch::Tensor& chw) const {
-    const auto& task = spec_.tasks(task_plan.task);
-    TaskOutput out;
-    out.task = task.name();
-    out.kind = task.kind();
-    out.shape = {chw.size(0), chw.size(1), chw.size(2)};
-    auto it = request.output_formats.find(task.name());
-    out.format = it != request.output_formats.end()
-                     ? it->second
-                     : request.default_output_format;
-    const torch::Tensor values = chw.contiguous();
-    if (out.format == OutputFormat::kRaw) {
-      out.dtype = DType::kFloat32;
-      out.data = TensorBytes(values);
-      return out;
+    info.full_mflops = MacsToMflops(costs.FullMacs());
+    info.quality_measured = !package_.quality.synthetic();
+    if (profile_) {
+      for (const LatencyTable& table : profile_->tables) {
+        info.latency_tables.push_back(
+            {table.batch_size, table.encoder_ms, table.decoder_ms});
+      }
     }
-    const int h = static_cast<int>(out.shape[1]);
-    const int w = static_cast<int>(out.shape[2]);
-    const float* src = values.data_ptr<float>();
-    const int64_t n = int64_t{h} * w;
-    absl::StatusOr<std::string> png;
-    switch (task.kind()) {
-      case slimserve::v1::SEMANTIC_SEGMENTATION: {
-        std::vector<uint8_t> ids(n);
-        SegmentationArgmaxCpu(src, static_cast<int>(out.shape[0]), h, w,
-                              ids.data());
-        out.dtype = DType::kUint8;
-        png = EncodePng(ids.data(), h, w, 1, 8);
-        break;
-      }
-      case slimserve::v1::DEPTH: {
-        std::vector<uint16_t> mm(n);
-        DepthToMillimetresCpu(src, n, mm.data());
-        out.dtype = DType::kUint16;
-        png = EncodePng(mm.data(), h, w, 1, 16);
-        break;
-      }
-      case slimserve::v1::SURFACE_NORMALS: {
-        std::vector<uint8_t> rgb(n * 3);
-        NormalsToRgbCpu(src, h, w, rgb.data());
-        out.dtype = DType::kUint8;
-        png = EncodePng(rgb.data(), h, w, 3, 8);
-        break;
-      }
-      case slimserve::v1::EDGES: {
-        std::vector<uint8_t> e(n);
-        EdgesToU8Cpu(src, n, e.data());
-        out.dtype = DType::kUint8;
-        png = EncodePng(e.data(), h, w, 1, 8);
-        break;
-      }
-      default:
-        return absl::InternalError("task of unknown kind");
-    }
-    if (!png.ok()) return png.status();
-    out.data = *std::move(png);
-    return out;
+    info.latency_key = latency_key_;
+    info.planner = std::string(planner_->name());
+    info.network = absl::StrCat(runner_->Describe(), " on ",
+                                DeviceName(options_.network.device));
+    return info;
   }
 
   // Constant after construction.
   const Options options_;
-  const BatchPolicyOptions policy_;
-  const ModelSpec spec_;
-  const CostTable costs_;
-  const QualityTable quality_;
-  // Read-only: executor threads share it.
-  const std::unique_ptr<const InferenceNet> net_;
-  const std::unique_ptr<Planner> planner_;
-  const std::string planner_name_{planner_->name()};
-  // Set once before the threads start, then constant.
+  Clock* const clock_;
+  const ModelPackage package_;
+  const std::unique_ptr<ModelRunner> runner_;  // thread-safe
+  const std::unique_ptr<Planner> planner_;     // pure
+  const PreprocessOptions preprocess_;
+  // Set once in Start(), before the threads start; constant from then on.
   std::optional<LatencyProfile> profile_;
   std::optional<LatencyTable> latency_;  // profile_'s batch-1 table
   std::optional<BatchLatencyModel> batch_model_;
   std::string latency_key_;
   PlanningContext context_;  // points at the members above
-  std::vector<std::thread> threads_;  // started in Start(), joined once
+  ModelInfo model_info_;
+  std::unique_ptr<StagePool> pool_;
+  std::unique_ptr<Scheduler> scheduler_;
+
+  // Thread-safe on its own.
+  StageCostEstimate stage_costs_;
 
   mutable absl::Mutex mu_;
-  // One queue per encoder width index, in arrival order.
-  std::map<int, std::deque<Job>> queues_ ABSL_GUARDED_BY(mu_);
-  int queued_ ABSL_GUARDED_BY(mu_) = 0;  // sum of the queues' sizes
-  // Accepted and not yet answered (queued + running).
+  // Admitted and not yet computing (pre-processing or queued).
+  int waiting_ ABSL_GUARDED_BY(mu_) = 0;
+  // Accepted and not yet answered.
   int in_flight_ ABSL_GUARDED_BY(mu_) = 0;
-  // Monotonic counters: request ids, and arrivals (wakes idle workers).
-  uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
-  uint64_t arrivals_ ABSL_GUARDED_BY(mu_) = 0;
-  // Without a latency profile, per encoder width: estimated compute per
-  // request in a batch.
-  std::vector<absl::Duration> per_item_estimate_ ABSL_GUARDED_BY(mu_);
-  // With one: measured / predicted batch compute (see UpdateEstimate).
-  double compute_scale_ ABSL_GUARDED_BY(mu_) = 1.0;
-  // Batches running now: predicted end, by batch id.
-  std::map<uint64_t, absl::Time> running_until_ ABSL_GUARDED_BY(mu_);
-  uint64_t next_batch_id_ ABSL_GUARDED_BY(mu_) = 1;
-  // Per request: pre- plus post-processing (see UpdateOverhead).
-  absl::Duration overhead_estimate_ ABSL_GUARDED_BY(mu_);
-  // Monotonic: once true, Submit refuses and workers exit when drained.
+  // Monotonic: once true, Submit refuses.
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
 };
 
-absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(const Options& options) {
-  SLIM_RETURN_IF_ERROR(ValidateOptions(options));
-  SLIM_ASSIGN_OR_RETURN(ModelSpec spec, LoadModelSpec(options.model_dir));
-  const int threads = options.num_threads > 0
-                          ? options.num_threads
-                          : static_cast<int>(std::thread::hardware_concurrency());
-  at::set_num_threads(std::max(1, threads));
-
-  SLIM_ASSIGN_OR_RETURN(const torch::Device device, ParseDevice(options.device));
-  InferenceOptions inference;
-  inference.weights = *ParseWeights(options.weights);  // validated above
-  inference.dtype = *ParsePrecision(options.precision);
-  inference.channels_last = options.channels_last;
-  Supernet supernet(spec);
-  SLIM_RETURN_IF_ERROR(
-      LoadSupernet(supernet, WeightsPath(options.model_dir, spec)));
-  supernet->eval();
-  supernet->to(device);  // once: the weights stay resident
-  absl::StatusOr<std::unique_ptr<InferenceNet>> net =
-      InferenceNet::Create(std::move(supernet), inference);
-  if (!net.ok()) {
-    return absl::Status(net.status().code(),
-                        absl::StrCat("Engine::Options: ", net.status().message()));
-  }
-  SLIM_LOG(INFO) << "network: " << (*net)->Describe() << " on "
-                 << device.str() << ", "
-                 << absl::StrFormat("%.1f MB", (*net)->weight_bytes() / 1e6)
-                 << " of weights";
-  SLIM_ASSIGN_OR_RETURN(QualityTable quality,
-                        LoadQualityTableOrSynthetic(options.model_dir, spec));
-  if (quality.synthetic()) {
+absl::StatusOr<std::unique_ptr<Engine>> CreateEngine(
+    const Engine::Options& options, const RunnerFactory& make_runner) {
+  SLIM_RETURN_IF_ERROR(ValidateEngineOptions(options));
+  SLIM_ASSIGN_OR_RETURN(ModelPackage package,
+                        LoadModelPackage(options.model_dir));
+  if (package.quality.synthetic()) {
     SLIM_LOG(WARNING) << options.model_dir
                       << " has no profile.textproto: planning with the "
                          "synthetic quality table";
   }
+  SLIM_ASSIGN_OR_RETURN(std::unique_ptr<ModelRunner> runner,
+                        make_runner(package));
   SLIM_ASSIGN_OR_RETURN(std::unique_ptr<Planner> planner,
-                        CreatePlanner(options.planner));
-  auto impl = std::make_unique<Impl>(options, std::move(spec), *std::move(net),
-                                     std::move(quality), std::move(planner));
-  SLIM_RETURN_IF_ERROR(impl->ValidateContext());
-  if (options.warmup) {
-    const absl::Time start = absl::Now();
-    impl->Warmup();
-    SLIM_LOG(INFO) << "warm-up of " << impl->spec().encoder_widths_size()
-                   << " encoder widths took "
-                   << absl::FormatDuration(absl::Now() - start);
-  }
-  if (options.measure_latency) {
-    std::error_code ec;
-    const auto weights_bytes = std::filesystem::file_size(
-        WeightsPath(options.model_dir, impl->spec()), ec);
-    SLIM_RETURN_IF_ERROR(
-        impl->SetUpLatency(ec ? -1 : static_cast<int64_t>(weights_bytes)));
-  }
-  impl->Start();
-  return std::unique_ptr<Engine>(new Engine(std::move(impl)));
+                        CreatePlanner(PlannerKindName(options.planner)));
+  auto impl = std::make_unique<Engine::Impl>(
+      options, std::move(package), std::move(runner), std::move(planner));
+  SLIM_RETURN_IF_ERROR(impl->Start());
+  return std::make_unique<Engine>(std::move(impl));
 }
 
 Engine::Engine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Engine::~Engine() { Shutdown(); }
 
-const ModelSpec& Engine::spec() const { return impl_->spec(); }
-const CostTable& Engine::costs() const { return impl_->costs(); }
-const QualityTable& Engine::quality() const { return impl_->quality(); }
-const LatencyTable* Engine::latency() const { return impl_->latency(); }
-const LatencyProfile* Engine::latency_profile() const {
-  return impl_->latency_profile();
-}
-const std::string& Engine::latency_key() const { return impl_->latency_key(); }
-const std::string& Engine::planner_name() const {
-  return impl_->planner_name();
-}
+const ModelInfo& Engine::model_info() const { return impl_->model_info(); }
 
-absl::StatusOr<Plan> Engine::MakePlan(const PlanRequest& request) const {
-  return impl_->MakePlan(request);
+absl::StatusOr<ArchPlan> Engine::PlanFor(const PlanRequest& request) const {
+  return impl_->PlanFor(request);
 }
 
 absl::Status Engine::Submit(InferRequest request, InferDone done) {

@@ -1,6 +1,7 @@
-// The engine end to end on a tiny random model: planning, pre-processing,
-// execution and output encoding, deadlines, cancellation, back-pressure and
-// shutdown. No gRPC.
+// The engine end to end with LibTorch on a tiny random model: planning,
+// pre-processing, execution and output encoding, latency measurement and its
+// cache, the network's forms. No gRPC. Scheduling, deadlines and shutdown
+// are tested on a fake runner and clock in engine_core_test.
 #include "engine/engine.h"
 
 #include <atomic>
@@ -8,17 +9,18 @@
 #include <cstring>
 #include <filesystem>
 
+#include <limits>
 #include <random>
 
 #include <torch/cuda.h>
 
 #include "absl/synchronization/blocking_counter.h"
 #include "absl/synchronization/notification.h"
-#include "engine/image_codec.h"
-#include "engine/latency_model.h"
-#include "engine/model_package.h"
-#include "engine/planner.h"
+#include "engine/model/latency_table.h"
+#include "engine/model/spec.h"
+#include "engine/runtime/random_model.h"
 #include "gtest/gtest.h"
+#include "image/codec.h"
 
 namespace slimserve {
 namespace {
@@ -59,7 +61,7 @@ class EngineTest : public ::testing::Test {
   void SetUp() override {
     Engine::Options options;
     options.model_dir = PackageDir();
-    options.num_threads = 1;
+    options.network.num_threads = 1;
     auto engine = Engine::Create(options);
     ASSERT_TRUE(engine.ok()) << engine.status();
     engine_ = *std::move(engine);
@@ -84,7 +86,7 @@ TEST_F(EngineTest, RawOutputsHaveShapesAndRanges) {
   const int channels[] = {8, 1, 3, 1};
   for (int t = 0; t < 4; ++t) {
     const TaskOutput& out = result->outputs[t];
-    EXPECT_EQ(out.task, engine_->spec().tasks(t).name());
+    EXPECT_EQ(out.task, engine_->model_info().tasks[t].name);
     EXPECT_EQ(out.format, OutputFormat::kRaw);
     EXPECT_EQ(out.dtype, DType::kFloat32);
     EXPECT_EQ(out.shape, (std::vector<int64_t>{channels[t], 32, 48}));
@@ -151,116 +153,6 @@ TEST_F(EngineTest, OnlyWeightedTasksAreComputed) {
   EXPECT_EQ(result->outputs[0].task, "depth");
 }
 
-TEST_F(EngineTest, SubmitRefusesBadRequestsWithoutCallingDone) {
-  auto expect_refused = [&](InferRequest r, absl::StatusCode code,
-                            const std::string& part) {
-    bool called = false;
-    const absl::Status st =
-        engine_->Submit(std::move(r), [&](auto) { called = true; });
-    EXPECT_EQ(st.code(), code) << st;
-    EXPECT_NE(st.message().find(part), std::string::npos) << st;
-    EXPECT_FALSE(called);
-  };
-  InferRequest r = PngRequest();
-  r.image.raw = true;
-  r.image.height = 4;
-  r.image.width = 4;
-  r.image.channels = 3;
-  r.image.bytes.assign(47, 'x');
-  expect_refused(r, absl::StatusCode::kInvalidArgument,
-                 "has 47 bytes, expected height*width*channels = 4*4*3 = 48");
-  r.image.channels = 2;
-  r.image.bytes.assign(32, 'x');
-  expect_refused(r, absl::StatusCode::kInvalidArgument,
-                 "image.raw.channels: must be 1, 3 or 4, got 2");
-  InferRequest empty = PngRequest();
-  empty.image.bytes.clear();
-  expect_refused(empty, absl::StatusCode::kInvalidArgument,
-                 "image.encoded: empty");
-  InferRequest unknown = PngRequest();
-  unknown.output_formats["sky"] = OutputFormat::kPng;
-  expect_refused(unknown, absl::StatusCode::kInvalidArgument,
-                 "output_formats: unknown task \"sky\"");
-  InferRequest budget = PngRequest(0.0);
-  expect_refused(budget, absl::StatusCode::kInvalidArgument,
-                 "budget.fraction");
-}
-
-TEST_F(EngineTest, UndecodableImageFailsThroughDone) {
-  InferRequest r = PngRequest();
-  r.image.bytes = "GIF89a....";
-  auto result = InferSync(*engine_, r);
-  EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_NE(result.status().message().find("neither PNG nor JPEG"),
-            std::string::npos)
-      << result.status();
-  EXPECT_TRUE(InferSync(*engine_, PngRequest()).ok());  // still serving
-}
-
-TEST_F(EngineTest, ExpiredAndCancelledRequestsAreNotRun) {
-  InferRequest late = PngRequest();
-  late.deadline = absl::Now() - absl::Seconds(1);
-  EXPECT_EQ(InferSync(*engine_, late).status().code(),
-            absl::StatusCode::kDeadlineExceeded);
-
-  InferRequest cancelled = PngRequest();
-  cancelled.cancelled = std::make_shared<std::atomic<bool>>(true);
-  EXPECT_EQ(InferSync(*engine_, cancelled).status().code(),
-            absl::StatusCode::kCancelled);
-}
-
-TEST(EngineQueueTest, FullQueueIsResourceExhausted) {
-  Engine::Options options;
-  options.model_dir = PackageDir();
-  options.num_threads = 1;
-  options.max_queue_size = 1;
-  options.warmup = false;
-  auto engine = *Engine::Create(options);
-  InferRequest r;
-  r.image.bytes = TestPng(8, 8);
-  // The first request's callback holds the only executor, so the second one
-  // stays queued and the third finds the queue full.
-  absl::Notification started, release, second_done;
-  ASSERT_TRUE(engine
-                  ->Submit(r,
-                           [&](auto) {
-                             started.Notify();
-                             release.WaitForNotification();
-                           })
-                  .ok());
-  started.WaitForNotification();
-  ASSERT_TRUE(engine->Submit(r, [&](auto) { second_done.Notify(); }).ok());
-  EXPECT_EQ(engine->InFlight(), 2);
-  const absl::Status third = engine->Submit(r, [](auto) {});
-  EXPECT_EQ(third.code(), absl::StatusCode::kResourceExhausted) << third;
-  release.Notify();
-  second_done.WaitForNotification();
-}
-
-TEST(EngineLifecycleTest, ShutdownFinishesQueuedWorkThenRefuses) {
-  Engine::Options options;
-  options.model_dir = PackageDir();
-  options.num_threads = 1;
-  options.warmup = false;
-  auto engine = *Engine::Create(options);
-  std::atomic<int> answered{0};
-  InferRequest r;
-  r.image.bytes = TestPng(8, 8);
-  for (int i = 0; i < 5; ++i) {
-    ASSERT_TRUE(engine
-                    ->Submit(r,
-                             [&](absl::StatusOr<InferResult> res) {
-                               EXPECT_TRUE(res.ok()) << res.status();
-                               ++answered;
-                             })
-                    .ok());
-  }
-  engine->Shutdown();
-  EXPECT_EQ(answered.load(), 5);
-  EXPECT_EQ(engine->Submit(r, [](auto) {}).code(),
-            absl::StatusCode::kUnavailable);
-}
-
 TEST(EngineCreateTest, ErrorsNameTheProblem) {
   Engine::Options options;
   EXPECT_NE(Engine::Create(options).status().message().find("model_dir"),
@@ -272,9 +164,9 @@ TEST(EngineCreateTest, ErrorsNameTheProblem) {
                 "/nonexistent/model/spec.textproto"),
             std::string::npos);
   options.model_dir = PackageDir();
-  options.num_executor_threads = 0;
+  options.batching.num_executor_threads = 0;
   EXPECT_NE(Engine::Create(options).status().message().find(
-                "num_executor_threads"),
+                "Engine::Options.batching.num_executor_threads"),
             std::string::npos);
 }
 
@@ -287,10 +179,10 @@ namespace {
 std::unique_ptr<Engine> BatchingEngine(int max_batch, absl::Duration delay) {
   Engine::Options options;
   options.model_dir = PackageDir();
-  options.num_threads = 1;
+  options.network.num_threads = 1;
   options.warmup = false;
-  options.max_batch_size = max_batch;
-  options.max_queue_delay = delay;
+  options.batching.max_batch_size = max_batch;
+  options.batching.max_queue_delay = delay;
   return *Engine::Create(options);
 }
 
@@ -354,59 +246,49 @@ TEST(EngineBatchingTest, BatchedEqualsAloneOverRandomMixes) {
   EXPECT_EQ(max_batch_seen, 6);  // 6 requests per width: full batches
 }
 
-TEST(EngineBatchingTest, ExpiredRequestsInAQueueAreDroppedNotRun) {
-  auto engine = BatchingEngine(8, absl::Seconds(5));
-  InferRequest r;
-  r.image.bytes = TestPng(8, 8);
-  r.deadline = absl::Now() + absl::Milliseconds(30);
-  // Alone in its queue with a 5 s delay: the deadline closes the wait; the
-  // request either runs in time or is dropped, never answered late with OK.
-  const absl::Time start = absl::Now();
-  auto result = InferSync(*engine, r);
-  const absl::Time end = absl::Now();
-  if (result.ok()) {
-    EXPECT_LE(start, r.deadline);
-  } else {
-    EXPECT_EQ(result.status().code(), absl::StatusCode::kDeadlineExceeded);
-  }
-  EXPECT_LT(end - start, absl::Seconds(4));  // did not wait for the delay
-}
-
-TEST(EngineBatchingTest, BadBatchOptionsAreRefused) {
-  Engine::Options options;
-  options.model_dir = PackageDir();
-  options.max_batch_size = 0;
-  EXPECT_NE(Engine::Create(options).status().message().find("max_batch_size"),
-            std::string::npos);
-}
-
 }  // namespace
 }  // namespace slimserve
 
 namespace slimserve {
 namespace {
 
+// The fastest configuration by the batch-1 table: for every encoder width,
+// each task's fastest decoder width (timing noise may make a wider one
+// faster, so this is not always the narrowest).
+double FastestMs(const LatencyTableInfo& table) {
+  double fastest = std::numeric_limits<double>::infinity();
+  for (size_t we = 0; we < table.encoder_ms.size(); ++we) {
+    double ms = table.encoder_ms[we];
+    for (const auto& task : table.decoder_ms) {
+      ms += *std::min_element(task[we].begin(), task[we].end());
+    }
+    fastest = std::min(fastest, ms);
+  }
+  return fastest;
+}
+
 TEST_F(EngineTest, MeasuredLatencyEnablesMillisecondBudgets) {
-  ASSERT_NE(engine_->latency(), nullptr);
-  EXPECT_EQ(engine_->latency()->encoder_ms.size(), 4u);
-  EXPECT_GT(engine_->latency()->encoder_ms.back(), 0.0);
-  EXPECT_EQ(engine_->planner_name(), "paper");
+  const ModelInfo& info = engine_->model_info();
+  ASSERT_FALSE(info.latency_tables.empty());
+  const LatencyTableInfo& table = info.latency_tables.front();
+  EXPECT_EQ(table.encoder_ms.size(), 4u);
+  EXPECT_GT(table.encoder_ms.back(), 0.0);
+  EXPECT_EQ(info.planner, "paper");
   PlanRequest r;
   r.budget.kind = Budget::Kind::kMilliseconds;
   r.budget.value = 1000.0;  // everything fits
-  auto full = engine_->MakePlan(r);
+  auto full = engine_->PlanFor(r);
   ASSERT_TRUE(full.ok()) << full.status();
   EXPECT_EQ(full->encoder_width, 1.0);
   EXPECT_GT(full->predicted_latency_ms, 0.0);
-  // Just above the fastest configuration: a narrower plan within it.
-  double fastest = engine_->latency()->encoder_ms[0];
-  for (const auto& task : engine_->latency()->decoder_ms) fastest += task[0][0];
+  // Just above the fastest configuration: a plan within it.
+  const double fastest = FastestMs(table);
   r.budget.value = fastest * 1.01;
-  auto tight = engine_->MakePlan(r);
+  auto tight = engine_->PlanFor(r);
   ASSERT_TRUE(tight.ok()) << tight.status();
   EXPECT_LE(tight->predicted_latency_ms, r.budget.value);
   r.budget.value = fastest * 0.5;
-  EXPECT_EQ(engine_->MakePlan(r).status().code(),
+  EXPECT_EQ(engine_->PlanFor(r).status().code(),
             absl::StatusCode::kOutOfRange);
 }
 
@@ -422,27 +304,26 @@ TEST_F(EngineTest, PlansCarryPredictedQuality) {
   }
 }
 
-TEST(EngineCreateTest, UnknownPlannerIsRefused) {
+TEST(EngineCreateTest, PlannerOutOfRangeIsRefused) {
   Engine::Options options;
   options.model_dir = PackageDir();
-  options.planner = "oracle";
+  options.planner = static_cast<PlannerKind>(42);
   auto engine = Engine::Create(options);
   EXPECT_EQ(engine.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_NE(engine.status().message().find("oracle"), std::string::npos);
+  EXPECT_NE(engine.status().message().find("planner"), std::string::npos)
+      << engine.status();
 }
 
 TEST_F(EngineTest, LatencyIsMeasuredAtOneAndTheLargestBatch) {
-  const LatencyProfile* profile = engine_->latency_profile();
-  ASSERT_NE(profile, nullptr);
-  ASSERT_EQ(profile->tables.size(), 2u);
-  EXPECT_EQ(profile->tables[0].batch_size, 1);
-  EXPECT_EQ(profile->tables[1].batch_size, 8);  // Options::max_batch_size
-  EXPECT_EQ(engine_->latency()->encoder_ms, profile->tables[0].encoder_ms);
+  const ModelInfo& info = engine_->model_info();
+  ASSERT_EQ(info.latency_tables.size(), 2u);
+  EXPECT_EQ(info.latency_tables[0].batch_size, 1);
+  EXPECT_EQ(info.latency_tables[1].batch_size, 8);  // max_batch_size
   // A batch of 8 costs more than one image at the widest encoder.
-  EXPECT_GT(profile->tables[1].encoder_ms.back(),
-            profile->tables[0].encoder_ms.back());
-  EXPECT_NE(engine_->latency_key().find("batch_sizes=1,8"), std::string::npos)
-      << engine_->latency_key();
+  EXPECT_GT(info.latency_tables[1].encoder_ms.back(),
+            info.latency_tables[0].encoder_ms.back());
+  EXPECT_NE(info.latency_key.find("batch_sizes=1,8"), std::string::npos)
+      << info.latency_key;
 }
 
 // Debian's LibTorch (CI): false. A CUDA LibTorch on the GPU machine: true.
@@ -451,14 +332,9 @@ bool torch_has_cuda() { return torch::cuda::is_available(); }
 TEST(EngineCreateTest, DevicesAreCheckedAgainstThisLibTorch) {
   Engine::Options options;
   options.model_dir = PackageDir();
-  options.num_threads = 1;
-  options.measure_latency = false;
-  options.device = "gpu0";
-  absl::Status st = Engine::Create(options).status();
-  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << st;
-  EXPECT_NE(st.message().find("\"gpu0\" is not a device"), std::string::npos)
-      << st;
-  options.device = "cuda";
+  options.network.num_threads = 1;
+  options.latency.measure = false;
+  options.network.device = *ParseDevice("cuda");
   auto engine = Engine::Create(options);
   if (torch_has_cuda()) {
     EXPECT_TRUE(engine.ok()) << engine.status();
@@ -468,32 +344,23 @@ TEST(EngineCreateTest, DevicesAreCheckedAgainstThisLibTorch) {
               std::string::npos)
         << engine.status();
   }
-  options.device = "cpu";
+  options.network.device = *ParseDevice("cpu");
   EXPECT_TRUE(Engine::Create(options).ok());
 }
 
-TEST(EngineCreateTest, NetworkOptionsAreChecked) {
+TEST(EngineCreateTest, NetworkOptionsThatCannotRunAreRefused) {
   Engine::Options options;
   options.model_dir = PackageDir();
-  options.num_threads = 1;
-  options.measure_latency = false;
-  options.weights = "packed";
+  options.network.num_threads = 1;
+  options.latency.measure = false;
+  options.network.weights = WeightsForm::kSliced;
+  options.network.precision = Precision::kBFloat16;  // BN of sliced is f32
   absl::Status st = Engine::Create(options).status();
-  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_NE(st.message().find("Engine::Options.weights"), std::string::npos)
-      << st;
-  options.weights = "sliced";
-  options.precision = "fp8";
-  st = Engine::Create(options).status();
-  EXPECT_NE(st.message().find("Engine::Options.precision"), std::string::npos)
-      << st;
-  options.precision = "bfloat16";  // the sliced path runs BatchNorm in f32
-  st = Engine::Create(options).status();
   EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(st.message().find("needs folded weights"), std::string::npos)
       << st;
-  options.weights = "folded";
-  options.precision = "float16";
+  options.network.weights = WeightsForm::kFolded;
+  options.network.precision = Precision::kFloat16;
   st = Engine::Create(options).status();
   EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(st.message().find("float16 on the CPU"), std::string::npos) << st;
@@ -504,20 +371,21 @@ TEST(EngineCreateTest, NetworkOptionsAreChecked) {
 TEST(EngineCreateTest, FoldedAndSlicedEnginesAgree) {
   Engine::Options options;
   options.model_dir = PackageDir();
-  options.num_threads = 1;
-  options.latency_repetitions = 1;
+  options.network.num_threads = 1;
+  options.latency.repetitions = 1;
   auto folded = Engine::Create(options);
-  options.weights = "sliced";
-  options.channels_last = false;
+  options.network.weights = WeightsForm::kSliced;
+  options.network.channels_last = false;
   auto sliced = Engine::Create(options);
   ASSERT_TRUE(folded.ok()) << folded.status();
   ASSERT_TRUE(sliced.ok()) << sliced.status();
-  EXPECT_NE((*folded)->latency_key().find("net=folded/float32/channels_last"),
+  const std::string& folded_key = (*folded)->model_info().latency_key;
+  const std::string& sliced_key = (*sliced)->model_info().latency_key;
+  EXPECT_NE(folded_key.find("net=folded/float32/channels_last"),
             std::string::npos)
-      << (*folded)->latency_key();
-  EXPECT_NE((*sliced)->latency_key().find("net=sliced/float32/nchw"),
-            std::string::npos)
-      << (*sliced)->latency_key();
+      << folded_key;
+  EXPECT_NE(sliced_key.find("net=sliced/float32/nchw"), std::string::npos)
+      << sliced_key;
   for (double fraction : {0.3, 1.0}) {
     InferRequest r;
     r.image.bytes = TestPng(60, 80);
@@ -551,17 +419,17 @@ TEST(EngineLatencyCacheTest, WrittenThenReadForTheSameKeyOnly) {
   std::filesystem::remove(cache);
   Engine::Options options;
   options.model_dir = PackageDir();
-  options.num_threads = 1;
-  options.latency_batch_sizes = {1, 2, 4};
-  options.latency_repetitions = 1;
-  options.latency_cache = cache;
+  options.network.num_threads = 1;
+  options.latency.batch_sizes = {1, 2, 4};
+  options.latency.repetitions = 1;
+  options.latency.cache = cache;
   std::string key;
   {
     auto engine = Engine::Create(options);
     ASSERT_TRUE(engine.ok()) << engine.status();
     ASSERT_TRUE(std::filesystem::exists(cache));
-    key = (*engine)->latency_key();
-    EXPECT_EQ((*engine)->latency_profile()->tables.size(), 3u);
+    key = (*engine)->model_info().latency_key;
+    EXPECT_EQ((*engine)->model_info().latency_tables.size(), 3u);
   }
   // Mark the cached numbers: an engine that reads the cache plans with them.
   auto cached = ReadLatencyCache(cache, key, TinyModelSpec());
@@ -571,20 +439,20 @@ TEST(EngineLatencyCacheTest, WrittenThenReadForTheSameKeyOnly) {
   {
     auto engine = Engine::Create(options);
     ASSERT_TRUE(engine.ok()) << engine.status();
-    EXPECT_EQ((*engine)->latency()->encoder_ms[0], 123.0);
+    EXPECT_EQ((*engine)->model_info().latency_tables[0].encoder_ms[0], 123.0);
   }
   // Another key (batch sizes differ): measured again and rewritten.
-  options.latency_batch_sizes = {1, 3};
+  options.latency.batch_sizes = {1, 3};
   {
     auto engine = Engine::Create(options);
     ASSERT_TRUE(engine.ok()) << engine.status();
-    EXPECT_LT((*engine)->latency()->encoder_ms[0], 123.0);
-    EXPECT_TRUE(
-        ReadLatencyCache(cache, (*engine)->latency_key(), TinyModelSpec()).ok());
+    const ModelInfo& info = (*engine)->model_info();
+    EXPECT_LT(info.latency_tables[0].encoder_ms[0], 123.0);
+    EXPECT_TRUE(ReadLatencyCache(cache, info.latency_key, TinyModelSpec()).ok());
   }
-  options.latency_batch_sizes = {2, 4};
+  options.latency.batch_sizes = {2, 4};
   EXPECT_NE(Engine::Create(options).status().message().find(
-                "latency_batch_sizes"),
+                "Engine::Options.latency.batch_sizes"),
             std::string::npos);
 }
 

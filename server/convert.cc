@@ -6,15 +6,9 @@
 #include <utility>
 #include <vector>
 
-#include "absl/numeric/int128.h"
-#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
-#include "absl/strings/str_join.h"
 #include "absl/time/time.h"
-#include "engine/latency_model.h"
-#include "engine/planner.h"
-#include "engine/quality_table.h"
+#include "base/strings.h"
 
 namespace slimserve {
 namespace {
@@ -86,20 +80,6 @@ v1::DataType DTypeToProto(DType dtype) {
   return v1::DATA_TYPE_UNSPECIFIED;
 }
 
-uint32_t OutputChannels(const v1::TaskSpec& task) {
-  switch (task.kind()) {
-    case v1::SEMANTIC_SEGMENTATION:
-      return task.num_classes();
-    case v1::DEPTH:
-    case v1::EDGES:
-      return 1;
-    case v1::SURFACE_NORMALS:
-      return 3;
-    default:
-      return 0;
-  }
-}
-
 double Ms(absl::Duration d) { return absl::ToDoubleMilliseconds(d); }
 
 }  // namespace
@@ -115,27 +95,14 @@ absl::StatusOr<Budget> BudgetFromProto(const v1::Budget& budget) {
     case v1::Budget::kFraction:
       out.kind = Budget::Kind::kFraction;
       out.value = budget.fraction();
-      // Written so that NaN fails too.
-      if (!(out.value > 0 && out.value <= 1)) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "budget.fraction: must be in (0, 1], got ", out.value));
-      }
       return out;
     case v1::Budget::kMflops:
       out.kind = Budget::Kind::kMflops;
       out.value = budget.mflops();
-      if (!(out.value > 0 && std::isfinite(out.value))) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "budget.mflops: must be finite and > 0, got ", out.value));
-      }
       return out;
     case v1::Budget::kMilliseconds:
       out.kind = Budget::Kind::kMilliseconds;
       out.value = budget.milliseconds();
-      if (!(out.value > 0 && std::isfinite(out.value))) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "budget.milliseconds: must be finite and > 0, got ", out.value));
-      }
       return out;
     case v1::Budget::KIND_NOT_SET:
       break;
@@ -148,40 +115,16 @@ absl::StatusOr<ImageInput> ImageFromProto(const v1::Image& image) {
   ImageInput out;
   switch (image.source_case()) {
     case v1::Image::kEncoded:
-      if (image.encoded().empty()) {
-        return absl::InvalidArgumentError("image.encoded: empty");
-      }
       out.raw = false;
       out.bytes = image.encoded();
       return out;
-    case v1::Image::kRaw: {
-      const v1::RawImage& raw = image.raw();
-      if (raw.height() == 0 || raw.width() == 0) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("image.raw: height and width must be > 0, got ",
-                         raw.height(), "x", raw.width()));
-      }
-      if (raw.channels() != 1 && raw.channels() != 3 && raw.channels() != 4) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "image.raw.channels: must be 1, 3 or 4, got ", raw.channels()));
-      }
-      // 128 bits: the product of three uint32 cannot overflow. When it
-      // matches the data size, each factor is below that size, so fits in int.
-      const absl::uint128 expected =
-          absl::uint128(raw.height()) * raw.width() * raw.channels();
-      if (absl::uint128(raw.data().size()) != expected) {
-        return absl::InvalidArgumentError(absl::StrFormat(
-            "image.raw: data has %d bytes, expected %d*%d*%d = %d",
-            raw.data().size(), raw.height(), raw.width(), raw.channels(),
-            expected));
-      }
+    case v1::Image::kRaw:
       out.raw = true;
-      out.bytes = raw.data();
-      out.height = static_cast<int>(raw.height());
-      out.width = static_cast<int>(raw.width());
-      out.channels = static_cast<int>(raw.channels());
+      out.bytes = image.raw().data();
+      out.height = image.raw().height();
+      out.width = image.raw().width();
+      out.channels = image.raw().channels();
       return out;
-    }
     case v1::Image::SOURCE_NOT_SET:
       break;
   }
@@ -200,7 +143,7 @@ absl::StatusOr<PlanRequest> PlanRequestFromProto(
 }
 
 absl::StatusOr<InferRequest> InferRequestFromProto(
-    const v1::InferRequest& request, const v1::ModelSpec& spec) {
+    const v1::InferRequest& request) {
   InferRequest out;
   out.id = request.request_id();
 
@@ -215,17 +158,8 @@ absl::StatusOr<InferRequest> InferRequestFromProto(
                                        request.task_weights().end());
 
   for (const auto& [task, format] : request.output_formats()) {
-    bool known = false;
-    for (const v1::TaskSpec& t : spec.tasks()) known |= t.name() == task;
-    if (!known) {
-      std::vector<std::string> names;
-      for (const v1::TaskSpec& t : spec.tasks()) names.push_back(t.name());
-      return absl::InvalidArgumentError(absl::StrCat(
-          "output_formats: unknown task \"", absl::CHexEscape(task),
-          "\" (the model has: ", absl::StrJoin(names, ", "), ")"));
-    }
     absl::StatusOr<OutputFormat> f = OutputFormatFromProto(
-        format, absl::StrCat("output_formats[", absl::CHexEscape(task), "]"));
+        format, absl::StrCat("output_formats[", Bounded(task), "]"));
     if (!f.ok()) return f.status();
     out.output_formats[task] = *f;
   }
@@ -236,7 +170,7 @@ absl::StatusOr<InferRequest> InferRequestFromProto(
   return out;
 }
 
-void PlanToProto(const Plan& plan, v1::PlanInfo* out) {
+void PlanToProto(const ArchPlan& plan, v1::PlanInfo* out) {
   out->set_encoder_width(plan.encoder_width);
   for (const TaskPlan& t : plan.tasks) {
     v1::TaskPlan* task = out->add_tasks();
@@ -284,73 +218,60 @@ void InferResultToProto(InferResult&& result, v1::InferResponse* out) {
   timings->set_postprocess_ms(Ms(result.timings.postprocess));
 }
 
-v1::ModelInfo ModelInfoFromSpec(const v1::ModelSpec& spec,
-                                const CostTable& costs) {
-  v1::ModelInfo info;
-  info.set_name(spec.name());
-  info.set_version(spec.version());
-  for (int t = 0; t < spec.tasks_size(); ++t) {
-    const v1::TaskSpec& task = spec.tasks(t);
-    v1::TaskInfo* out = info.add_tasks();
-    out->set_name(task.name());
-    out->set_kind(task.kind());
-    out->set_output_channels(OutputChannels(task));
-    for (const std::vector<double>& row : costs.decoder_macs[t]) {
-      v1::CostRow* cost_row = out->add_decoder_mflops();
-      for (double macs : row) cost_row->add_mflops(MacsToMflops(macs));
-    }
-  }
-  info.mutable_encoder_widths()->Add(spec.encoder_widths().begin(),
-                                     spec.encoder_widths().end());
-  info.mutable_decoder_widths()->Add(spec.decoder_widths().begin(),
-                                     spec.decoder_widths().end());
-  info.set_input_height(spec.input().height());
-  info.set_input_width(spec.input().width());
-  for (double macs : costs.encoder_macs) {
-    info.add_encoder_mflops(MacsToMflops(macs));
-  }
-  info.set_full_mflops(MacsToMflops(costs.FullMacs()));
-  return info;
-}
-
-v1::ModelInfo ModelInfoFromEngine(const Engine& engine) {
-  v1::ModelInfo info = ModelInfoFromSpec(engine.spec(), engine.costs());
-  const QualityTable& quality = engine.quality();
-  const LatencyTable* latency = engine.latency();
-  for (int t = 0; t < info.tasks_size(); ++t) {
-    v1::TaskInfo* task = info.mutable_tasks(t);
-    for (int we = 0; we < engine.spec().encoder_widths_size(); ++we) {
-      v1::QualityRow* q = task->add_decoder_quality();
-      for (int wd = 0; wd < engine.spec().decoder_widths_size(); ++wd) {
-        q->add_quality(quality.at(t, we, wd));
-      }
-      if (latency != nullptr) {
-        v1::LatencyRow* row = task->add_decoder_latency_ms();
-        for (double ms : latency->decoder_ms[t][we]) row->add_ms(ms);
+v1::ModelInfo ModelInfoToProto(const ModelInfo& info) {
+  v1::ModelInfo out;
+  out.set_name(info.name);
+  out.set_version(info.version);
+  const LatencyTableInfo* batch1 =
+      info.latency_tables.empty() ? nullptr : &info.latency_tables.front();
+  for (size_t t = 0; t < info.tasks.size(); ++t) {
+    const TaskInfo& task = info.tasks[t];
+    v1::TaskInfo* task_out = out.add_tasks();
+    task_out->set_name(task.name);
+    task_out->set_kind(task.kind);
+    task_out->set_output_channels(task.output_channels);
+    for (size_t we = 0; we < task.decoder_mflops.size(); ++we) {
+      task_out->add_decoder_mflops()->mutable_mflops()->Add(
+          task.decoder_mflops[we].begin(), task.decoder_mflops[we].end());
+      task_out->add_decoder_quality()->mutable_quality()->Add(
+          task.quality[we].begin(), task.quality[we].end());
+      if (batch1 != nullptr) {
+        const std::vector<double>& ms = batch1->decoder_ms[t][we];
+        task_out->add_decoder_latency_ms()->mutable_ms()->Add(ms.begin(),
+                                                              ms.end());
       }
     }
   }
-  if (latency != nullptr) {
-    for (double ms : latency->encoder_ms) info.add_encoder_latency_ms(ms);
-    info.set_latency_batch_size(latency->batch_size);
+  out.mutable_encoder_widths()->Add(info.encoder_widths.begin(),
+                                    info.encoder_widths.end());
+  out.mutable_decoder_widths()->Add(info.decoder_widths.begin(),
+                                    info.decoder_widths.end());
+  out.set_input_height(info.input_height);
+  out.set_input_width(info.input_width);
+  out.mutable_encoder_mflops()->Add(info.encoder_mflops.begin(),
+                                    info.encoder_mflops.end());
+  out.set_full_mflops(info.full_mflops);
+  if (batch1 != nullptr) {
+    out.mutable_encoder_latency_ms()->Add(batch1->encoder_ms.begin(),
+                                          batch1->encoder_ms.end());
+    out.set_latency_batch_size(batch1->batch_size);
   }
-  if (const LatencyProfile* profile = engine.latency_profile()) {
-    for (const LatencyTable& table : profile->tables) {
-      v1::LatencyTableInfo* out = info.add_latency_tables();
-      out->set_batch_size(table.batch_size);
-      for (double ms : table.encoder_ms) out->add_encoder_ms(ms);
-      for (int t = 0; t < info.tasks_size(); ++t) {
-        v1::TaskLatency* task = out->add_tasks();
-        task->set_task(info.tasks(t).name());
-        for (const auto& row : table.decoder_ms[t]) {
-          task->add_decoder_ms()->mutable_ms()->Add(row.begin(), row.end());
-        }
+  for (const LatencyTableInfo& table : info.latency_tables) {
+    v1::LatencyTableInfo* table_out = out.add_latency_tables();
+    table_out->set_batch_size(table.batch_size);
+    table_out->mutable_encoder_ms()->Add(table.encoder_ms.begin(),
+                                         table.encoder_ms.end());
+    for (size_t t = 0; t < info.tasks.size(); ++t) {
+      v1::TaskLatency* task = table_out->add_tasks();
+      task->set_task(info.tasks[t].name);
+      for (const auto& row : table.decoder_ms[t]) {
+        task->add_decoder_ms()->mutable_ms()->Add(row.begin(), row.end());
       }
     }
   }
-  info.set_planner(engine.planner_name());
-  info.set_quality_measured(!quality.synthetic());
-  return info;
+  out.set_planner(info.planner);
+  out.set_quality_measured(info.quality_measured);
+  return out;
 }
 
 }  // namespace slimserve

@@ -43,88 +43,49 @@ TEST(BudgetFromProtoTest, ConvertsEachKind) {
   EXPECT_EQ(out->kind, Budget::Kind::kMilliseconds);
 }
 
-TEST(BudgetFromProtoTest, RejectsMissingAndOutOfRange) {
+// Ranges are the engine's rule (engine/planning, ResolvePlanRequest): the
+// conversion passes any value through, NaN included.
+TEST(BudgetFromProtoTest, RejectsOnlyAMissingKind) {
   EXPECT_EQ(BudgetFromProto(v1::Budget()).status().message(),
             "budget: required (fraction, mflops or milliseconds)");
-  const double nan = std::nan("");
-  const double inf = std::numeric_limits<double>::infinity();
-  for (double bad : {0.0, -0.5, 1.5, nan, inf}) {
-    v1::Budget budget;
-    budget.set_fraction(bad);
-    const absl::Status status = BudgetFromProto(budget).status();
-    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << bad;
-    EXPECT_THAT(status.message(),
-                HasSubstr("budget.fraction: must be in (0, 1]"));
-  }
   v1::Budget budget;
-  budget.set_fraction(nan);
-  EXPECT_EQ(BudgetFromProto(budget).status().message(),
-            "budget.fraction: must be in (0, 1], got nan");
-  for (double bad : {0.0, -1.0, nan, inf}) {
-    budget.set_mflops(bad);
-    EXPECT_THAT(BudgetFromProto(budget).status().message(),
-                HasSubstr("budget.mflops: must be finite and > 0"));
-    budget.set_milliseconds(bad);
-    EXPECT_THAT(BudgetFromProto(budget).status().message(),
-                HasSubstr("budget.milliseconds: must be finite and > 0"));
-  }
+  budget.set_fraction(-0.5);
+  absl::StatusOr<Budget> out = BudgetFromProto(budget);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->value, -0.5);
+  budget.set_mflops(std::nan(""));
+  out = BudgetFromProto(budget);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_TRUE(std::isnan(out->value));
 }
 
-TEST(ImageFromProtoTest, ChecksRawImages) {
+// Image sizes are the engine's rule (engine/stages, ValidateImage).
+TEST(ImageFromProtoTest, MapsRawImagesAndRejectsOnlyAMissingOne) {
   v1::Image image;
   EXPECT_EQ(ImageFromProto(image).status().message(),
             "image: required (encoded or raw)");
 
   v1::RawImage* raw = image.mutable_raw();
-  raw->set_height(2);
+  raw->set_height(1u << 31);
   raw->set_width(3);
-  raw->set_channels(3);
+  raw->set_channels(4);
   raw->set_data(std::string(10, 'x'));
-  EXPECT_EQ(ImageFromProto(image).status().message(),
-            "image.raw: data has 10 bytes, expected 2*3*3 = 18");
-
-  raw->set_data(std::string(18, 'x'));
   absl::StatusOr<ImageInput> out = ImageFromProto(image);
   ASSERT_TRUE(out.ok()) << out.status();
   EXPECT_TRUE(out->raw);
-  EXPECT_EQ(out->height, 2);
+  EXPECT_EQ(out->height, int64_t{1} << 31);  // not wrapped to an int
   EXPECT_EQ(out->width, 3);
-  EXPECT_EQ(out->channels, 3);
-  EXPECT_EQ(out->bytes.size(), 18);
-
-  raw->set_channels(2);
-  EXPECT_EQ(ImageFromProto(image).status().message(),
-            "image.raw.channels: must be 1, 3 or 4, got 2");
-  raw->set_channels(1);
-  raw->set_height(0);
-  EXPECT_EQ(ImageFromProto(image).status().message(),
-            "image.raw: height and width must be > 0, got 0x3");
-
-  // 2^31 * 2^31 * 4 wraps to 0 in 64 bits; it must not match empty data.
-  raw->set_height(1u << 31);
-  raw->set_width(1u << 31);
-  raw->set_channels(4);
-  raw->clear_data();
-  EXPECT_EQ(ImageFromProto(image).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(out->channels, 4);
+  EXPECT_EQ(out->bytes.size(), 10);
 }
 
 TEST(ImageFromProtoTest, PassesEncodedBytes) {
   v1::Image image;
-  image.set_encoded("");
-  EXPECT_EQ(ImageFromProto(image).status().message(), "image.encoded: empty");
   image.set_encoded("abc");
   absl::StatusOr<ImageInput> out = ImageFromProto(image);
   ASSERT_TRUE(out.ok()) << out.status();
   EXPECT_FALSE(out->raw);
   EXPECT_EQ(out->bytes, "abc");
-}
-
-v1::ModelSpec TwoTaskSpec() {
-  v1::ModelSpec spec;
-  spec.add_tasks()->set_name("semseg");
-  spec.add_tasks()->set_name("depth");
-  return spec;
 }
 
 v1::InferRequest ValidInferRequest() {
@@ -141,7 +102,7 @@ TEST(InferRequestFromProtoTest, ConvertsFields) {
   (*request.mutable_output_formats())["depth"] = v1::PNG;
   request.set_default_output_format(v1::OUTPUT_FORMAT_UNSPECIFIED);
   absl::StatusOr<InferRequest> out =
-      InferRequestFromProto(request, TwoTaskSpec());
+      InferRequestFromProto(request);
   ASSERT_TRUE(out.ok()) << out.status();
   EXPECT_EQ(out->id, "r1");
   EXPECT_EQ(out->image.bytes, "png");
@@ -154,20 +115,20 @@ TEST(InferRequestFromProtoTest, ConvertsFields) {
 TEST(InferRequestFromProtoTest, RejectsBadFormats) {
   v1::InferRequest request = ValidInferRequest();
   request.set_default_output_format(static_cast<v1::OutputFormat>(7));
-  EXPECT_EQ(InferRequestFromProto(request, TwoTaskSpec()).status().message(),
+  EXPECT_EQ(InferRequestFromProto(request).status().message(),
             "default_output_format: unknown output format 7");
 
   request = ValidInferRequest();
   (*request.mutable_output_formats())["depth"] =
       static_cast<v1::OutputFormat>(9);
-  EXPECT_EQ(InferRequestFromProto(request, TwoTaskSpec()).status().message(),
+  EXPECT_EQ(InferRequestFromProto(request).status().message(),
             "output_formats[depth]: unknown output format 9");
 
+  // Long task names are cut in the message.
   request = ValidInferRequest();
-  (*request.mutable_output_formats())["sky"] = v1::PNG;
-  EXPECT_EQ(
-      InferRequestFromProto(request, TwoTaskSpec()).status().message(),
-      "output_formats: unknown task \"sky\" (the model has: semseg, depth)");
+  (*request.mutable_output_formats())[std::string(5000, 'x')] =
+      static_cast<v1::OutputFormat>(9);
+  EXPECT_LT(InferRequestFromProto(request).status().message().size(), 200u);
 }
 
 TEST(InferResultToProtoTest, ConvertsOutputsPlanAndTimings) {

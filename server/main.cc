@@ -32,47 +32,64 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "base/log.h"
 #include "engine/engine.h"
-#include "engine/latency_model.h"
-#include "engine/log.h"
+#include "engine/types.h"
 #include "grpcpp/grpcpp.h"
 #include "prometheus/exposer.h"
 #include "server/metrics.h"
 #include "server/process_metrics.h"
 #include "server/server.h"
 
+// Engine flags: defaults are Engine::Options' (engine/engine.h documents
+// each), so the two never disagree.
+namespace {
+const slimserve::Engine::Options& EngineDefaults() {
+  static const auto* const options = new slimserve::Engine::Options;
+  return *options;
+}
+}  // namespace
+
 ABSL_FLAG(std::string, address, "0.0.0.0:50051",
           "host:port to listen on (port 0: any free port)");
 ABSL_FLAG(std::string, model_dir, "models/default",
           "model package directory; a relative path is resolved against the "
           "current directory (the one `bazel run` was started from)");
-ABSL_FLAG(int, num_threads, 0, "LibTorch intra-op threads; 0 = all cores");
-ABSL_FLAG(int, num_executor_threads, 1, "threads running batches");
-ABSL_FLAG(int, max_queue_size, 256,
-          "queued requests beyond this are refused (RESOURCE_EXHAUSTED)");
-ABSL_FLAG(int, max_batch_size, 8,
+ABSL_FLAG(int, num_threads, EngineDefaults().network.num_threads,
+          "LibTorch intra-op threads; 0 = all cores");
+ABSL_FLAG(int, num_executor_threads,
+          EngineDefaults().batching.num_executor_threads,
+          "threads running batches on the network");
+ABSL_FLAG(int, num_stage_threads, EngineDefaults().stages.num_threads,
+          "threads decoding inputs and encoding outputs; 0 = one per core");
+ABSL_FLAG(int, max_queue_size, EngineDefaults().batching.max_queue_size,
+          "requests admitted and not yet computing beyond this are refused "
+          "(RESOURCE_EXHAUSTED)");
+ABSL_FLAG(int, max_batch_size, EngineDefaults().batching.max_batch_size,
           "most requests of one encoder width run together (1: no batching)");
-ABSL_FLAG(int64_t, max_queue_delay_us, 2000,
+ABSL_FLAG(int64_t, max_queue_delay_us,
+          absl::ToInt64Microseconds(EngineDefaults().batching.max_queue_delay),
           "longest a request waits for its batch to fill, microseconds");
-ABSL_FLAG(std::string, planner, "paper",
+ABSL_FLAG(slimserve::PlannerKind, planner, EngineDefaults().planner,
           "planning strategy: paper, exact, uniform or widest-fit");
-ABSL_FLAG(bool, measure_latency, true,
+ABSL_FLAG(bool, measure_latency, EngineDefaults().latency.measure,
           "time every configuration at start-up (enables millisecond budgets "
           "and deadline-aware degradation)");
-ABSL_FLAG(std::string, device, "cpu",
+ABSL_FLAG(slimserve::Device, device, EngineDefaults().network.device,
           "where the network runs: cpu, cuda or cuda:N (cuda needs a CUDA "
           "LibTorch build, --config=cuda)");
-ABSL_FLAG(std::string, weights, "folded",
+ABSL_FLAG(slimserve::WeightsForm, weights, EngineDefaults().network.weights,
           "how the executor holds the weights: folded (per configuration, "
           "BatchNorm folded in) or sliced (one set, sliced per call)");
-ABSL_FLAG(std::string, precision, "float32",
+ABSL_FLAG(slimserve::Precision, precision, EngineDefaults().network.precision,
           "network arithmetic: float32, bfloat16 (folded only) or float16 "
           "(folded, cuda only)");
-ABSL_FLAG(bool, channels_last, true, "NHWC activations and weights");
+ABSL_FLAG(bool, channels_last, EngineDefaults().network.channels_last,
+          "NHWC activations and weights");
 ABSL_FLAG(std::vector<std::string>, latency_batch_sizes, {},
           "batch sizes to time every configuration at, ascending from 1 "
           "(e.g. 1,2,4,8); empty: 1 and --max_batch_size");
-ABSL_FLAG(std::string, latency_cache, "",
+ABSL_FLAG(std::string, latency_cache, EngineDefaults().latency.cache,
           "file caching the latency measurement per model, device, threads "
           "and batch sizes (read when it matches, else measured and "
           "written); empty: measure at every start");
@@ -193,27 +210,28 @@ int Main() {
 
   Engine::Options engine_options;
   engine_options.model_dir = ResolvePath(absl::GetFlag(FLAGS_model_dir));
-  engine_options.num_threads = absl::GetFlag(FLAGS_num_threads);
-  engine_options.num_executor_threads =
+  engine_options.network.num_threads = absl::GetFlag(FLAGS_num_threads);
+  engine_options.network.device = absl::GetFlag(FLAGS_device);
+  engine_options.network.weights = absl::GetFlag(FLAGS_weights);
+  engine_options.network.precision = absl::GetFlag(FLAGS_precision);
+  engine_options.network.channels_last = absl::GetFlag(FLAGS_channels_last);
+  engine_options.batching.num_executor_threads =
       absl::GetFlag(FLAGS_num_executor_threads);
-  engine_options.max_queue_size = absl::GetFlag(FLAGS_max_queue_size);
-  engine_options.max_batch_size = absl::GetFlag(FLAGS_max_batch_size);
-  engine_options.max_queue_delay =
+  engine_options.batching.max_queue_size = absl::GetFlag(FLAGS_max_queue_size);
+  engine_options.batching.max_batch_size = absl::GetFlag(FLAGS_max_batch_size);
+  engine_options.batching.max_queue_delay =
       absl::Microseconds(absl::GetFlag(FLAGS_max_queue_delay_us));
+  engine_options.stages.num_threads = absl::GetFlag(FLAGS_num_stage_threads);
   engine_options.planner = absl::GetFlag(FLAGS_planner);
-  engine_options.measure_latency = absl::GetFlag(FLAGS_measure_latency);
-  engine_options.device = absl::GetFlag(FLAGS_device);
-  engine_options.weights = absl::GetFlag(FLAGS_weights);
-  engine_options.precision = absl::GetFlag(FLAGS_precision);
-  engine_options.channels_last = absl::GetFlag(FLAGS_channels_last);
+  engine_options.latency.measure = absl::GetFlag(FLAGS_measure_latency);
   absl::StatusOr<std::vector<int>> batch_sizes = slimserve::ParseBatchSizes(
       absl::GetFlag(FLAGS_latency_batch_sizes), "latency_batch_sizes");
   if (!batch_sizes.ok()) {
     SLIM_LOG(ERROR) << batch_sizes.status().message();
     return 1;
   }
-  engine_options.latency_batch_sizes = *std::move(batch_sizes);
-  engine_options.latency_cache = absl::GetFlag(FLAGS_latency_cache);
+  engine_options.latency.batch_sizes = *std::move(batch_sizes);
+  engine_options.latency.cache = absl::GetFlag(FLAGS_latency_cache);
   // Health turns SERVING when the server starts, right after this: the
   // model must be warm by then, or the first calls pay for lazy set-up.
   engine_options.warmup = true;
@@ -246,12 +264,12 @@ int Main() {
     SLIM_LOG(ERROR) << "cannot start server: " << server.status();
     return 1;
   }
-  const v1::ModelSpec& spec = (*engine)->spec();
+  const ModelInfo& model = (*engine)->model_info();
   std::vector<std::string> tasks;
-  for (const v1::TaskSpec& task : spec.tasks()) tasks.push_back(task.name());
+  for (const TaskInfo& task : model.tasks) tasks.push_back(task.name);
   SLIM_LOG(INFO) << "serving on " << server_options.address << " (port "
-                 << (*server)->port() << "): model " << spec.name() << " "
-                 << spec.version() << ", tasks " << absl::StrJoin(tasks, ", ")
+                 << (*server)->port() << "): model " << model.name << " "
+                 << model.version << ", tasks " << absl::StrJoin(tasks, ", ")
                  << ", from " << engine_options.model_dir;
 
   int signal = 0;

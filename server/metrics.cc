@@ -66,18 +66,13 @@ std::optional<RejectReason> RejectReasonFor(absl::StatusCode code) {
   }
 }
 
-ModelLabels ModelLabelsOf(const Engine& engine) {
-  const v1::ModelSpec& spec = engine.spec();
+ModelLabels ModelLabelsOf(const ModelInfo& info) {
   ModelLabels labels;
-  labels.name = spec.name();
-  labels.version = spec.version();
-  for (const v1::TaskSpec& task : spec.tasks()) {
-    labels.tasks.push_back(task.name());
-  }
-  labels.encoder_widths.assign(spec.encoder_widths().begin(),
-                               spec.encoder_widths().end());
-  labels.decoder_widths.assign(spec.decoder_widths().begin(),
-                               spec.decoder_widths().end());
+  labels.name = info.name;
+  labels.version = info.version;
+  for (const TaskInfo& task : info.tasks) labels.tasks.push_back(task.name);
+  labels.encoder_widths = info.encoder_widths;
+  labels.decoder_widths = info.decoder_widths;
   return labels;
 }
 
@@ -285,7 +280,7 @@ void Metrics::RpcFinished(Rpc rpc, absl::StatusCode code,
 }
 
 void Metrics::RecordInferResult(const InferResult& result) {
-  const Plan& plan = result.plan;
+  const ArchPlan& plan = result.plan;
   queue_duration_->Observe(absl::ToDoubleSeconds(result.timings.queue));
   compute_duration_->Observe(absl::ToDoubleSeconds(result.timings.compute));
   planned_flops_->Increment(2 * plan.macs);

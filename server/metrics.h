@@ -56,7 +56,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "engine/engine.h"
+#include "engine/types.h"
 #include "prometheus/collectable.h"
 #include "prometheus/counter.h"
 #include "prometheus/exposer.h"
@@ -111,12 +111,12 @@ struct ModelLabels {
   std::string name;
   std::string version;
   std::vector<std::string> tasks;      // in model order (TaskPlan::task)
-  std::vector<double> encoder_widths;  // Plan::encoder_width_index
+  std::vector<double> encoder_widths;  // ArchPlan::encoder_width_index
   std::vector<double> decoder_widths;  // TaskPlan::decoder_width_index
 };
 
-// The labels of the model `engine` serves.
-ModelLabels ModelLabelsOf(const Engine& engine);
+// The labels of a served model.
+ModelLabels ModelLabelsOf(const ModelInfo& info);
 
 class Metrics : public prometheus::Collectable {
  public:

@@ -72,7 +72,7 @@ std::optional<double> Sample(const std::string& text,
 
 InferResult SomeResult() {
   InferResult result;
-  Plan& plan = result.plan;
+  ArchPlan& plan = result.plan;
   plan.encoder_width_index = 1;
   plan.encoder_width = 1.0;
   plan.macs = 1.5e6;

@@ -7,7 +7,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "engine/log.h"
+#include "base/log.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/resource_quota.h"
@@ -88,7 +88,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const Options& options,
     if (!own.ok()) return own.status();
     metrics = *std::move(own);
   }
-  if (absl::Status status = metrics->SetModel(ModelLabelsOf(*engine));
+  if (absl::Status status = metrics->SetModel(ModelLabelsOf(engine->model_info()));
       !status.ok()) {
     return status;
   }

@@ -13,7 +13,8 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "engine/log.h"
+#include "base/log.h"
+#include "base/strings.h"
 #include "server/convert.h"
 
 namespace slimserve {
@@ -88,16 +89,16 @@ class InferReactor final : public grpc::ServerUnaryReactor {
       SLIM_LOG(DEBUG) << absl::StrFormat(
           "infer id=%s OK plan: %s; ms: queue %.2f preprocess %.2f compute "
           "%.2f postprocess %.2f total %.2f",
-          absl::CHexEscape(request_id_), DescribePlan(response_->plan()),
+          Bounded(request_id_), DescribePlan(response_->plan()),
           t.queue_ms(), t.preprocess_ms(), t.compute_ms(), t.postprocess_ms(),
           total_ms);
     } else if (IsServerError(status.code())) {
       SLIM_LOG(ERROR) << absl::StrFormat("infer id=%s failed after %.2f ms: %s",
-                                         absl::CHexEscape(request_id_),
+                                         Bounded(request_id_),
                                          total_ms, status.ToString());
     } else {
       SLIM_LOG(WARNING) << absl::StrFormat(
-          "infer id=%s failed after %.2f ms: %s", absl::CHexEscape(request_id_),
+          "infer id=%s failed after %.2f ms: %s", Bounded(request_id_),
           total_ms, status.ToString());
     }
     metrics_->RpcFinished(Rpc::kInfer, status.code(), total);
@@ -121,7 +122,7 @@ class InferReactor final : public grpc::ServerUnaryReactor {
 InferenceService::InferenceService(Engine* engine, Metrics* metrics)
     : engine_(engine),
       metrics_(metrics),
-      model_info_(ModelInfoFromEngine(*engine)) {}
+      model_info_(ModelInfoToProto(engine->model_info())) {}
 
 grpc::ServerUnaryReactor* InferenceService::Infer(
     grpc::CallbackServerContext* context, const v1::InferRequest* request,
@@ -137,7 +138,7 @@ grpc::ServerUnaryReactor* InferenceService::Infer(
     return reactor;
   }
   absl::StatusOr<InferRequest> engine_request =
-      InferRequestFromProto(*request, engine_->spec());
+      InferRequestFromProto(*request);
   if (!engine_request.ok()) {
     reactor->Complete(engine_request.status());
     return reactor;
@@ -161,7 +162,7 @@ grpc::ServerUnaryReactor* InferenceService::Plan(
   absl::Status status;
   absl::StatusOr<PlanRequest> plan_request = PlanRequestFromProto(*request);
   if (plan_request.ok()) {
-    absl::StatusOr<::slimserve::Plan> plan = engine_->MakePlan(*plan_request);
+    absl::StatusOr<ArchPlan> plan = engine_->PlanFor(*plan_request);
     if (plan.ok()) {
       PlanToProto(*plan, response->mutable_plan());
     } else {
@@ -172,13 +173,13 @@ grpc::ServerUnaryReactor* InferenceService::Plan(
   }
   response->set_request_id(request->request_id());
   if (status.ok()) {
-    SLIM_LOG(DEBUG) << "plan id=" << absl::CHexEscape(request->request_id())
+    SLIM_LOG(DEBUG) << "plan id=" << Bounded(request->request_id())
                     << " OK " << DescribePlan(response->plan());
   } else if (IsServerError(status.code())) {
-    SLIM_LOG(ERROR) << "plan id=" << absl::CHexEscape(request->request_id())
+    SLIM_LOG(ERROR) << "plan id=" << Bounded(request->request_id())
                     << " failed: " << status;
   } else {
-    SLIM_LOG(WARNING) << "plan id=" << absl::CHexEscape(request->request_id())
+    SLIM_LOG(WARNING) << "plan id=" << Bounded(request->request_id())
                       << " failed: " << status;
   }
   metrics_->RpcFinished(Rpc::kPlan, status.code(), absl::Now() - arrival);

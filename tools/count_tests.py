@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """Sums the JUnit XML files of a Bazel test run into 'N passed, N failed'.
 
-Usage: count_tests.py TESTLOGS_DIR BAZEL_EXIT_CODE TARGET...
+Usage: count_tests.py [--junit FILE]... TESTLOGS_DIR BAZEL_EXIT_CODE TARGET...
 A build failure (Bazel exit code other than 0 or 3) counts as one failure, so
-a run that could not build never reads as green.
+a run that could not build never reads as green. --junit adds the cases of a
+JUnit XML file written outside Bazel (tools/check_layering.sh); a missing or
+unreadable one counts as a failure.
 """
 import os
 import sys
@@ -11,12 +13,17 @@ import xml.etree.ElementTree as ET
 
 
 def main():
-    logs, bazel_rc, targets = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+    args = sys.argv[1:]
+    extra = []
+    while args and args[0] == "--junit":
+        extra.append(args[1])
+        args = args[2:]
+    logs, bazel_rc, targets = args[0], int(args[1]), args[2:]
     passed = failed = 0
     failures = []
-    for target in targets:
-        rel = target.lstrip("/").replace(":", "/")
-        path = os.path.join(logs, rel, "test.xml")
+    files = [(t, os.path.join(logs, t.lstrip("/").replace(":", "/"), "test.xml"))
+             for t in targets] + [("junit:" + f, f) for f in extra]
+    for target, path in files:
         if not os.path.exists(path):
             failed += 1
             failures.append(target + " (no result: did it build?)")

@@ -12,8 +12,8 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
-#include "engine/model_package.h"
-#include "engine/status_macros.h"
+#include "base/status_macros.h"
+#include "engine/runtime/random_model.h"
 
 ABSL_FLAG(std::string, spec, "default",
           "\"default\", \"tiny\", or a directory holding a spec.textproto");

@@ -16,6 +16,12 @@ slimserve_node_modules \
 slimserve_bazel test //... --keep_going "$@" 2>&1 | grep -v 'linux-sandbox'
 bazel_rc=${PIPESTATUS[0]}
 
+# The server must see only the engine's facade: checks that need bazel
+# itself (a build that must fail), so they run here, not as a bazel test.
+layering_xml=$(mktemp --suffix=.xml)
+trap 'rm -f "$layering_xml"' EXIT
+tools/check_layering.sh "$layering_xml"
+
 # Count only the test targets that exist now, not stale logs of removed ones.
 targets=$(bazel query 'tests(//...)' 2>/dev/null)
-python3 tools/count_tests.py bazel-testlogs "$bazel_rc" $targets
+python3 tools/count_tests.py --junit "$layering_xml" bazel-testlogs "$bazel_rc" $targets

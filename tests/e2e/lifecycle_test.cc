@@ -65,9 +65,11 @@ TEST_F(E2eTest, ReflectionListsTheService) {
   EXPECT_TRUE(stream->Finish().ok());
 }
 
-// A server of its own, since it is shut down.
+// A server of its own, since it is shut down; with the fake runner, held,
+// so that calls are in flight when Shutdown starts without timing.
 TEST(ShutdownTest, DrainsThenStopsServing) {
-  absl::StatusOr<std::unique_ptr<TestServer>> started = TestServer::Start();
+  absl::StatusOr<std::unique_ptr<TestServer>> started =
+      TestServer::StartWithFakeRunner();
   ASSERT_TRUE(started.ok()) << started.status();
   TestServer& test = **started;
   absl::StatusOr<HealthStatus> health = test.client().Health();
@@ -76,31 +78,22 @@ TEST(ShutdownTest, DrainsThenStopsServing) {
 
   // Calls in flight when Shutdown() starts complete; those arriving during
   // it are refused (UNAVAILABLE, or CANCELLED by gRPC before they reach the
-  // service); none hangs. Big raw images keep the engine busy a little.
-  const std::vector<uint8_t> pixels = TestPixels(480, 640, 3);
-  v1::InferRequest request = PngInferRequest(1.0);
-  v1::RawImage* raw = request.mutable_image()->mutable_raw();
-  raw->set_data(pixels.data(), pixels.size());
-  raw->set_height(480);
-  raw->set_width(640);
-  raw->set_channels(3);
+  // service); none hangs.
+  test.fake_runner()->HoldRuns();
+  const v1::InferRequest request = PngInferRequest(1.0);
   std::vector<absl::Status> statuses(8);
-  std::atomic<int> finished{0};
   std::vector<std::thread> threads;
   for (absl::Status& status : statuses) {
-    threads.emplace_back([&test, &request, &status, &finished] {
+    threads.emplace_back([&test, &request, &status] {
       status = test.client().Infer(request).status();
-      ++finished;
     });
   }
-  int in_flight = 0;
-  const absl::Time give_up = absl::Now() + absl::Seconds(10);
-  while ((in_flight = test.engine().InFlight()) == 0 &&
-         finished < static_cast<int>(statuses.size()) &&
-         absl::Now() < give_up) {
-    absl::SleepFor(absl::Microseconds(100));
-  }
-  test.server().Shutdown(absl::Seconds(20));
+  test.fake_runner()->BlockUntilRunsStarted(1);
+  const int in_flight = test.engine().InFlight();
+  EXPECT_GE(in_flight, 1);
+  std::thread stopper([&test] { test.server().Shutdown(absl::Seconds(20)); });
+  test.fake_runner()->ReleaseRuns();
+  stopper.join();
   for (std::thread& thread : threads) thread.join();
   int ok = 0;
   for (const absl::Status& status : statuses) {

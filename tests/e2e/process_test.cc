@@ -17,9 +17,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "engine/image_codec.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "image/codec.h"
 #include "tests/e2e/test_util.h"
 
 namespace slimserve {

@@ -5,9 +5,12 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
-#include "engine/image_codec.h"
-#include "engine/model_package.h"
-#include "engine/status_macros.h"
+#include "base/status_macros.h"
+#include "engine/engine_core.h"
+#include "engine/model/spec.h"
+#include "engine/runtime/fake_model_runner.h"
+#include "engine/runtime/random_model.h"
+#include "image/codec.h"
 
 namespace slimserve {
 
@@ -26,10 +29,34 @@ absl::StatusOr<std::unique_ptr<TestServer>> TestServer::Start() {
   std::unique_ptr<TestServer> test(new TestServer());
   Engine::Options engine_options;
   SLIM_ASSIGN_OR_RETURN(engine_options.model_dir, TinyModelDir());
-  engine_options.num_threads = 1;
+  engine_options.network.num_threads = 1;
   engine_options.warmup = true;
   SLIM_ASSIGN_OR_RETURN(test->engine_, Engine::Create(engine_options));
+  SLIM_RETURN_IF_ERROR(test->Serve());
+  return test;
+}
 
+absl::StatusOr<std::unique_ptr<TestServer>> TestServer::StartWithFakeRunner() {
+  std::unique_ptr<TestServer> test(new TestServer());
+  Engine::Options engine_options;
+  SLIM_ASSIGN_OR_RETURN(engine_options.model_dir, TinyModelDir());
+  TestServer* t = test.get();
+  SLIM_ASSIGN_OR_RETURN(
+      test->engine_,
+      CreateEngine(engine_options,
+                   [t](const ModelPackage& package)
+                       -> absl::StatusOr<std::unique_ptr<ModelRunner>> {
+                     auto runner = std::make_unique<FakeModelRunner>(
+                         package.spec, FakeModelRunner::Options());
+                     t->fake_runner_ = runner.get();
+                     return std::unique_ptr<ModelRunner>(std::move(runner));
+                   }));
+  SLIM_RETURN_IF_ERROR(test->Serve());
+  return test;
+}
+
+absl::Status TestServer::Serve() {
+  TestServer* test = this;
   Server::Options server_options;
   server_options.address = "127.0.0.1:0";
   SLIM_ASSIGN_OR_RETURN(test->server_,
@@ -38,7 +65,7 @@ absl::StatusOr<std::unique_ptr<TestServer>> TestServer::Start() {
       test->client_,
       SlimClient::Connect("127.0.0.1:" + std::to_string(test->server_->port()),
                           absl::Seconds(10)));
-  return test;
+  return absl::OkStatus();
 }
 
 std::vector<uint8_t> TestPixels(int height, int width, int channels) {

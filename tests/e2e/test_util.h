@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "client/client.h"
 #include "engine/engine.h"
+#include "engine/runtime/fake_model_runner.h"
 #include "server/server.h"
 #include "slimserve/v1/slimserve.pb.h"
 
@@ -27,18 +28,27 @@ absl::StatusOr<std::string> TinyModelDir();
 class TestServer {
  public:
   static absl::StatusOr<std::unique_ptr<TestServer>> Start();
+  // The same with a FakeModelRunner (engine/runtime/fake_model_runner.h)
+  // instead of LibTorch, for tests that hold the network (e.g. to keep
+  // calls in flight); its pre/post-processing, scheduler and gRPC are real.
+  static absl::StatusOr<std::unique_ptr<TestServer>> StartWithFakeRunner();
 
   Engine& engine() { return *engine_; }
+  // Only with StartWithFakeRunner(); owned by the engine.
+  FakeModelRunner* fake_runner() { return fake_runner_; }
   Server& server() { return *server_; }
   SlimClient& client() { return *client_; }
 
  private:
   TestServer() = default;
+  // Starts the server and the client around engine_.
+  absl::Status Serve();
 
   // Declared in construction order: destroyed client, server, engine.
   std::unique_ptr<Engine> engine_;
   std::unique_ptr<Server> server_;
   std::unique_ptr<SlimClient> client_;
+  FakeModelRunner* fake_runner_ = nullptr;
 };
 
 // height x width x channels uint8 pixels of a smooth colour pattern.

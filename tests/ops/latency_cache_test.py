@@ -77,7 +77,7 @@ class LatencyCacheTest(unittest.TestCase):
     def test_bad_batch_sizes_are_refused_at_start(self):
         for name, flag, message in [
                 ("slimserve_bad_sizes", "--latency_batch_sizes=2,4",
-                 "latency_batch_sizes: must start at 1"),
+                 "latency.batch_sizes: must start at 1"),
                 ("slimserve_bad_int", "--latency_batch_sizes=1,x",
                  '"x" is not an integer')]:
             server = Slimserve(name=name, flags=[flag])

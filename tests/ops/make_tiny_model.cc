@@ -5,8 +5,8 @@
 #include <iostream>
 
 #include "absl/status/status.h"
-#include "engine/model_package.h"
-#include "engine/model_spec.h"
+#include "engine/model/spec.h"
+#include "engine/runtime/random_model.h"
 
 int main(int argc, char** argv) {
   if (argc != 2) {

@@ -17,8 +17,8 @@
 #include "absl/time/time.h"
 #include "client/client.h"
 #include "engine/engine.h"
-#include "engine/model_package.h"
-#include "engine/model_spec.h"
+#include "engine/model/spec.h"
+#include "engine/runtime/random_model.h"
 #include "gmock/gmock.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
@@ -53,7 +53,7 @@ const std::string& TinyModelDir() {
 std::unique_ptr<Engine> NewEngine() {
   Engine::Options options;
   options.model_dir = TinyModelDir();
-  options.num_threads = 1;
+  options.network.num_threads = 1;
   absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Create(options);
   if (!engine.ok()) {
     ADD_FAILURE() << engine.status();

@@ -29,7 +29,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "engine/image_codec.h"
+#include "image/codec.h"
 #include "tools/datagen/scene.h"
 
 ABSL_FLAG(std::string, out, "", "Output directory (created if missing).");

@@ -158,7 +158,7 @@ fi
 engine_line="not run (no CUDA LibTorch)"
 if [ "$torch_cuda" = 1 ]; then
   step "engine tests against the CUDA LibTorch (--device=cuda is accepted there)"
-  engine_tests=(//engine:engine_test //engine:supernet_test //engine:inference_net_test)
+  engine_tests=(//engine:engine_test //engine/runtime:supernet_test //engine/runtime:inference_net_test //engine/runtime:torch_runner_test)
   bazel test "${flags[@]}" --keep_going "${engine_tests[@]}" \
     > "$logs/engine_tests.log" 2>&1
   engine_rc=$?
@@ -167,12 +167,12 @@ if [ "$torch_cuda" = 1 ]; then
     "${engine_tests[@]}" | tail -1)
   cp "$testlogs"/engine/engine_test/test.log "$logs/engine_test.log" 2>/dev/null
   # The network on the GPU against the CPU supernet (stated tolerances in
-  # engine/inference_net_gpu_test.cc).
+  # engine/runtime/inference_net_gpu_test.cc).
   step "inference_net_gpu_test: CUDA outputs vs the CPU supernet"
   gpu_net_line="not built"
-  if bazel build "${flags[@]}" //engine:inference_net_gpu_test \
+  if bazel build "${flags[@]}" //engine/runtime:inference_net_gpu_test \
        > "$logs/gpu_net_build.log" 2>&1; then
-    "$bin/engine/inference_net_gpu_test" \
+    "$bin/engine/runtime/inference_net_gpu_test" \
       --gtest_output="xml:$logs/inference_net_gpu_test.xml" \
       > "$logs/inference_net_gpu_test.log" 2>&1
     gpu_net_rc=$?
@@ -182,18 +182,18 @@ if [ "$torch_cuda" = 1 ]; then
   fi
   if [ "${SLIMSERVE_GPU_BENCH:-1}" != 0 ] &&
      bazel build "${flags[@]}" //tools:make_model //tools:slimprofile \
-       //engine:inference_benchmark > "$logs/bench_build.log" 2>&1; then
+       //engine/runtime:inference_benchmark > "$logs/bench_build.log" 2>&1; then
     step "GPU benchmark: models/gpu_bench (480x640, ResNet-34-like, random weights)"
     bench=$root/gpu_bench
     "$bin/tools/make_model" --spec=models/gpu_bench --seed=1 --out="$bench" \
       >> "$logs/bench_build.log" 2>&1
     # Every network variant (sliced/folded, NCHW/NHWC, f32/bf16/f16) at
-    # batch 1, 8, 32, widths 0.25 and 1 (engine/PERFORMANCE.md's table).
+    # batch 1, 8, 32, widths 0.25 and 1 (engine/runtime/PERFORMANCE.md's table).
     # of_peak: against 989 TFLOP/s, the H100/H200 SXM dense float16/bfloat16
     # tensor-core peak (float32 runs as TF32: half that).
     SLIMSERVE_BENCH_DEVICE=cuda SLIMSERVE_BENCH_MODEL_DIR="$bench" \
       SLIMSERVE_BENCH_PEAK_TFLOPS=${SLIMSERVE_BENCH_PEAK_TFLOPS:-989} \
-      "$bin/engine/inference_benchmark" --benchmark_min_time=0.2 2>&1 \
+      "$bin/engine/runtime/inference_benchmark" --benchmark_min_time=0.2 2>&1 \
       | tee "$out/inference_benchmark.txt"
     # Every configuration, serving default and float16.
     for precision in float32 float16; do

@@ -6,10 +6,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "engine/cost_model.h"
-#include "engine/planner.h"
-#include "engine/quality_table.h"
-#include "engine/status_macros.h"
+#include "base/status_macros.h"
+#include "engine/model/cost_model.h"
+#include "engine/model/quality_table.h"
+#include "engine/planning/planner.h"
 #include "tools/train/metrics.h"
 
 namespace slimserve {
@@ -52,7 +52,7 @@ absl::StatusOr<std::vector<ControllabilityRow>> EvaluateControllability(
         for (int t = 0; t < spec.tasks_size(); ++t) {
           request.task_weights[spec.tasks(t).name()] = static_cast<float>(p[t]);
         }
-        absl::StatusOr<Plan> plan = PlanWith(*planner, context, request);
+        absl::StatusOr<ArchPlan> plan = PlanWith(*planner, context, request);
         if (!plan.ok()) continue;
         std::vector<double> q, loss, pref;
         double objective = 0;

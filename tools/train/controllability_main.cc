@@ -8,8 +8,8 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
-#include "engine/model_spec.h"
-#include "engine/quality_table.h"
+#include "engine/model/quality_table.h"
+#include "engine/model/spec.h"
 #include "tools/train/controllability.h"
 
 ABSL_FLAG(std::string, model_dir, "models/default", "Profiled model package");

@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "engine/model_spec.h"
+#include "engine/model/spec.h"
 #include "gtest/gtest.h"
 
 namespace slimserve {

@@ -6,11 +6,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "engine/cost_model.h"
-#include "engine/inference_net.h"
-#include "engine/model_spec.h"
-#include "engine/status_macros.h"
-#include "engine/supernet.h"
+#include "base/status_macros.h"
+#include "engine/model/cost_model.h"
+#include "engine/model/spec.h"
+#include "engine/runtime/inference_net.h"
+#include "engine/runtime/supernet.h"
 #include "tools/train/data.h"
 #include "tools/train/metrics.h"
 
@@ -128,8 +128,9 @@ absl::StatusOr<EvalResult> Evaluate(const EvalOptions& o) {
                           : static_cast<int>(std::thread::hardware_concurrency());
   torch::set_num_threads(std::max(1, threads));
   InferenceOptions network;
-  SLIM_ASSIGN_OR_RETURN(network.weights, ParseWeights(o.weights));
-  SLIM_ASSIGN_OR_RETURN(network.dtype, ParsePrecision(o.precision));
+  SLIM_ASSIGN_OR_RETURN(network.weights, ParseWeightsForm(o.weights));
+  SLIM_ASSIGN_OR_RETURN(const Precision precision, ParsePrecision(o.precision));
+  network.dtype = ScalarTypeOf(precision);
   network.channels_last = o.channels_last;
   Supernet supernet(spec);
   SLIM_RETURN_IF_ERROR(

@@ -7,8 +7,8 @@
 #include <string>
 #include <tuple>
 
-#include "engine/model_spec.h"
-#include "engine/quality_table.h"
+#include "engine/model/quality_table.h"
+#include "engine/model/spec.h"
 #include "gtest/gtest.h"
 #include "tools/train/evaluator.h"
 

@@ -8,7 +8,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
-#include "engine/model_spec.h"
+#include "engine/model/spec.h"
 #include "tools/train/trainer.h"
 
 ABSL_FLAG(std::string, spec, "default",

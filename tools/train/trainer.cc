@@ -13,9 +13,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "engine/model_package.h"
-#include "engine/status_macros.h"
-#include "engine/supernet.h"
+#include "base/status_macros.h"
+#include "engine/runtime/random_model.h"
+#include "engine/runtime/supernet.h"
 #include "google/protobuf/text_format.h"
 #include "tools/train/data.h"
 

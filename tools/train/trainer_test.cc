@@ -7,8 +7,8 @@
 #include <algorithm>
 #include <filesystem>
 
-#include "engine/model_spec.h"
-#include "engine/supernet.h"
+#include "engine/model/spec.h"
+#include "engine/runtime/supernet.h"
 #include "gtest/gtest.h"
 #include "tools/train/data.h"
 #include "tools/train/evaluator.h"

@@ -1,0 +1,25 @@
+// Engine::Create: the engine with the LibTorch runner. Kept apart from the
+// wiring (engine.cc) so that the engine builds and is tested without
+// LibTorch; binaries link //engine:engine_torch.
+
+#include <memory>
+
+#include "engine/engine.h"
+#include "engine/engine_core.h"
+#include "engine/runtime/torch_runner.h"
+
+namespace slimserve {
+
+absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(const Options& options) {
+  TorchRunnerOptions runner;
+  runner.device = options.network.device;
+  runner.weights = options.network.weights;
+  runner.precision = options.network.precision;
+  runner.channels_last = options.network.channels_last;
+  runner.num_threads = options.network.num_threads;
+  return CreateEngine(options, [runner](const ModelPackage& package) {
+    return CreateTorchRunner(package.spec, package.weights_path, runner);
+  });
+}
+
+}  // namespace slimserve

@@ -1,0 +1,37 @@
+#ifndef SLIMSERVE_ENGINE_RUNTIME_EXECUTOR_H_
+#define SLIMSERVE_ENGINE_RUNTIME_EXECUTOR_H_
+
+// Runs a batch of requests that may have chosen different sub-architectures.
+// Internal to engine/ (includes torch).
+
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "engine/runtime/inference_net.h"
+
+namespace slimserve {
+
+struct ExecutorItem {
+  // [3, H, W] float32 at the spec's input size, normalised.
+  torch::Tensor input;
+  // The configuration to run: encoder width index, and a decoder width
+  // index per task (indices into the spec, tasks in model order).
+  int encoder_width = 0;
+  std::vector<int> tasks;
+  std::vector<int> decoder_widths;
+  // Filled by RunBatch: one activated [C, H, W] tensor per entry of tasks.
+  std::vector<torch::Tensor> outputs;
+};
+
+// One encoder pass per encoder width present in the batch; each task's
+// decoder runs once per decoder width on the sub-batch of rows that chose it
+// (gather), and rows get back exactly their outputs (scatter). In eval mode
+// every row's outputs equal what it would get alone, up to float rounding.
+// Outputs are float32 on the CPU. REQUIRES: called under c10::InferenceMode
+// or NoGrad.
+void RunBatch(const InferenceNet& net, const std::vector<ExecutorItem*>& items);
+
+}  // namespace slimserve
+
+#endif  // SLIMSERVE_ENGINE_RUNTIME_EXECUTOR_H_

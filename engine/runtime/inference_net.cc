@@ -1,0 +1,154 @@
+#include "engine/runtime/inference_net.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+namespace slimserve {
+namespace {
+
+std::string PrecisionName(torch::ScalarType t) {
+  switch (t) {
+    case torch::kFloat:
+      return "float32";
+    case torch::kBFloat16:
+      return "bfloat16";
+    case torch::kHalf:
+      return "float16";
+    default:
+      return c10::toString(t);
+  }
+}
+
+int64_t Bytes(const torch::Tensor& t) {
+  return t.defined() ? static_cast<int64_t>(t.numel() * t.element_size()) : 0;
+}
+
+int64_t Bytes(const FoldedConv& c) { return Bytes(c.weight) + Bytes(c.bias); }
+
+}  // namespace
+
+torch::ScalarType ScalarTypeOf(Precision precision) {
+  switch (precision) {
+    case Precision::kFloat32:
+      return torch::kFloat;
+    case Precision::kBFloat16:
+      return torch::kBFloat16;
+    case Precision::kFloat16:
+      return torch::kHalf;
+  }
+  return torch::kFloat;
+}
+
+InferenceNet::InferenceNet(Supernet net, const InferenceOptions& options)
+    : options_(options),
+      spec_(net->spec()),
+      device_(net->parameters().front().device()),
+      memory_format_(options.channels_last ? at::MemoryFormat::ChannelsLast
+                                           : at::MemoryFormat::Contiguous),
+      net_(std::move(net)) {}
+
+absl::StatusOr<std::unique_ptr<InferenceNet>> InferenceNet::Create(
+    Supernet net, const InferenceOptions& options) {
+  if (net->is_training()) {
+    return absl::FailedPreconditionError(
+        "InferenceNet: the supernet must be in eval mode");
+  }
+  const std::string precision = PrecisionName(options.dtype);
+  if (options.dtype != torch::kFloat && options.dtype != torch::kBFloat16 &&
+      options.dtype != torch::kHalf) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("precision ", precision, " is not supported"));
+  }
+  if (options.weights == InferenceOptions::Weights::kSliced &&
+      options.dtype != torch::kFloat) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "precision ", precision,
+        " needs folded weights (the sliced path runs BatchNorm in float32)"));
+  }
+  const torch::Device device = net->parameters().front().device();
+  if (options.dtype == torch::kHalf && device.is_cpu()) {
+    return absl::InvalidArgumentError(
+        "precision float16 on the CPU: LibTorch has no CPU float16 "
+        "convolution; use bfloat16, or float16 on a CUDA device");
+  }
+  std::unique_ptr<InferenceNet> in(new InferenceNet(std::move(net), options));
+  torch::NoGradGuard no_grad;
+  if (options.weights == InferenceOptions::Weights::kFolded) {
+    const FoldOptions fold{options.dtype, in->memory_format_};
+    const auto& spec = in->spec_;
+    in->decoders_.resize(spec.tasks_size());
+    for (int we = 0; we < spec.encoder_widths_size(); ++we) {
+      FoldedEncoder e = in->net_->FoldEncoder(we, fold);
+      in->weight_bytes_ += Bytes(e.stem);
+      for (const auto& blocks : e.stages) {
+        for (const auto& b : blocks) {
+          in->weight_bytes_ +=
+              Bytes(b.conv1) + Bytes(b.conv2) + Bytes(b.shortcut);
+        }
+      }
+      in->encoders_.push_back(std::move(e));
+    }
+    for (int t = 0; t < spec.tasks_size(); ++t) {
+      in->decoders_[t].resize(spec.encoder_widths_size());
+      for (int we = 0; we < spec.encoder_widths_size(); ++we) {
+        for (int wd = 0; wd < spec.decoder_widths_size(); ++wd) {
+          FoldedDecoder d = in->net_->FoldDecoder(t, we, wd, fold);
+          for (const auto& c : d.laterals) in->weight_bytes_ += Bytes(c);
+          for (const auto& c : d.convs) in->weight_bytes_ += Bytes(c);
+          in->weight_bytes_ += Bytes(d.head);
+          in->decoders_[t][we].push_back(std::move(d));
+        }
+      }
+    }
+    in->net_ = Supernet(nullptr);  // the folded copies are all it needs
+    return in;
+  }
+  // kSliced: the supernet's own weights, in the requested memory format.
+  for (auto& p : in->net_->parameters()) {
+    if (p.dim() == 4) p.set_data(p.contiguous(in->memory_format_));
+    in->weight_bytes_ += Bytes(p);
+  }
+  for (const auto& b : in->net_->buffers()) in->weight_bytes_ += Bytes(b);
+  return in;
+}
+
+torch::Tensor InferenceNet::PrepareInput(const torch::Tensor& images) const {
+  return images.to(device_, options_.dtype).contiguous(memory_format_);
+}
+
+std::vector<torch::Tensor> InferenceNet::Encode(const torch::Tensor& input,
+                                                int we) const {
+  if (options_.weights == InferenceOptions::Weights::kFolded) {
+    return encoders_[we].Forward(input);
+  }
+  return net_->Encode(input, we);
+}
+
+torch::Tensor InferenceNet::Decode(int task,
+                                   const std::vector<torch::Tensor>& features,
+                                   int we, int wd) const {
+  // A row subset (index_select) comes back in the default format; convert
+  // so the decoder's convolutions take the same path as the encoder's.
+  std::vector<torch::Tensor> f;
+  f.reserve(features.size());
+  for (const auto& x : features) f.push_back(x.contiguous(memory_format_));
+  const torch::Tensor raw =
+      options_.weights == InferenceOptions::Weights::kFolded
+          ? decoders_[task][we][wd].Forward(f)
+          : net_->DecodeRaw(task, f, we, wd);
+  // The activation in float32 whatever the network ran in.
+  return SupernetImpl::Activate(spec_.tasks(task).kind(),
+                                raw.to(torch::kFloat))
+      .contiguous();
+}
+
+std::string InferenceNet::Describe() const {
+  return absl::StrCat(
+      options_.weights == InferenceOptions::Weights::kFolded ? "folded"
+                                                             : "sliced",
+      "/", PrecisionName(options_.dtype), "/",
+      options_.channels_last ? "channels_last" : "nchw");
+}
+
+}  // namespace slimserve

@@ -1,0 +1,189 @@
+// The executor's network: folded and sliced weights, NCHW and channels-last,
+// float32 and bfloat16 all compute what the supernet computes, for every
+// configuration, alone and in mixed batches.
+#include "engine/runtime/inference_net.h"
+
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "engine/model/cost_model.h"
+#include "engine/model/spec.h"
+#include "engine/runtime/executor.h"
+#include "engine/runtime/inference_net_testing.h"
+#include "gtest/gtest.h"
+
+namespace slimserve {
+namespace {
+
+struct Variant {
+  InferenceOptions::Weights weights;
+  torch::ScalarType dtype;
+  bool channels_last;
+  double tolerance;       // largest error, relative to the largest output
+  double mean_tolerance;  // mean error, relative to the mean output
+};
+
+std::string Name(const Variant& v) {
+  return absl::StrCat(
+      v.weights == InferenceOptions::Weights::kFolded ? "folded" : "sliced",
+      "_", v.dtype == torch::kBFloat16 ? "bf16" : "f32", "_",
+      v.channels_last ? "nhwc" : "nchw");
+}
+
+class InferenceNetTest : public ::testing::TestWithParam<Variant> {};
+
+TEST_P(InferenceNetTest, EveryConfigurationMatchesTheSupernet) {
+  c10::InferenceMode guard;
+  Supernet reference = RandomEvalNet(21);
+  InferenceOptions options;
+  options.weights = GetParam().weights;
+  options.dtype = GetParam().dtype;
+  options.channels_last = GetParam().channels_last;
+  auto net = InferenceNet::Create(RandomEvalNet(21), options);
+  ASSERT_TRUE(net.ok()) << net.status();
+  const auto& spec = reference->spec();
+  torch::manual_seed(4);
+  const torch::Tensor x =
+      torch::randn({2, 3, spec.input().height(), spec.input().width()});
+  ExpectEveryConfigurationMatches(**net, reference, x, GetParam().tolerance,
+                                  GetParam().mean_tolerance);
+}
+
+// Mixed configurations in one batch give each row what it gets alone.
+TEST_P(InferenceNetTest, BatchedEqualsOneAtATime) {
+  c10::InferenceMode guard;
+  InferenceOptions options;
+  options.weights = GetParam().weights;
+  options.dtype = GetParam().dtype;
+  options.channels_last = GetParam().channels_last;
+  auto net = InferenceNet::Create(RandomEvalNet(5), options);
+  ASSERT_TRUE(net.ok()) << net.status();
+  const auto& spec = (*net)->spec();
+  torch::manual_seed(5);
+  const std::vector<ArchPlan> plans = MixedPlans(spec, 6);
+  std::vector<ExecutorItem> batch(plans.size()), alone(plans.size());
+  std::vector<ExecutorItem*> batch_ptrs;
+  for (size_t i = 0; i < plans.size(); ++i) {
+    batch[i].input = torch::randn({3, 32, 48});
+    SetWidths(plans[i], &batch[i]);
+    alone[i].input = batch[i].input;
+    SetWidths(plans[i], &alone[i]);
+    batch_ptrs.push_back(&batch[i]);
+  }
+  RunBatch(**net, batch_ptrs);
+  for (size_t i = 0; i < plans.size(); ++i) {
+    RunBatch(**net, {&alone[i]});
+    ASSERT_EQ(batch[i].outputs.size(), plans[i].tasks.size());
+    for (size_t k = 0; k < plans[i].tasks.size(); ++k) {
+      EXPECT_TRUE(batch[i].outputs[k].device().is_cpu());
+      EXPECT_LE(
+          MeanRelativeError(batch[i].outputs[k], alone[i].outputs[k]),
+          GetParam().mean_tolerance)
+          << "row " << i << " task " << plans[i].tasks[k].task;
+    }
+  }
+}
+
+// float32 paths differ from the supernet by rounding only (folding is done
+// in float64). bfloat16 keeps 8 bits of mantissa: a few per cent on average;
+// the largest error is bounded loosely, since normalising a near-zero normal
+// vector turns a small error into a large angle.
+constexpr auto kSliced = InferenceOptions::Weights::kSliced;
+constexpr auto kFolded = InferenceOptions::Weights::kFolded;
+INSTANTIATE_TEST_SUITE_P(
+    Variants, InferenceNetTest,
+    ::testing::Values(Variant{kSliced, torch::kFloat, false, 1e-5, 1e-5},
+                      Variant{kSliced, torch::kFloat, true, 1e-5, 1e-5},
+                      Variant{kFolded, torch::kFloat, false, 1e-4, 1e-5},
+                      Variant{kFolded, torch::kFloat, true, 1e-4, 1e-5},
+                      Variant{kFolded, torch::kBFloat16, true, 0.5, 0.03}),
+    [](const ::testing::TestParamInfo<Variant>& info) {
+      return Name(info.param);
+    });
+
+TEST(FoldTest, WeightsAreContiguousInTheRequestedFormatAndDtype) {
+  Supernet net = RandomEvalNet(7);
+  FoldOptions options{torch::kBFloat16, at::MemoryFormat::ChannelsLast};
+  const FoldedEncoder e = net->FoldEncoder(1, options);
+  const int64_t stem = SlimChannels(net->spec().encoder_widths(1),
+                                    net->spec().encoder().stem_channels());
+  EXPECT_EQ(e.stem.weight.sizes(), (std::vector<int64_t>{stem, 3, 3, 3}));
+  EXPECT_EQ(e.stem.weight.scalar_type(), torch::kBFloat16);
+  EXPECT_TRUE(e.stem.weight.is_contiguous(at::MemoryFormat::ChannelsLast));
+  const FoldedDecoder d = net->FoldDecoder(0, 1, 2, options);
+  for (const FoldedConv& c : d.convs) {
+    EXPECT_TRUE(c.weight.is_contiguous(at::MemoryFormat::ChannelsLast));
+    EXPECT_EQ(c.bias.size(0), c.weight.size(0));
+  }
+}
+
+TEST(FoldTest, FoldedConvEqualsConvThenBatchNorm) {
+  torch::NoGradGuard no_grad;
+  torch::manual_seed(2);
+  SlimConv2d conv(6, 8, 3, 2, /*has_bias=*/false);
+  conv->weight.normal_();
+  SwitchableBatchNorm bn(3, 8);
+  bn->eval();
+  bn->weight.normal_();
+  bn->bias.normal_();
+  bn->running_mean.normal_();
+  bn->running_var.uniform_(0.2, 4.0);
+  const torch::Tensor x = torch::randn({2, 4, 9, 7});
+  for (int config = 0; config < 3; ++config) {
+    const FoldedConv f = conv->Fold(4, 5, bn.get(), config, FoldOptions{});
+    const torch::Tensor want = bn->forward(conv->forward(x, 5), config);
+    EXPECT_LE(RelativeError(f(x), want), 1e-5) << "config " << config;
+  }
+}
+
+TEST(InferenceNetCreateTest, RefusesWhatCannotRun) {
+  InferenceOptions options;
+  options.weights = InferenceOptions::Weights::kSliced;
+  options.dtype = torch::kBFloat16;
+  auto sliced_bf16 = InferenceNet::Create(RandomEvalNet(1), options);
+  EXPECT_EQ(sliced_bf16.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(sliced_bf16.status().message().find("needs folded weights"),
+            std::string::npos)
+      << sliced_bf16.status();
+
+  options.weights = InferenceOptions::Weights::kFolded;
+  options.dtype = torch::kHalf;
+  auto cpu_half = InferenceNet::Create(RandomEvalNet(1), options);
+  EXPECT_EQ(cpu_half.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(cpu_half.status().message().find("float16 on the CPU"),
+            std::string::npos)
+      << cpu_half.status();
+
+  Supernet training = RandomEvalNet(1);
+  training->train();
+  EXPECT_EQ(InferenceNet::Create(training, InferenceOptions{}).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+TEST(InferenceNetCreateTest, BytesCountEveryFoldedCopy) {
+  InferenceOptions f32;
+  auto a = InferenceNet::Create(RandomEvalNet(1), f32);
+  InferenceOptions bf16 = f32;
+  bf16.dtype = torch::kBFloat16;
+  auto b = InferenceNet::Create(RandomEvalNet(1), bf16);
+  InferenceOptions sliced = f32;
+  sliced.weights = InferenceOptions::Weights::kSliced;
+  auto c = InferenceNet::Create(RandomEvalNet(1), sliced);
+  ASSERT_TRUE(a.ok() && b.ok() && c.ok());
+  EXPECT_EQ((*b)->weight_bytes() * 2, (*a)->weight_bytes());
+  // The supernet's 4-D weights alone, at full width, once:
+  int64_t conv_bytes = 0;
+  for (const auto& p : RandomEvalNet(1)->parameters()) {
+    if (p.dim() == 4) conv_bytes += p.numel() * 4;
+  }
+  // Every width gets its own copy, so folding costs more than one set.
+  EXPECT_GT((*a)->weight_bytes(), conv_bytes);
+  EXPECT_GT((*c)->weight_bytes(), conv_bytes);
+  EXPECT_EQ((*a)->Describe(), "folded/float32/channels_last");
+  EXPECT_EQ((*c)->Describe(), "sliced/float32/channels_last");
+}
+
+}  // namespace
+}  // namespace slimserve

@@ -1,0 +1,25 @@
+#ifndef SLIMSERVE_ENGINE_RUNTIME_LATENCY_PROFILER_H_
+#define SLIMSERVE_ENGINE_RUNTIME_LATENCY_PROFILER_H_
+
+// Measures the supernet's latency on the device it runs on, for the
+// admission controller's millisecond budgets and deadlines. Internal to
+// engine/ (includes torch).
+
+#include "engine/model/latency_table.h"
+#include "engine/runtime/inference_net.h"
+
+namespace slimserve {
+
+// Times every encoder width, and every (task, encoder width, decoder width)
+// decoder including its activation, on a batch of `batch_size` random images:
+// the median of `repetitions` runs after one warm-up run. fixed_ms is left 0
+// (per-request work outside the network is measured by the engine as it
+// serves). Takes about (1 + repetitions) x the cost of running every
+// configuration once: a second or two for the default model on 2 cores.
+// REQUIRES: repetitions >= 1.
+LatencyTable MeasureLatency(const InferenceNet& net, int batch_size,
+                            int repetitions);
+
+}  // namespace slimserve
+
+#endif  // SLIMSERVE_ENGINE_RUNTIME_LATENCY_PROFILER_H_

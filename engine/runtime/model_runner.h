@@ -1,0 +1,82 @@
+#ifndef SLIMSERVE_ENGINE_RUNTIME_MODEL_RUNNER_H_
+#define SLIMSERVE_ENGINE_RUNTIME_MODEL_RUNNER_H_
+
+// The seam between the engine and the network: what the executor asks of a
+// model, with no LibTorch in sight. TorchModelRunner (torch_runner.h) is the
+// real one; FakeModelRunner (fake_model_runner.h) stands in for it in tests
+// of scheduling, deadlines and shutdown.
+//
+// Errors: a runner never throws. Every failure is a Status (INTERNAL for a
+// failed execution), and a failed Run fails only the rows it was given.
+//
+// Thread-safety: every method may be called from any thread, concurrently
+// (the executor may run several batches at once).
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "engine/model/latency_table.h"
+
+namespace slimserve {
+
+// One task's dense output for one request: float32 CHW on the host,
+// contiguous. `data` stays valid while `owner` lives.
+struct OutputTensor {
+  int64_t channels = 0;
+  int64_t height = 0;
+  int64_t width = 0;
+  const float* data = nullptr;
+  std::shared_ptr<const void> owner;
+  int64_t numel() const { return channels * height * width; }
+};
+
+// One request's part of a batch.
+struct RunRow {
+  // [3, H, W] float32, normalised, at the model's input size. Borrowed: it
+  // outlives Run.
+  const float* input = nullptr;
+  int encoder_width = 0;            // index into the spec's encoder widths
+  std::vector<int> tasks;           // task indices, model order
+  std::vector<int> decoder_widths;  // decoder width index per entry of tasks
+  // Filled by Run: one activated output per entry of `tasks`.
+  std::vector<OutputTensor> outputs;
+};
+
+class ModelRunner {
+ public:
+  virtual ~ModelRunner() = default;
+
+  // Runs `rows` as one batch: one encoder pass per encoder width present,
+  // each (task, decoder width) on the sub-batch of rows that chose it. In
+  // eval mode every row's outputs equal what it would get alone, within
+  // float rounding. On OK every row's `outputs` is filled; on error none is
+  // to be read. REQUIRES: rows non-empty; indices valid for the model.
+  virtual absl::Status Run(absl::Span<RunRow* const> rows) = 0;
+
+  // Runs every encoder width once (so the first request does not pay for
+  // lazy initialisation).
+  virtual absl::Status Warmup() = 0;
+
+  // Times every encoder width and every (task, encoder width, decoder width)
+  // at `batch_size`: the median of `repetitions` runs after one warm-up run.
+  // fixed_ms is 0. REQUIRES: batch_size >= 1, repetitions >= 1.
+  virtual absl::StatusOr<LatencyTable> MeasureLatency(int batch_size,
+                                                      int repetitions) = 0;
+
+  // The network's form, e.g. "folded/float32/channels_last".
+  virtual std::string Describe() const = 0;
+  // The device and what shares it, for the latency cache key: e.g.
+  // "cpu:AMD EPYC 7B13 x2 threads=2" or "cuda:0 NVIDIA H200".
+  virtual std::string DeviceKey() const = 0;
+  // Bytes of the weights the network runs with.
+  virtual int64_t weight_bytes() const = 0;
+};
+
+}  // namespace slimserve
+
+#endif  // SLIMSERVE_ENGINE_RUNTIME_MODEL_RUNNER_H_

@@ -1,0 +1,235 @@
+#ifndef SLIMSERVE_ENGINE_RUNTIME_SUPERNET_H_
+#define SLIMSERVE_ENGINE_RUNTIME_SUPERNET_H_
+
+// The slimmable multi-task supernet in LibTorch. Internal to engine/ (and
+// tools/): includes torch. One set of weights serves every configuration:
+// width w of a layer with C output channels uses the first SlimChannels(w, C)
+// of them and the first channels of its input, so narrower configurations
+// are prefixes of wider ones and switching costs nothing.
+//
+// BatchNorm is switchable: each BN layer keeps private running statistics
+// per configuration that changes its input statistics (per encoder width in
+// the encoder; per (encoder width, decoder width) in a decoder), and affine
+// parameters per configuration or, in decoders, per decoder width
+// (ModelSpec.decoder_bn_affine).
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "absl/status/status.h"
+#include "slimserve/v1/model_spec.pb.h"
+
+namespace slimserve {
+
+// --------------------------------------------------- folded inference path
+//
+// For serving, every configuration can also be "folded": its slice of each
+// convolution copied into contiguous weights with the configuration's eval
+// BatchNorm folded in (w * gamma / sqrt(var + eps), beta - mean * that), in
+// the dtype and memory format the executor runs in. Costs memory (every
+// width's copy) and buys convolutions on contiguous, pre-packed weights with
+// no BatchNorm pass. engine/runtime/inference_net.h chooses between the two paths.
+
+struct FoldOptions {
+  torch::ScalarType dtype = torch::kFloat;
+  at::MemoryFormat memory_format = at::MemoryFormat::Contiguous;
+};
+
+struct FoldedConv {
+  torch::Tensor weight;  // [out, in, k, k]
+  torch::Tensor bias;    // [out]
+  int stride = 1;
+  int padding = 0;
+  // On the CPU, call oneDNN directly: LibTorch 1.13's dispatcher sends
+  // batch-1 and small float32 convolutions to its im2col path, which runs
+  // on Debian's reference BLAS about 10x slower (engine/runtime/PERFORMANCE.md).
+  bool mkldnn = false;
+  torch::Tensor operator()(const torch::Tensor& x) const;
+};
+
+struct FoldedBlock {
+  FoldedConv conv1, conv2;
+  FoldedConv shortcut;  // weight undefined: identity
+  torch::Tensor Forward(const torch::Tensor& x) const;
+};
+
+// The encoder at one width.
+struct FoldedEncoder {
+  FoldedConv stem;
+  std::vector<std::vector<FoldedBlock>> stages;
+  std::vector<torch::Tensor> Forward(const torch::Tensor& x) const;
+};
+
+// One task's decoder at one (encoder width, decoder width).
+struct FoldedDecoder {
+  std::vector<int> input_stages;
+  std::vector<FoldedConv> laterals, convs;
+  FoldedConv head;
+  int64_t out_h = 0, out_w = 0;
+  // The raw head output, like DecoderImpl::forward.
+  torch::Tensor Forward(const std::vector<torch::Tensor>& features) const;
+};
+
+class SwitchableBatchNormImpl;
+
+// Convolution whose input and output channels can be cut to a prefix.
+class SlimConv2dImpl : public torch::nn::Module {
+ public:
+  SlimConv2dImpl(int in_channels, int out_channels, int kernel, int stride,
+                 bool has_bias);
+  // Uses the first x.size(1) input channels and the first `out_channels`
+  // output channels.
+  torch::Tensor forward(const torch::Tensor& x, int out_channels);
+  // The first `in` x `out` channels, with `bn`'s configuration `config`
+  // folded in when bn is not null.
+  FoldedConv Fold(int64_t in, int64_t out,
+                  const SwitchableBatchNormImpl* bn, int config,
+                  const FoldOptions& options) const;
+
+  torch::Tensor weight;
+  torch::Tensor bias;  // undefined when constructed without bias
+
+ private:
+  int stride_;
+  int padding_;
+};
+TORCH_MODULE(SlimConv2d);
+
+// BatchNorm with running statistics per configuration and affine parameters
+// per configuration or shared between configurations: configuration c uses
+// affine row c % num_affine (num_affine 0 means num_configs).
+class SwitchableBatchNormImpl : public torch::nn::Module {
+ public:
+  SwitchableBatchNormImpl(int num_configs, int channels, int num_affine = 0);
+  // Normalises the x.size(1) channels of x with configuration `config`'s
+  // parameters (batch statistics in training mode, running ones otherwise).
+  torch::Tensor forward(const torch::Tensor& x, int config);
+  // Eval-mode BN of the first c channels as y = x * scale + shift, in
+  // float64: {scale, shift}.
+  std::pair<torch::Tensor, torch::Tensor> ScaleShift(int config,
+                                                     int64_t c) const;
+
+  torch::Tensor weight, bias;               // [num_affine, channels]
+  torch::Tensor running_mean, running_var;  // [num_configs, channels]
+  // Update rate of the running statistics in training mode; the trainer
+  // lowers it per batch (1/(k+1)) to recalibrate to exact averages.
+  double momentum = 0.1;
+
+ private:
+  int num_affine_;
+};
+TORCH_MODULE(SwitchableBatchNorm);
+
+class BasicBlockImpl : public torch::nn::Module {
+ public:
+  BasicBlockImpl(int num_configs, int in_channels, int out_channels,
+                 int stride);
+  torch::Tensor forward(const torch::Tensor& x, double width, int config);
+  // `in`: the channels of the input at this configuration.
+  FoldedBlock Fold(int64_t in, double width, int config,
+                   const FoldOptions& options) const;
+  int out_channels() const { return out_channels_; }
+
+ private:
+  int out_channels_;
+  SlimConv2d conv1_{nullptr}, conv2_{nullptr}, shortcut_{nullptr};
+  SwitchableBatchNorm bn1_{nullptr}, bn2_{nullptr}, shortcut_bn_{nullptr};
+};
+TORCH_MODULE(BasicBlock);
+
+class EncoderImpl : public torch::nn::Module {
+ public:
+  explicit EncoderImpl(const slimserve::v1::ModelSpec& spec);
+  // One feature map per stage, at encoder width index `we`.
+  std::vector<torch::Tensor> forward(const torch::Tensor& x, int we);
+  FoldedEncoder Fold(int we, const FoldOptions& options) const;
+
+ private:
+  std::vector<double> widths_;
+  int stem_channels_;
+  SlimConv2d stem_{nullptr};
+  SwitchableBatchNorm stem_bn_{nullptr};
+  std::vector<std::vector<BasicBlock>> stages_;
+};
+TORCH_MODULE(Encoder);
+
+class DecoderImpl : public torch::nn::Module {
+ public:
+  DecoderImpl(const slimserve::v1::ModelSpec& spec, int task);
+  // The head's raw output (before the task's activation) at the spec's input
+  // size, for encoder width index `we` and decoder width index `wd`.
+  // `features` are the encoder's outputs at width `we`.
+  torch::Tensor forward(const std::vector<torch::Tensor>& features, int we,
+                        int wd);
+  // `feature_channels`: channels of each encoder stage's output at `we`.
+  FoldedDecoder Fold(const std::vector<int64_t>& feature_channels, int we,
+                     int wd, const FoldOptions& options) const;
+
+ private:
+  std::vector<double> decoder_widths_;
+  int num_decoder_widths_;
+  int channels_;
+  int out_h_, out_w_;
+  std::vector<int> input_stages_;
+  std::vector<SlimConv2d> laterals_;
+  std::vector<SwitchableBatchNorm> lateral_bns_;
+  std::vector<SlimConv2d> convs_;
+  std::vector<SwitchableBatchNorm> conv_bns_;
+  SlimConv2d head_{nullptr};
+};
+TORCH_MODULE(Decoder);
+
+class SupernetImpl : public torch::nn::Module {
+ public:
+  // REQUIRES: ValidateModelSpec(spec).ok().
+  explicit SupernetImpl(const slimserve::v1::ModelSpec& spec);
+
+  // input: [N, 3, H, W] normalised images at the spec's input size.
+  std::vector<torch::Tensor> Encode(const torch::Tensor& input, int we) {
+    return encoder_->forward(input, we);
+  }
+  // Raw head output of task `task` (index in the spec), [N, C, H, W].
+  torch::Tensor DecodeRaw(int task, const std::vector<torch::Tensor>& features,
+                          int we, int wd) {
+    return decoders_[task]->forward(features, we, wd);
+  }
+  // The task's output activation: logits stay logits, depth goes through
+  // softplus (metres, > 0), normals are normalised to unit length, edges go
+  // through a sigmoid.
+  static torch::Tensor Activate(slimserve::v1::TaskKind kind,
+                                const torch::Tensor& raw);
+
+  // Folded copies of one configuration (see FoldOptions). REQUIRES: eval
+  // mode (the running statistics are what gets folded).
+  FoldedEncoder FoldEncoder(int we, const FoldOptions& options) const {
+    return encoder_->Fold(we, options);
+  }
+  FoldedDecoder FoldDecoder(int task, int we, int wd,
+                            const FoldOptions& options) const;
+
+  const slimserve::v1::ModelSpec& spec() const { return spec_; }
+
+ private:
+  slimserve::v1::ModelSpec spec_;
+  Encoder encoder_{nullptr};
+  std::vector<Decoder> decoders_;
+};
+TORCH_MODULE(Supernet);
+
+// Initialises every parameter deterministically from `seed`: He-normal
+// convolutions, unit BN scales, zero biases and statistics.
+void InitSupernet(Supernet& net, uint64_t seed);
+
+// Writes all parameters and buffers to a LibTorch archive at `path`.
+absl::Status SaveSupernet(Supernet& net, const std::string& path);
+
+// Reads every parameter and buffer of `net` from `path`. Errors name the file
+// and the tensor: missing, wrong shape, or a file that is not an archive.
+absl::Status LoadSupernet(Supernet& net, const std::string& path);
+
+}  // namespace slimserve
+
+#endif  // SLIMSERVE_ENGINE_RUNTIME_SUPERNET_H_

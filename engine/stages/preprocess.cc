@@ -1,0 +1,96 @@
+#include "engine/stages/preprocess.h"
+
+#include "absl/numeric/int128.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "image/codec.h"
+#include "kernels/preprocess.h"
+
+namespace slimserve {
+
+PreprocessOptions PreprocessOptionsFor(const slimserve::v1::ModelSpec& spec,
+                                       int64_t max_pixels) {
+  PreprocessOptions o;
+  o.height = spec.input().height();
+  o.width = spec.input().width();
+  for (int c = 0; c < 3; ++c) {
+    o.mean[c] = spec.input().mean(c);
+    o.std[c] = spec.input().std(c);
+  }
+  o.max_pixels = max_pixels;
+  return o;
+}
+
+absl::Status ValidateImage(const ImageInput& image, int64_t max_pixels) {
+  if (!image.raw) {
+    if (image.bytes.empty()) {
+      return absl::InvalidArgumentError("image.encoded: empty");
+    }
+    return absl::OkStatus();
+  }
+  if (image.height <= 0 || image.width <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("image.raw: height and width must be > 0, got ",
+                     image.height, "x", image.width));
+  }
+  if (image.channels != 1 && image.channels != 3 && image.channels != 4) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "image.raw.channels: must be 1, 3 or 4, got ", image.channels));
+  }
+  // 128 bits: the wire's dimensions are 32-bit, so no product overflows.
+  const absl::uint128 pixels = absl::uint128(image.height) * image.width;
+  const absl::uint128 expected = pixels * image.channels;
+  if (absl::uint128(image.bytes.size()) != expected) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "image.raw: data has %d bytes, expected %d*%d*%d = %d",
+        image.bytes.size(), image.height, image.width, image.channels,
+        expected));
+  }
+  if (pixels > absl::uint128(max_pixels)) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "image.raw: %dx%d = %d pixels, more than the limit of %d",
+        image.height, image.width, pixels, max_pixels));
+  }
+  return absl::OkStatus();
+}
+
+ImageWork WorkOf(const ImageInput& image) {
+  ImageWork work;
+  if (image.raw) {
+    work.source = ImageSource::kRaw;
+    work.pixels = image.height * image.width;
+    return work;
+  }
+  const absl::StatusOr<ImageInfo> info = ReadImageInfo(image.bytes);
+  if (!info.ok()) return work;
+  work.source = info->format == ImageFormat::kPng ? ImageSource::kPng
+                                                  : ImageSource::kJpeg;
+  work.pixels = info->height * info->width;
+  return work;
+}
+
+absl::StatusOr<std::vector<float>> Preprocess(
+    const ImageInput& image, const PreprocessOptions& options) {
+  DecodedImage decoded;
+  if (!image.raw) {
+    DecodeLimits limits;
+    limits.max_pixels = options.max_pixels;
+    absl::StatusOr<DecodedImage> d = DecodeImage(image.bytes, limits);
+    if (!d.ok()) return d.status();
+    decoded = *std::move(d);
+  }
+  const uint8_t* pixels =
+      image.raw ? reinterpret_cast<const uint8_t*>(image.bytes.data())
+                : decoded.pixels.data();
+  // ValidateImage bounded raw dimensions by max_pixels, an int64; each one
+  // fits an int because its product with the other (>= 1) does.
+  const int h = image.raw ? static_cast<int>(image.height) : decoded.height;
+  const int w = image.raw ? static_cast<int>(image.width) : decoded.width;
+  const int c = image.raw ? static_cast<int>(image.channels) : decoded.channels;
+  std::vector<float> input(size_t{3} * options.height * options.width);
+  ResizeNormalizeCpu(pixels, h, w, c, options.height, options.width,
+                     options.mean, options.std, input.data());
+  return input;
+}
+
+}  // namespace slimserve

@@ -1,0 +1,210 @@
+// Pre- and post-processing as functions: validation messages, the
+// pre-processed input, each task kind's encoding, the cost estimate.
+
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "engine/model/spec.h"
+#include "engine/stages/cost_estimate.h"
+#include "engine/stages/postprocess.h"
+#include "engine/stages/preprocess.h"
+#include "gtest/gtest.h"
+#include "image/codec.h"
+
+namespace slimserve {
+namespace {
+
+ImageInput Raw(int64_t h, int64_t w, int64_t c, size_t bytes, char v = 0) {
+  ImageInput image;
+  image.raw = true;
+  image.height = h;
+  image.width = w;
+  image.channels = c;
+  image.bytes.assign(bytes, v);
+  return image;
+}
+
+TEST(ValidateImageTest, NamesTheField) {
+  EXPECT_TRUE(ValidateImage(Raw(4, 5, 3, 60), 1000).ok());
+  EXPECT_EQ(ValidateImage(Raw(4, 5, 3, 10), 1000).message(),
+            "image.raw: data has 10 bytes, expected 4*5*3 = 60");
+  EXPECT_EQ(ValidateImage(Raw(4, 5, 2, 40), 1000).message(),
+            "image.raw.channels: must be 1, 3 or 4, got 2");
+  EXPECT_EQ(ValidateImage(Raw(0, 5, 3, 0), 1000).message(),
+            "image.raw: height and width must be > 0, got 0x5");
+  EXPECT_EQ(ValidateImage(Raw(40, 50, 1, 2000), 1000).message(),
+            "image.raw: 40x50 = 2000 pixels, more than the limit of 1000");
+  // 2^31 x 2^31 x 4 wraps to 0 in 64 bits: it must not match empty data.
+  EXPECT_EQ(
+      ValidateImage(Raw(int64_t{1} << 31, int64_t{1} << 31, 4, 0), 1000).code(),
+      absl::StatusCode::kInvalidArgument);
+  ImageInput encoded;
+  EXPECT_EQ(ValidateImage(encoded, 1000).message(), "image.encoded: empty");
+  encoded.bytes = "anything";  // decoding tells later
+  EXPECT_TRUE(ValidateImage(encoded, 1000).ok());
+}
+
+TEST(PreprocessTest, SameSizeRawInputIsExactlyNormalised) {
+  const v1::ModelSpec spec = TinyModelSpec();  // 32 x 48
+  const PreprocessOptions options = PreprocessOptionsFor(spec, 1 << 20);
+  ImageInput image = Raw(32, 48, 3, 32 * 48 * 3);
+  for (size_t i = 0; i < image.bytes.size(); ++i) {
+    image.bytes[i] = static_cast<char>(i % 251);
+  }
+  absl::StatusOr<std::vector<float>> input = Preprocess(image, options);
+  ASSERT_TRUE(input.ok()) << input.status();
+  ASSERT_EQ(input->size(), 3u * 32 * 48);
+  for (int c = 0; c < 3; ++c) {
+    for (int p = 0; p < 32 * 48; p += 101) {
+      const float v = static_cast<uint8_t>(image.bytes[p * 3 + c]);
+      EXPECT_FLOAT_EQ((*input)[c * 32 * 48 + p],
+                      (v / 255.0f - spec.input().mean(c)) / spec.input().std(c));
+    }
+  }
+}
+
+TEST(PreprocessTest, DecodesPngAndJpegAndRefusesTheRest) {
+  const PreprocessOptions options =
+      PreprocessOptionsFor(TinyModelSpec(), 1 << 20);
+  std::vector<uint8_t> rgb(60 * 80 * 3, 200);
+  ImageInput png;
+  png.bytes = *EncodePng(rgb.data(), 60, 80, 3, 8);
+  EXPECT_TRUE(Preprocess(png, options).ok());
+  ImageInput jpeg;
+  jpeg.bytes = *EncodeJpeg(rgb.data(), 60, 80, 90);
+  EXPECT_TRUE(Preprocess(jpeg, options).ok());
+  ImageInput gif;
+  gif.bytes = "GIF89a";
+  EXPECT_EQ(Preprocess(gif, options).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  PreprocessOptions small = options;
+  small.max_pixels = 100;
+  EXPECT_NE(Preprocess(png, small).status().message().find("limit"),
+            std::string::npos);
+}
+
+TEST(WorkOfTest, ReadsPixelsFromTheHeader) {
+  std::vector<uint8_t> rgb(30 * 20 * 3, 1);
+  ImageInput png;
+  png.bytes = *EncodePng(rgb.data(), 30, 20, 3, 8);
+  EXPECT_EQ(WorkOf(png).source, ImageSource::kPng);
+  EXPECT_EQ(WorkOf(png).pixels, 600);
+  ImageInput jpeg;
+  jpeg.bytes = *EncodeJpeg(rgb.data(), 30, 20, 90);
+  EXPECT_EQ(WorkOf(jpeg).source, ImageSource::kJpeg);
+  EXPECT_EQ(WorkOf(Raw(7, 9, 1, 63)).pixels, 63);
+  ImageInput junk;
+  junk.bytes = "junk";
+  EXPECT_EQ(WorkOf(junk).source, ImageSource::kUnknown);
+  EXPECT_EQ(WorkOf(junk).pixels, 0);
+}
+
+TEST(ValidateOutputFormatsTest, NamesTheTaskAndTheModelsTasks) {
+  const v1::ModelSpec spec = TinyModelSpec();
+  EXPECT_TRUE(ValidateOutputFormats({{"depth", OutputFormat::kPng}}, spec).ok());
+  EXPECT_EQ(ValidateOutputFormats({{"sky", OutputFormat::kPng}}, spec).message(),
+            "output_formats: unknown task \"sky\" (the model has: semseg, "
+            "depth, normals, edges)");
+  const absl::Status long_name =
+      ValidateOutputFormats({{std::string(100000, 'q'), OutputFormat::kPng}},
+                            spec);
+  EXPECT_LT(long_name.message().size(), 200u);
+}
+
+TEST(FormatForTest, PerTaskOrDefault) {
+  InferRequest r;
+  r.default_output_format = OutputFormat::kPng;
+  r.output_formats["depth"] = OutputFormat::kRaw;
+  EXPECT_EQ(FormatFor(r, "depth"), OutputFormat::kRaw);
+  EXPECT_EQ(FormatFor(r, "edges"), OutputFormat::kPng);
+}
+
+class EncodeOutputTest : public ::testing::Test {
+ protected:
+  const v1::ModelSpec spec_ = TinyModelSpec();
+  const v1::TaskSpec& Task(int t) { return spec_.tasks(t); }
+};
+
+TEST_F(EncodeOutputTest, RawIsTheTensorsBytes) {
+  const std::vector<float> depth = {0.5f, 1.25f, 2.0f, 3.0f, 4.0f, 65.6f};
+  absl::StatusOr<TaskOutput> out =
+      EncodeOutput(Task(1), OutputFormat::kRaw, depth.data(), 1, 2, 3);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->task, "depth");
+  EXPECT_EQ(out->dtype, DType::kFloat32);
+  EXPECT_EQ(out->shape, (std::vector<int64_t>{1, 2, 3}));
+  ASSERT_EQ(out->data.size(), 6 * sizeof(float));
+  EXPECT_EQ(std::memcmp(out->data.data(), depth.data(), out->data.size()), 0);
+}
+
+TEST_F(EncodeOutputTest, PngPerKind) {
+  // Depth: 16-bit millimetres, saturated.
+  const std::vector<float> depth = {0.5f, 1.25f, 2.0f, 3.0f, 4.0f, 65.6f};
+  absl::StatusOr<TaskOutput> out =
+      EncodeOutput(Task(1), OutputFormat::kPng, depth.data(), 1, 2, 3);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->dtype, DType::kUint16);
+  absl::StatusOr<DecodedPng> png = DecodePngRaw(out->data);
+  ASSERT_TRUE(png.ok()) << png.status();
+  EXPECT_EQ(png->bit_depth, 16);
+  EXPECT_EQ(png->samples,
+            (std::vector<uint16_t>{500, 1250, 2000, 3000, 4000, 65535}));
+
+  // Segmentation: class ids (8 classes), argmax per pixel.
+  std::vector<float> logits(8 * 2, 0.0f);
+  logits[5 * 2 + 0] = 3.0f;  // pixel 0 -> class 5
+  logits[2 * 2 + 1] = 1.0f;  // pixel 1 -> class 2
+  out = EncodeOutput(Task(0), OutputFormat::kPng, logits.data(), 8, 1, 2);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->dtype, DType::kUint8);
+  png = DecodePngRaw(out->data);
+  ASSERT_TRUE(png.ok());
+  EXPECT_EQ(png->samples, (std::vector<uint16_t>{5, 2}));
+
+  // Normals: RGB; edges: 8-bit.
+  // CHW: pixel 0 is (0, 0, 1), pixel 1 is (1, 0, 0).
+  const std::vector<float> normals = {0, 1, 0, 0, 1, 0};
+  out = EncodeOutput(Task(2), OutputFormat::kPng, normals.data(), 3, 1, 2);
+  ASSERT_TRUE(out.ok()) << out.status();
+  png = DecodePngRaw(out->data);
+  ASSERT_TRUE(png.ok());
+  EXPECT_EQ(png->channels, 3);
+  EXPECT_EQ(png->samples, (std::vector<uint16_t>{128, 128, 255, 255, 128, 128}));
+  const std::vector<float> edges = {0.0f, 1.0f};
+  out = EncodeOutput(Task(3), OutputFormat::kPng, edges.data(), 1, 1, 2);
+  ASSERT_TRUE(out.ok()) << out.status();
+  png = DecodePngRaw(out->data);
+  ASSERT_TRUE(png.ok());
+  EXPECT_EQ(png->samples, (std::vector<uint16_t>{0, 255}));
+}
+
+TEST_F(EncodeOutputTest, ChannelsMustFitTheTask) {
+  const std::vector<float> two(2, 0.0f);
+  EXPECT_EQ(EncodeOutput(Task(1), OutputFormat::kPng, two.data(), 2, 1, 1)
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(StageCostEstimateTest, LearnsPerSourceAndPerElement) {
+  StageCostEstimate costs;
+  ImageWork png{ImageSource::kPng, 1000};
+  ImageWork jpeg{ImageSource::kJpeg, 1000};
+  const absl::Duration jpeg_before = costs.Preprocess(jpeg);
+  for (int i = 0; i < 50; ++i) {
+    costs.RecordPreprocess(png, absl::Microseconds(100));  // 100 ns a pixel
+  }
+  EXPECT_NEAR(absl::ToDoubleNanoseconds(costs.Preprocess(png)), 100000, 100);
+  EXPECT_EQ(costs.Preprocess(jpeg), jpeg_before);  // another source
+  // Unknown pixels count as a VGA image, not as free.
+  EXPECT_GT(costs.Preprocess({ImageSource::kUnknown, 0}), absl::ZeroDuration());
+  for (int i = 0; i < 50; ++i) {
+    costs.RecordPostprocess(2000, absl::Microseconds(20));  // 10 ns each
+  }
+  EXPECT_NEAR(absl::ToDoubleNanoseconds(costs.Postprocess(4000)), 40000, 100);
+}
+
+}  // namespace
+}  // namespace slimserve
