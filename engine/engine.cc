@@ -199,17 +199,22 @@ class Engine::Impl {
 
     // Compute starts when both the request's pre-processing (behind the
     // stage pool's backlog) and the executors (behind the scheduler's queue)
-    // are through: the later of the two.
+    // are through: the later of the two. It must end early enough for the
+    // post-processing after it: the compute deadline is the request's less
+    // that estimate.
     const ImageWork work = WorkOf(request.image);
     const absl::Duration preprocess = stage_costs_.Preprocess(work);
+    const absl::Duration postprocess =
+        stage_costs_.Postprocess(RequestedOutputElements(request.plan_request));
     const Scheduler::Load scheduled = scheduler_->CurrentLoad();
     LoadState load;
     load.queue_wait_ms =
         Ms(std::max(scheduled.queue_wait, pool_->Backlog() + preprocess));
     load.latency_scale = scheduled.compute_scale;
     const absl::Time now = clock_->Now();
+    const absl::Time compute_deadline = request.deadline - postprocess;
     if (request.deadline != absl::InfiniteFuture()) {
-      load.deadline_ms = Ms(request.deadline - now);
+      load.deadline_ms = Ms(compute_deadline - now);
     }
     SLIM_ASSIGN_OR_RETURN(ArchPlan plan, Admit(*planner_, context_,
                                                request.plan_request, load));
@@ -217,7 +222,7 @@ class Engine::Impl {
     auto job = std::make_unique<Job>();
     job->encoder_width = plan.encoder_width_index;
     job->widths = WidthsOf(plan);
-    job->deadline = request.deadline;
+    job->deadline = compute_deadline;
     job->cancelled = request.cancelled;
     job->request = std::move(request);
     job->plan = std::move(plan);
@@ -235,9 +240,10 @@ class Engine::Impl {
       ++waiting_;
       ++in_flight_;
     }
-    pool_->Submit(preprocess, [this, job = std::move(job)]() mutable {
-      Preprocess(std::move(job));
-    });
+    pool_->Submit(StagePool::Priority::kStart, preprocess,
+                  [this, job = std::move(job)]() mutable {
+                    Preprocess(std::move(job));
+                  });
     return absl::OkStatus();
   }
 
@@ -361,10 +367,27 @@ class Engine::Impl {
       job->first_in_batch = i == 0;
       job->computed = end;
       const absl::Duration cost = stage_costs_.Postprocess(OutputElements(*job));
-      pool_->Submit(cost, [this, job = std::move(job)]() mutable {
-        Postprocess(std::move(job));
-      });
+      pool_->Submit(StagePool::Priority::kFinish, cost,
+                    [this, job = std::move(job)]() mutable {
+                      Postprocess(std::move(job));
+                    });
     }
+  }
+
+  // Elements of the dense outputs a request asks for (every output is at
+  // the model's input size, whatever the widths), for the post-processing
+  // estimate. Unknown tasks are left to admission to refuse.
+  int64_t RequestedOutputElements(const PlanRequest& request) const {
+    const int64_t pixels =
+        int64_t{spec().input().height()} * spec().input().width();
+    int64_t channels = 0;
+    for (const auto& task : spec().tasks()) {
+      const auto it = request.task_weights.find(task.name());
+      const bool requested = request.task_weights.empty() ||
+                             (it != request.task_weights.end() && it->second > 0);
+      if (requested) channels += TaskOutputChannels(task);
+    }
+    return channels * pixels;
   }
 
   static int64_t OutputElements(const Job& job) {

@@ -39,25 +39,8 @@ class Engine {
     // profile.textproto. Required.
     std::string model_dir;
 
-    // ---- How the network runs (engine/runtime, engine/runtime/PERFORMANCE.md).
-    struct Network {
-      // cpu, or cuda[:N] with a CUDA LibTorch (--config=cuda; Debian's is
-      // CPU-only: Create then fails with FAILED_PRECONDITION). The weights
-      // move there once.
-      Device device;
-      // Folded: per configuration, contiguous, BatchNorm folded in (more
-      // memory, faster). Sliced: the supernet's one set of weights.
-      WeightsForm weights = WeightsForm::kFolded;
-      // bfloat16 needs folded weights; float16 folded weights on CUDA.
-      Precision precision = Precision::kFloat32;
-      // NHWC activations and weights: on Debian's CPU LibTorch, what sends
-      // convolutions to oneDNN.
-      bool channels_last = true;
-      // LibTorch intra-op threads; 0: all cores. (Debian's LibTorch would
-      // otherwise use one.)
-      int num_threads = 0;
-    };
-    Network network;
+    // ---- How the network runs (engine/types.h documents each field).
+    NetworkOptions network;
     // Run every encoder width once before Create returns, so that the first
     // request does not pay for lazy initialisation.
     bool warmup = true;

@@ -11,14 +11,9 @@
 namespace slimserve {
 
 absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(const Options& options) {
-  TorchRunnerOptions runner;
-  runner.device = options.network.device;
-  runner.weights = options.network.weights;
-  runner.precision = options.network.precision;
-  runner.channels_last = options.network.channels_last;
-  runner.num_threads = options.network.num_threads;
-  return CreateEngine(options, [runner](const ModelPackage& package) {
-    return CreateTorchRunner(package.spec, package.weights_path, runner);
+  return CreateEngine(options, [&options](const ModelPackage& package) {
+    return CreateTorchRunner(package.spec, package.weights_path,
+                             options.network);
   });
 }
 

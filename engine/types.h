@@ -219,6 +219,26 @@ enum class Precision { kFloat32, kBFloat16, kFloat16 };
 absl::StatusOr<Precision> ParsePrecision(absl::string_view text);
 absl::string_view PrecisionName(Precision precision);
 
+// How the network runs (engine/runtime; engine/runtime/PERFORMANCE.md
+// measures the choices). Engine::Options::network.
+struct NetworkOptions {
+  // cpu, or cuda[:N] with a CUDA LibTorch (--config=cuda; Debian's is
+  // CPU-only: the engine then refuses cuda with FAILED_PRECONDITION). The
+  // weights move there once.
+  Device device;
+  // Folded: per configuration, contiguous, BatchNorm folded in (more
+  // memory, faster). Sliced: the supernet's one set of weights.
+  WeightsForm weights = WeightsForm::kFolded;
+  // bfloat16 needs folded weights; float16 folded weights on CUDA.
+  Precision precision = Precision::kFloat32;
+  // NHWC activations and weights: on Debian's CPU LibTorch, what sends
+  // convolutions to oneDNN.
+  bool channels_last = true;
+  // LibTorch intra-op threads (process-wide); 0: all cores. (Debian's
+  // LibTorch would otherwise use one.) >= 0.
+  int num_threads = 0;
+};
+
 // Planning strategies (engine/planning/planner.h has their definitions).
 enum class PlannerKind { kPaper, kExact, kUniform, kWidestFit };
 absl::StatusOr<PlannerKind> ParsePlannerKind(absl::string_view text);

@@ -41,16 +41,24 @@
 #include "server/process_metrics.h"
 #include "server/server.h"
 
-// Engine flags: defaults are Engine::Options' (engine/engine.h documents
-// each), so the two never disagree.
+// Flag defaults are Engine::Options' and Server::Options' (engine/engine.h
+// and server/server.h document each), so the two never disagree.
 namespace {
 const slimserve::Engine::Options& EngineDefaults() {
   static const auto* const options = new slimserve::Engine::Options;
   return *options;
 }
+const slimserve::Server::Options& ServerDefaults() {
+  static const auto* const options = new slimserve::Server::Options;
+  return *options;
+}
+// Seconds of a Server::Options duration; 0 for "never" (infinite).
+double Seconds(absl::Duration d) {
+  return d == absl::InfiniteDuration() ? 0 : absl::ToDoubleSeconds(d);
+}
 }  // namespace
 
-ABSL_FLAG(std::string, address, "0.0.0.0:50051",
+ABSL_FLAG(std::string, address, ServerDefaults().address,
           "host:port to listen on (port 0: any free port)");
 ABSL_FLAG(std::string, model_dir, "models/default",
           "model package directory; a relative path is resolved against the "
@@ -105,23 +113,28 @@ ABSL_FLAG(double, drain_grace_s, 5,
           "NOT_SERVING before refusing new calls (a second signal ends it)");
 ABSL_FLAG(double, shutdown_timeout_s, 30,
           "then, how long calls in flight may take to finish");
-ABSL_FLAG(double, keepalive_time_s, 60,
+ABSL_FLAG(double, keepalive_time_s, Seconds(ServerDefaults().keepalive.time),
           "ping a connection idle for this long (> 0)");
-ABSL_FLAG(double, keepalive_timeout_s, 20,
+ABSL_FLAG(double, keepalive_timeout_s,
+          Seconds(ServerDefaults().keepalive.timeout),
           "close a connection whose ping is not acknowledged in this time");
-ABSL_FLAG(double, keepalive_min_client_ping_interval_s, 10,
+ABSL_FLAG(double, keepalive_min_client_ping_interval_s,
+          Seconds(ServerDefaults().keepalive.min_client_ping_interval),
           "clients may send keepalive pings this often; more often gets "
           "them disconnected (GOAWAY too_many_pings)");
-ABSL_FLAG(double, max_connection_age_s, 0,
+ABSL_FLAG(double, max_connection_age_s,
+          Seconds(ServerDefaults().connection_age.max_age),
           "close connections at this age (+-10% jitter) so clients "
           "reconnect and re-balance over replicas; 0: never");
-ABSL_FLAG(double, max_connection_age_grace_s, 0,
+ABSL_FLAG(double, max_connection_age_grace_s,
+          Seconds(ServerDefaults().connection_age.max_age_grace),
           "calls on an aged connection get this long to finish; 0: as long "
           "as they take");
-ABSL_FLAG(int, max_threads, 0,
+ABSL_FLAG(int, max_threads, ServerDefaults().resources.max_threads,
           "gRPC resource quota: most threads for synchronous handlers; 0: no "
           "limit");
-ABSL_FLAG(int64_t, max_grpc_memory_bytes, 0,
+ABSL_FLAG(int64_t, max_grpc_memory_bytes,
+          ServerDefaults().resources.max_memory_bytes,
           "gRPC resource quota: memory for gRPC's buffers (not the model's); "
           "0: no limit");
 

@@ -43,21 +43,21 @@ else
   record facade_builds 1 "$(grep -m3 -E 'error|ERROR' "$log")"
 fi
 
-if slimserve_bazel build --noshow_progress "$probes:includes_internal" >"$log" 2>&1; then
-  record internal_include_fails 1 "a server-side include of engine/planning/planner.h compiled"
-elif grep -q 'engine/planning/planner.h' "$log"; then
-  record internal_include_fails 0 ""
-else
-  record internal_include_fails 1 "failed for another reason: $(grep -m3 -E 'error|ERROR' "$log")"
-fi
-
-if slimserve_bazel build --noshow_progress "$probes:depends_on_internal" >"$log" 2>&1; then
-  record internal_dependency_fails 1 "a server-side dependency on //engine/planning was allowed"
-elif grep -q 'is not visible' "$log"; then
-  record internal_dependency_fails 0 ""
-else
-  record internal_dependency_fails 1 "failed for another reason: $(grep -m3 -E 'error|ERROR' "$log")"
-fi
+# expect_failure NAME TARGET PATTERN WHAT: building TARGET must fail, with
+# PATTERN in its log (so that it failed for the reason checked).
+expect_failure() {
+  if slimserve_bazel build --noshow_progress "$2" >"$log" 2>&1; then
+    record "$1" 1 "$4 was allowed"
+  elif grep -q "$3" "$log"; then
+    record "$1" 0 ""
+  else
+    record "$1" 1 "failed for another reason: $(grep -m3 -E 'error|ERROR' "$log")"
+  fi
+}
+expect_failure internal_include_fails "$probes:includes_internal" \
+  'engine/planning/planner.h' "a server-side include of engine/planning/planner.h"
+expect_failure internal_dependency_fails "$probes:depends_on_internal" \
+  'is not visible' "a server-side dependency on //engine/planning"
 
 failed=0
 for r in "${results[@]}"; do failed=$((failed + r)); done

@@ -33,8 +33,11 @@ absl::StatusOr<std::unique_ptr<Scheduler>> Scheduler::Create(
   }
   std::unique_ptr<Scheduler> s(
       new Scheduler(options, std::move(run), std::move(drop)));
-  for (int i = 0; i < options.num_executor_threads; ++i) {
-    s->threads_.emplace_back([p = s.get()] { p->ExecutorLoop(); });
+  {
+    absl::MutexLock lock(&s->join_mu_);
+    for (int i = 0; i < options.num_executor_threads; ++i) {
+      s->threads_.emplace_back([p = s.get()] { p->ExecutorLoop(); });
+    }
   }
   return s;
 }
@@ -104,6 +107,7 @@ void Scheduler::Shutdown() {
     draining_ = true;
     stopping_ = true;
   }
+  absl::MutexLock join(&join_mu_);  // a second caller waits for the first
   for (std::thread& t : threads_) t.join();
   threads_.clear();
 }

@@ -149,7 +149,9 @@ class Scheduler {
   const Options options_;
   const RunFn run_;
   const DropFn drop_;
-  std::vector<std::thread> threads_;  // started in Create, joined once
+  // Started in Create, joined once (by the first Shutdown).
+  absl::Mutex join_mu_;
+  std::vector<std::thread> threads_ ABSL_GUARDED_BY(join_mu_);
 
   mutable absl::Mutex mu_;
   // One queue per encoder width index, in arrival order.

@@ -152,7 +152,7 @@ class TorchModelRunner final : public ModelRunner {
 
 absl::StatusOr<std::unique_ptr<ModelRunner>> CreateTorchRunner(
     const slimserve::v1::ModelSpec& spec, const std::string& weights_path,
-    const TorchRunnerOptions& options) {
+    const NetworkOptions& options) {
   if (options.num_threads < 0) {
     return absl::InvalidArgumentError(absl::StrCat(
         "Engine::Options.network.num_threads: must be >= 0, got ",

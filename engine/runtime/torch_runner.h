@@ -17,15 +17,6 @@
 
 namespace slimserve {
 
-struct TorchRunnerOptions {
-  Device device;
-  WeightsForm weights = WeightsForm::kFolded;
-  Precision precision = Precision::kFloat32;
-  bool channels_last = true;
-  // LibTorch intra-op threads (process-wide); 0: all cores.
-  int num_threads = 0;
-};
-
 // Loads `weights_path` (every tensor checked against `spec`) onto the
 // device. Errors: NOT_FOUND / INVALID_ARGUMENT naming the weights file and
 // tensor; INVALID_ARGUMENT naming the option for combinations that cannot
@@ -34,7 +25,7 @@ struct TorchRunnerOptions {
 // LibTorch throws. REQUIRES: ValidateModelSpec(spec).ok().
 absl::StatusOr<std::unique_ptr<ModelRunner>> CreateTorchRunner(
     const slimserve::v1::ModelSpec& spec, const std::string& weights_path,
-    const TorchRunnerOptions& options);
+    const NetworkOptions& options);
 
 }  // namespace slimserve
 

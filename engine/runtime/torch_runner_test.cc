@@ -28,7 +28,7 @@ std::string PackageDir() {
 }
 
 absl::StatusOr<std::unique_ptr<ModelRunner>> Runner(
-    TorchRunnerOptions options = {}) {
+    NetworkOptions options = {}) {
   options.num_threads = 1;
   const v1::ModelSpec spec = TinyModelSpec();
   return CreateTorchRunner(spec, WeightsPath(PackageDir(), spec), options);
@@ -106,7 +106,7 @@ TEST(TorchRunnerTest, MeasuresAndDescribesItself) {
 
 TEST(TorchRunnerTest, CreateErrorsNameTheProblem) {
   const v1::ModelSpec spec = TinyModelSpec();
-  TorchRunnerOptions options;
+  NetworkOptions options;
   absl::Status st =
       CreateTorchRunner(spec, "/nonexistent/weights.pt", options).status();
   EXPECT_NE(st.code(), absl::StatusCode::kOk);

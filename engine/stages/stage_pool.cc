@@ -17,8 +17,11 @@ absl::StatusOr<std::unique_ptr<StagePool>> StagePool::Create(
     return absl::InvalidArgumentError("StagePool::Options.clock: required");
   }
   std::unique_ptr<StagePool> pool(new StagePool(options));
-  for (int i = 0; i < options.num_threads; ++i) {
-    pool->threads_.emplace_back([p = pool.get()] { p->WorkerLoop(); });
+  {
+    absl::MutexLock lock(&pool->join_mu_);
+    for (int i = 0; i < options.num_threads; ++i) {
+      pool->threads_.emplace_back([p = pool.get()] { p->WorkerLoop(); });
+    }
   }
   return pool;
 }
@@ -27,13 +30,13 @@ StagePool::StagePool(const Options& options) : options_(options) {}
 
 StagePool::~StagePool() { Shutdown(); }
 
-void StagePool::Submit(absl::Duration estimated_cost,
+void StagePool::Submit(Priority priority, absl::Duration estimated_cost,
                        absl::AnyInvocable<void()> job) {
   {
     absl::MutexLock lock(&mu_);
     if (!stopping_) {
-      queue_.push(new Job{options_.clock->Now() + estimated_cost, next_seq_++,
-                          estimated_cost, std::move(job)});
+      queue_.push(new Job{priority, options_.clock->Now() + estimated_cost,
+                          next_seq_++, estimated_cost, std::move(job)});
       queued_cost_ += estimated_cost;
       return;
     }
@@ -81,6 +84,7 @@ void StagePool::Shutdown() {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
   }
+  absl::MutexLock join(&join_mu_);  // a second caller waits for the first
   for (std::thread& t : threads_) t.join();
   threads_.clear();
 }

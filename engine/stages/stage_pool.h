@@ -5,14 +5,16 @@
 // Submit only queues a job) and off the executor (which runs the network
 // only), in parallel across requests.
 //
-// Order: a job runs in order of its estimated completion, the time it was
+// Order: finishing work first (post-processing: its request has had its
+// compute, and waits only for this), then starting work (pre-processing).
+// Within each, in order of estimated completion, the time a job was
 // submitted plus its estimated cost; ties in submission order. So a small
 // image submitted just after a few large ones is decoded before them (their
 // estimated completions are later), while a large job is never passed by
 // jobs submitted after its own estimated completion, so it cannot starve.
 // With more than one thread, a large job also holds only one of them. A
 // FIFO queue would make every request wait for every large image ahead of
-// it.
+// it, and a finished request wait for the decodes of those behind it.
 //
 // Shutdown runs every queued job, then joins the threads.
 //
@@ -52,10 +54,16 @@ class StagePool {
   StagePool(const StagePool&) = delete;
   StagePool& operator=(const StagePool&) = delete;
 
+  enum class Priority {
+    kFinish = 0,  // completes a request (post-processing)
+    kStart = 1,   // starts one (pre-processing)
+  };
+
   // Queues `job` to run on a pool thread. After Shutdown() started, runs it
   // on the calling thread instead (a job is never lost).
   // REQUIRES: estimated_cost >= 0.
-  void Submit(absl::Duration estimated_cost, absl::AnyInvocable<void()> job);
+  void Submit(Priority priority, absl::Duration estimated_cost,
+              absl::AnyInvocable<void()> job);
 
   // Estimated time until a job submitted now would start: the estimated
   // work queued and still running, spread over the threads.
@@ -71,6 +79,7 @@ class StagePool {
 
  private:
   struct Job {
+    Priority priority;
     absl::Time due;  // submitted + estimated cost: the order
     uint64_t seq;    // submission order among equal `due`
     absl::Duration cost;
@@ -78,6 +87,7 @@ class StagePool {
   };
   struct Later {
     bool operator()(const Job* a, const Job* b) const {
+      if (a->priority != b->priority) return a->priority > b->priority;
       return a->due != b->due ? a->due > b->due : a->seq > b->seq;
     }
   };
@@ -87,7 +97,9 @@ class StagePool {
 
   // Constant after construction.
   const Options options_;
-  std::vector<std::thread> threads_;  // started in Create, joined once
+  // Started in Create, joined once (by the first Shutdown).
+  absl::Mutex join_mu_;
+  std::vector<std::thread> threads_ ABSL_GUARDED_BY(join_mu_);
 
   mutable absl::Mutex mu_;
   // Owned; popped by the workers.

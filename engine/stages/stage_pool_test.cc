@@ -11,6 +11,9 @@
 namespace slimserve {
 namespace {
 
+constexpr auto kStart = StagePool::Priority::kStart;
+constexpr auto kFinish = StagePool::Priority::kFinish;
+
 class StagePoolTest : public ::testing::Test {
  protected:
   void Start(int threads) {
@@ -34,7 +37,8 @@ class StagePoolTest : public ::testing::Test {
   }
   // Occupies one thread until `release` is notified.
   void Block(absl::Notification* started, absl::Notification* release) {
-    pool_->Submit(absl::ZeroDuration(), [started, release] {
+    pool_->Submit(StagePool::Priority::kStart, absl::ZeroDuration(),
+                  [started, release] {
       started->Notify();
       release->WaitForNotification();
     });
@@ -54,11 +58,11 @@ TEST_F(StagePoolTest, SmallJobsPassLargeOnesButNeverStarveThem) {
   Start(1);
   absl::Notification started, release;
   Block(&started, &release);
-  pool_->Submit(absl::Milliseconds(100), Record("large"));
+  pool_->Submit(kStart, absl::Milliseconds(100), Record("large"));
   clock_.Advance(absl::Milliseconds(1));
-  pool_->Submit(absl::Milliseconds(1), Record("small"));
+  pool_->Submit(kStart, absl::Milliseconds(1), Record("small"));
   clock_.Advance(absl::Milliseconds(199));
-  pool_->Submit(absl::Milliseconds(1), Record("later small"));
+  pool_->Submit(kStart, absl::Milliseconds(1), Record("later small"));
   EXPECT_EQ(pool_->pending(), 4);
   EXPECT_EQ(pool_->Backlog(), absl::Milliseconds(102));
   release.Notify();
@@ -68,12 +72,25 @@ TEST_F(StagePoolTest, SmallJobsPassLargeOnesButNeverStarveThem) {
   EXPECT_EQ(pool_->Backlog(), absl::ZeroDuration());
 }
 
+// A request whose compute is done waits for nobody's decode.
+TEST_F(StagePoolTest, FinishingWorkGoesFirst) {
+  Start(1);
+  absl::Notification started, release;
+  Block(&started, &release);
+  pool_->Submit(kStart, absl::ZeroDuration(), Record("decode"));
+  clock_.Advance(absl::Seconds(1));
+  pool_->Submit(kFinish, absl::Milliseconds(50), Record("encode"));
+  release.Notify();
+  pool_->Shutdown();
+  EXPECT_EQ(order(), (std::vector<std::string>{"encode", "decode"}));
+}
+
 TEST_F(StagePoolTest, EqualEstimatesRunInSubmissionOrder) {
   Start(1);
   absl::Notification started, release;
   Block(&started, &release);
   for (const char* name : {"a", "b", "c"}) {
-    pool_->Submit(absl::Milliseconds(5), Record(name));
+    pool_->Submit(kStart, absl::Milliseconds(5), Record(name));
   }
   release.Notify();
   pool_->Shutdown();
@@ -85,7 +102,7 @@ TEST_F(StagePoolTest, ALargeJobHoldsOnlyOneThread) {
   absl::Notification started, release;
   Block(&started, &release);  // the "large image" on one thread
   absl::Notification small_done;
-  pool_->Submit(absl::Milliseconds(1), [&] { small_done.Notify(); });
+  pool_->Submit(kStart, absl::Milliseconds(1), [&] { small_done.Notify(); });
   small_done.WaitForNotification();  // ran on the other thread
   release.Notify();
   pool_->Shutdown();  // before the notifications go
@@ -95,7 +112,7 @@ TEST_F(StagePoolTest, AfterShutdownJobsRunOnTheCaller) {
   Start(1);
   pool_->Shutdown();
   bool ran = false;
-  pool_->Submit(absl::ZeroDuration(), [&] { ran = true; });
+  pool_->Submit(kStart, absl::ZeroDuration(), [&] { ran = true; });
   EXPECT_TRUE(ran);
 }
 
