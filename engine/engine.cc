@@ -170,7 +170,8 @@ class Engine::Impl {
     Scheduler::Options scheduler;
     scheduler.policy = {options_.batching.max_batch_size,
                         options_.batching.max_queue_delay,
-                        options_.batching.starvation_limit};
+                        options_.batching.starvation_limit,
+                        options_.batching.adaptive_queue_delay};
     scheduler.num_executor_threads = options_.batching.num_executor_threads;
     scheduler.num_encoder_widths = spec().encoder_widths_size();
     scheduler.cost_model = batch_model_ ? &*batch_model_ : nullptr;
@@ -240,6 +241,9 @@ class Engine::Impl {
       ++waiting_;
       ++in_flight_;
     }
+    // On its way to the scheduler: batches of its width may wait for it.
+    scheduler_->Announce(job->encoder_width);
+    job->announced = true;
     pool_->Submit(StagePool::Priority::kStart, preprocess,
                   [this, job = std::move(job)]() mutable {
                     Preprocess(std::move(job));
@@ -427,6 +431,8 @@ class Engine::Impl {
 
   // Answers a request: the one exit of every Job.
   void Finish(std::unique_ptr<Job> job, absl::StatusOr<InferResult> result) {
+    // Failed before it was queued: the scheduler must not wait for it.
+    if (job->announced) scheduler_->Withdraw(job->encoder_width);
     InferDone done = std::move(job->done);
     bool waiting;
     {

@@ -62,6 +62,11 @@ class Engine {
       // batch to fill (less when a deadline needs it).
       int max_batch_size = 8;
       absl::Duration max_queue_delay = absl::Milliseconds(2);
+      // Wait for a batch to fill only while requests of its encoder width
+      // are being pre-processed (on their way); a request with none behind
+      // it runs as soon as an executor is free. Off: always wait up to
+      // max_queue_delay.
+      bool adaptive_queue_delay = true;
       // A request without a deadline is scheduled as if due this long after
       // it was queued, so that no encoder width starves. > 0.
       absl::Duration starvation_limit = absl::Milliseconds(200);

@@ -105,10 +105,14 @@ class EngineCoreTest : public ::testing::Test {
     engine_ = *std::move(engine);
   }
 
-  static Engine::Options Batching(int max_batch_size, absl::Duration delay) {
+  // Classic windows unless `adaptive`: tests of windows and batch formation
+  // need them to hold whatever the stage threads' timing.
+  static Engine::Options Batching(int max_batch_size, absl::Duration delay,
+                                  bool adaptive = false) {
     Engine::Options options;
     options.batching.max_batch_size = max_batch_size;
     options.batching.max_queue_delay = delay;
+    options.batching.adaptive_queue_delay = adaptive;
     return options;
   }
 
@@ -224,6 +228,30 @@ TEST_F(EngineCoreTest, ABatchClosesWhenItsWindowEndsOnTheClock) {
   EXPECT_EQ(result->timings.compute, absl::Milliseconds(kFullMs));
   EXPECT_EQ(result->timings.preprocess, absl::ZeroDuration());
   EXPECT_EQ(result->timings.postprocess, absl::ZeroDuration());
+}
+
+// A request with nothing behind it runs at once: the 2 ms window is not
+// waited for (the fake clock never moves here).
+TEST_F(EngineCoreTest, ALoneRequestDoesNotWaitForABatchThatIsNotComing) {
+  Start(Batching(8, absl::Milliseconds(2), /*adaptive=*/true));
+  for (int i = 0; i < 3; ++i) {
+    Answer& answer = NewAnswer();
+    ASSERT_TRUE(Submit(RawRequest(1.0), &answer).ok());
+    const absl::StatusOr<InferResult>& result = answer.Wait();
+    ASSERT_TRUE(result.ok()) << result.status();
+    EXPECT_EQ(result->timings.queue, absl::ZeroDuration());
+  }
+  // An undecodable request never reaches the queue: it must not hold the
+  // next one either.
+  InferRequest bad = RawRequest(1.0);
+  bad.image.raw = false;
+  bad.image.bytes = "not an image";
+  Answer& failed = NewAnswer();
+  ASSERT_TRUE(Submit(bad, &failed).ok());
+  EXPECT_EQ(failed.Wait().status().code(), absl::StatusCode::kInvalidArgument);
+  Answer& next = NewAnswer();
+  ASSERT_TRUE(Submit(RawRequest(1.0), &next).ok());
+  EXPECT_TRUE(next.Wait().ok());
 }
 
 TEST_F(EngineCoreTest, DegradesBeforeItRefuses) {

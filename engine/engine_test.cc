@@ -183,6 +183,9 @@ std::unique_ptr<Engine> BatchingEngine(int max_batch, absl::Duration delay) {
   options.warmup = false;
   options.batching.max_batch_size = max_batch;
   options.batching.max_queue_delay = delay;
+  // Fixed windows: the test needs full batches, whatever the stage threads'
+  // timing.
+  options.batching.adaptive_queue_delay = false;
   return *Engine::Create(options);
 }
 

@@ -78,6 +78,10 @@ ABSL_FLAG(int, max_batch_size, EngineDefaults().batching.max_batch_size,
 ABSL_FLAG(int64_t, max_queue_delay_us,
           absl::ToInt64Microseconds(EngineDefaults().batching.max_queue_delay),
           "longest a request waits for its batch to fill, microseconds");
+ABSL_FLAG(bool, adaptive_queue_delay,
+          EngineDefaults().batching.adaptive_queue_delay,
+          "wait for a batch to fill only while requests of its width are "
+          "being pre-processed; false: always up to --max_queue_delay_us");
 ABSL_FLAG(slimserve::PlannerKind, planner, EngineDefaults().planner,
           "planning strategy: paper, exact, uniform or widest-fit");
 ABSL_FLAG(bool, measure_latency, EngineDefaults().latency.measure,
@@ -234,6 +238,8 @@ int Main() {
   engine_options.batching.max_batch_size = absl::GetFlag(FLAGS_max_batch_size);
   engine_options.batching.max_queue_delay =
       absl::Microseconds(absl::GetFlag(FLAGS_max_queue_delay_us));
+  engine_options.batching.adaptive_queue_delay =
+      absl::GetFlag(FLAGS_adaptive_queue_delay);
   engine_options.stages.num_threads = absl::GetFlag(FLAGS_num_stage_threads);
   engine_options.planner = absl::GetFlag(FLAGS_planner);
   engine_options.latency.measure = absl::GetFlag(FLAGS_measure_latency);

@@ -78,7 +78,8 @@ BatchDecision DecideNextBatch(const std::vector<QueueView>& queues,
     // Latest start that still meets the most urgent deadline.
     const absl::Time must_start = earliest_deadline - q.EstimatedCompute(n);
     const bool full = static_cast<int>(c.live.size()) >= options.max_batch_size;
-    if (full || now >= fill_by || now >= must_start) {
+    const bool nothing_coming = options.adaptive_delay && q.incoming <= 0;
+    if (full || nothing_coming || now >= fill_by || now >= must_start) {
       ready.push_back(std::move(c));
     } else {
       decision.wake_at = std::min({decision.wake_at, fill_by, must_start});

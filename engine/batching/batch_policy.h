@@ -15,7 +15,10 @@
 //  2. A queue is ready when it holds max_batch_size requests, when its oldest
 //     request has waited max_queue_delay, or when waiting longer would make
 //     one of its requests miss its deadline (now + the estimated compute of
-//     the batch it would run is at or past that deadline).
+//     the batch it would run is at or past that deadline). With
+//     adaptive_delay, also when no request of its width is on its way
+//     (incoming == 0): nothing is coming to fill the batch, so waiting would
+//     only add latency.
 //  3. Among ready queues, earliest deadline first. A request without a
 //     deadline (or with a far one) counts as due at arrival +
 //     starvation_limit, so no width starves behind a stream of deadlines.
@@ -44,6 +47,9 @@ struct BatchPolicyOptions {
   // A request is treated as due this long after arrival even without a
   // deadline: the fairness bound across widths. REQUIRES > 0.
   absl::Duration starvation_limit = absl::Milliseconds(200);
+  // Wait for a batch to fill only while requests of its width are on their
+  // way (QueueView::incoming > 0). Off: always wait up to max_queue_delay.
+  bool adaptive_delay = false;
 };
 
 absl::Status ValidateBatchPolicyOptions(const BatchPolicyOptions& options);
@@ -59,6 +65,9 @@ struct PendingRequest {
 struct QueueView {
   int encoder_width = 0;
   std::vector<PendingRequest> requests;
+  // Requests of this width admitted and not queued yet (being
+  // pre-processed): more are coming. Read only with adaptive_delay.
+  int incoming = 0;
   // Estimated compute of a batch of b requests at this width:
   // fixed + per_item * b. Zero when unknown (then deadlines only drop
   // requests whose deadline has passed).

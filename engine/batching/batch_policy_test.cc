@@ -69,6 +69,27 @@ TEST(BatchPolicyTest, FullBatchRunsAtOnceAndTakesAtMostMax) {
   EXPECT_THAT(d.batch, ElementsAre(1, 2, 3, 4));
 }
 
+TEST(BatchPolicyTest, AdaptiveDelayWaitsOnlyWhileMoreAreComing) {
+  BatchPolicyOptions o = Opts();
+  o.adaptive_delay = true;
+  QueueView q = Queue(2, {Req(1, 0)});
+  q.incoming = 1;  // one more being pre-processed: worth waiting for
+  BatchDecision d = DecideNextBatch({q}, At(0.5), o);
+  EXPECT_THAT(d.batch, IsEmpty());
+  EXPECT_EQ(d.wake_at, At(2));
+  q.incoming = 0;  // nothing on its way: run now
+  d = DecideNextBatch({q}, At(0.5), o);
+  EXPECT_THAT(d.batch, ElementsAre(1));
+  // Incoming requests of another width do not hold this one.
+  QueueView other = Queue(3, {});
+  other.incoming = 5;
+  d = DecideNextBatch({q, other}, At(0.5), o);
+  EXPECT_THAT(d.batch, ElementsAre(1));
+  // Without adaptive_delay the window holds.
+  d = DecideNextBatch({q}, At(0.5), Opts());
+  EXPECT_THAT(d.batch, IsEmpty());
+}
+
 TEST(BatchPolicyTest, ZeroDelayRunsImmediately) {
   const BatchDecision d =
       DecideNextBatch({Queue(0, {Req(7, 0)})}, At(0), Opts(8, 0));

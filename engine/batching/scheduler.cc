@@ -47,6 +47,7 @@ Scheduler::Scheduler(const Options& options, RunFn run, DropFn drop)
       run_(std::move(run)),
       drop_(std::move(drop)),
       queues_(options.num_encoder_widths),
+      incoming_(options.num_encoder_widths, 0),
       compute_(options.cost_model, options.num_encoder_widths) {}
 
 Scheduler::~Scheduler() { Shutdown(); }
@@ -64,10 +65,27 @@ absl::Status Scheduler::Enqueue(std::unique_ptr<Task>* task) {
     return absl::UnavailableError("the scheduler is shutting down");
   }
   (*task)->enqueued = options_.clock->Now();
+  if ((*task)->announced) {
+    (*task)->announced = false;
+    incoming_[we] = std::max(0, incoming_[we] - 1);
+  }
   queues_[we].push_back(Queued{next_id_++, std::move(*task)});
   ++queued_;
   ++arrivals_;
   return absl::OkStatus();
+}
+
+void Scheduler::Announce(int encoder_width) {
+  if (encoder_width < 0 || encoder_width >= options_.num_encoder_widths) return;
+  absl::MutexLock lock(&mu_);
+  ++incoming_[encoder_width];
+}
+
+void Scheduler::Withdraw(int encoder_width) {
+  if (encoder_width < 0 || encoder_width >= options_.num_encoder_widths) return;
+  absl::MutexLock lock(&mu_);
+  incoming_[encoder_width] = std::max(0, incoming_[encoder_width] - 1);
+  ++arrivals_;  // wakes an executor: a waiting batch may be ready now
 }
 
 QueueState Scheduler::StateLocked() const {
@@ -93,6 +111,7 @@ Scheduler::Load Scheduler::CurrentLoad() const {
   load.compute_scale = compute_.scale();
   load.queued = queued_;
   load.running = static_cast<int>(running_until_.size());
+  for (int n : incoming_) load.incoming += n;
   return load;
 }
 
@@ -122,6 +141,7 @@ bool Scheduler::NextWork(Work* work) {
       if (queue.empty()) continue;
       QueueView view;
       view.encoder_width = static_cast<int>(we);
+      view.incoming = incoming_[we];
       std::vector<const BatchItem*> items;
       for (const Queued& q : queue) {
         items.push_back(&q.task->widths);

@@ -8,6 +8,9 @@
 // (cancelled, or past saving before compute) go to `drop` instead.
 //
 // Guarantees:
+//  0. With policy.adaptive_delay, a batch waits for more requests only while
+//     some of its width are announced (on their way), so a lone request on
+//     an idle server does not wait for a batch that is not coming.
 //  1. Every task that Enqueue accepted reaches exactly one of `run` (in a
 //     batch) or `drop` (with CANCELLED or DEADLINE_EXCEEDED), on an
 //     executor thread, unless the process dies first.
@@ -56,6 +59,9 @@ class Scheduler {
     BatchItem widths;       // what the batch cost model needs
     absl::Time deadline = absl::InfiniteFuture();
     std::shared_ptr<const std::atomic<bool>> cancelled;  // may be null
+    // True when Announce(encoder_width) was called for it: Enqueue then
+    // counts it as arrived (and clears this).
+    bool announced = false;
     // Set by the scheduler.
     absl::Time enqueued;  // when Enqueue accepted it
   };
@@ -106,14 +112,24 @@ class Scheduler {
   // width out of range.
   absl::Status Enqueue(std::unique_ptr<Task>* task);
 
+  // A request of this encoder width is on its way (admitted, being
+  // pre-processed): with policy.adaptive_delay, batches of this width wait
+  // for it (up to max_queue_delay); without an announced request they run
+  // at once. Each Announce is ended by the Enqueue of a task marked
+  // `announced`, or by Withdraw when the request will not come (failed
+  // before it was queued). Out-of-range widths are ignored.
+  void Announce(int encoder_width);
+  void Withdraw(int encoder_width);
+
   struct Load {
     // Predicted time from now until a request enqueued now would start
     // computing (EstimateQueueWait).
     absl::Duration queue_wait;
     // Measured / predicted compute (ComputeEstimate::scale).
     double compute_scale = 1.0;
-    int queued = 0;   // tasks waiting
-    int running = 0;  // batches running
+    int queued = 0;    // tasks waiting
+    int running = 0;   // batches running
+    int incoming = 0;  // announced, not yet queued
   };
   Load CurrentLoad() const;
 
@@ -157,7 +173,10 @@ class Scheduler {
   // One queue per encoder width index, in arrival order.
   std::vector<std::deque<Queued>> queues_ ABSL_GUARDED_BY(mu_);
   int queued_ ABSL_GUARDED_BY(mu_) = 0;  // sum of the queues' sizes
-  // Monotonic: task ids, arrivals (wake idle executors), batch ids.
+  // Announced and not yet queued or withdrawn, per encoder width index.
+  std::vector<int> incoming_ ABSL_GUARDED_BY(mu_);
+  // Monotonic: task ids, arrivals and withdrawals (wake idle executors),
+  // batch ids.
   uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
   uint64_t arrivals_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t next_batch_id_ ABSL_GUARDED_BY(mu_) = 1;

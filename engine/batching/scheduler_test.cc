@@ -108,13 +108,15 @@ class SchedulerTest : public ::testing::Test {
 
   absl::Status Enqueue(int label, int width,
                        absl::Time deadline = absl::InfiniteFuture(),
-                       std::shared_ptr<std::atomic<bool>> cancelled = nullptr) {
+                       std::shared_ptr<std::atomic<bool>> cancelled = nullptr,
+                       bool announced = false) {
     auto task = std::make_unique<TestTask>();
     task->label = label;
     task->encoder_width = width;
     task->widths = {{0, 1}, {width, width}};
     task->deadline = deadline;
     task->cancelled = std::move(cancelled);
+    task->announced = announced;
     std::unique_ptr<Scheduler::Task> t = std::move(task);
     return scheduler_->Enqueue(&t);
   }
@@ -149,6 +151,35 @@ TEST_F(SchedulerTest, APartialBatchWaitsForItsWindowOnTheClock) {
   clock_.Advance(absl::Microseconds(1));
   recorder_.BlockUntil(1);
   EXPECT_EQ(recorder_.batches(), (std::vector<std::vector<int>>{{7}}));
+}
+
+TEST_F(SchedulerTest, AdaptiveDelayWaitsOnlyForAnnouncedRequests) {
+  Scheduler::Options options = Policy(8, absl::Milliseconds(2));
+  options.policy.adaptive_delay = true;
+  Start(options);
+  // Nothing announced: runs at once, no clock movement needed.
+  ASSERT_TRUE(Enqueue(0, 1).ok());
+  recorder_.BlockUntil(1);
+  // Two announced: the first waits for the second, which completes it.
+  scheduler_->Announce(1);
+  scheduler_->Announce(1);
+  EXPECT_EQ(scheduler_->CurrentLoad().incoming, 2);
+  ASSERT_TRUE(Enqueue(1, 1, absl::InfiniteFuture(), nullptr, true).ok());
+  const absl::Time now = clock_.Now();
+  clock_.BlockUntilWaiting(1, now + absl::Milliseconds(2));
+  EXPECT_EQ(recorder_.batches().size(), 1u);
+  ASSERT_TRUE(Enqueue(2, 1, absl::InfiniteFuture(), nullptr, true).ok());
+  recorder_.BlockUntil(2);
+  EXPECT_EQ(recorder_.batches()[1], (std::vector<int>{1, 2}));
+  // One announced that never comes: Withdraw releases the waiting batch.
+  scheduler_->Announce(1);
+  scheduler_->Announce(1);
+  ASSERT_TRUE(Enqueue(3, 1, absl::InfiniteFuture(), nullptr, true).ok());
+  clock_.BlockUntilWaiting(1, now + absl::Milliseconds(2));
+  scheduler_->Withdraw(1);
+  recorder_.BlockUntil(3);
+  EXPECT_EQ(recorder_.batches()[2], (std::vector<int>{3}));
+  EXPECT_EQ(scheduler_->CurrentLoad().incoming, 0);
 }
 
 TEST_F(SchedulerTest, WidthsNeverShareABatch) {
