@@ -138,7 +138,7 @@ class Run : public std::enable_shared_from_this<Run> {
   void BuildRequest(v1::InferRequest* req) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     const uint64_t n = count_++;
     req->set_request_id(absl::StrCat("bench-", n));
-    req->mutable_image()->set_encoded(o_.images[n % o_.images.size()]);
+    *req->mutable_image() = o_.images[n % o_.images.size()];
     const auto& budgets = o_.mix.budget_fractions;
     req->mutable_budget()->set_fraction(budgets[n % budgets.size()]);
     req->set_default_output_format(o_.png_outputs ? v1::PNG : v1::RAW);

@@ -15,6 +15,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "slimserve/v1/slimserve.pb.h"
 
 namespace slimserve {
 namespace bench {
@@ -41,8 +42,9 @@ struct BenchOptions {
   // completes OK within this time.
   absl::Duration deadline = absl::ZeroDuration();
   Mix mix;
-  // Encoded images (PNG/JPEG) used in turn. Required, at least one.
-  std::vector<std::string> images;
+  // Images used in turn (encoded PNG/JPEG or raw pixels). Required, at
+  // least one.
+  std::vector<v1::Image> images;
   bool png_outputs = true;  // else RAW tensors
   uint64_t seed = 1;
   // Open loop: calls outstanding beyond this are counted as "client_overflow"

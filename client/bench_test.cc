@@ -35,7 +35,7 @@ TEST(ParseMixTest, Forms) {
 
 TEST(ValidateTest, ExactlyOneMode) {
   BenchOptions o;
-  o.images = {"x"};
+  o.images.resize(1);
   EXPECT_FALSE(ValidateBenchOptions(o).ok());
   o.concurrency = 2;
   EXPECT_TRUE(ValidateBenchOptions(o).ok());
@@ -54,7 +54,8 @@ class BenchRunTest : public ::testing::Test {
     BenchOptions o;
     o.target = absl::StrCat("127.0.0.1:", server_->server().port());
     o.duration = absl::Milliseconds(600);
-    o.images = {TestPng()};
+    o.images.resize(1);
+    o.images[0].set_encoded(TestPng());
     return o;
   }
   std::unique_ptr<TestServer> server_;

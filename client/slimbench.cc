@@ -29,6 +29,9 @@ ABSL_FLAG(std::string, images, "",
           "Comma-separated PNG/JPEG files; empty: generated images");
 ABSL_FLAG(std::string, image_size, "480x640",
           "HxW of generated images (when --images is empty)");
+ABSL_FLAG(std::string, image_format, "png",
+          "generated images as png, jpeg (quality 90) or raw (uint8 RGB "
+          "pixels)");
 ABSL_FLAG(std::string, output_format, "png", "png or raw");
 ABSL_FLAG(uint64_t, seed, 1, "Seed of the workload");
 ABSL_FLAG(std::string, json_out, "", "Also write the report as JSON here");
@@ -37,7 +40,7 @@ namespace {
 
 // Smooth colour gradients with a few blocks: compresses like a photo more
 // than noise does, and is different per index.
-std::string GeneratedImage(int h, int w, int index) {
+std::vector<uint8_t> GeneratedPixels(int h, int w, int index) {
   std::vector<uint8_t> rgb(static_cast<size_t>(h) * w * 3);
   std::mt19937 rng(index);
   const int bx = rng() % w, by = rng() % h;
@@ -50,7 +53,27 @@ std::string GeneratedImage(int h, int w, int index) {
       p[2] = static_cast<uint8_t>((index * 50 + x + y) % 256);
     }
   }
-  return *slimserve::EncodePng(rgb.data(), h, w, 3, 8);
+  return rgb;
+}
+
+// `format`: png, jpeg or raw; false when it is none of them.
+bool GeneratedImage(int h, int w, int index, const std::string& format,
+                    slimserve::v1::Image* image) {
+  const std::vector<uint8_t> rgb = GeneratedPixels(h, w, index);
+  if (format == "png") {
+    image->set_encoded(*slimserve::EncodePng(rgb.data(), h, w, 3, 8));
+  } else if (format == "jpeg") {
+    image->set_encoded(*slimserve::EncodeJpeg(rgb.data(), h, w, 90));
+  } else if (format == "raw") {
+    auto* raw = image->mutable_raw();
+    raw->set_height(h);
+    raw->set_width(w);
+    raw->set_channels(3);
+    raw->set_data(rgb.data(), rgb.size());
+  } else {
+    return false;
+  }
+  return true;
 }
 
 }  // namespace
@@ -84,7 +107,13 @@ int main(int argc, char** argv) {
       std::cerr << "error: --image_size must be HxW\n";
       return 2;
     }
-    for (int i = 0; i < 4; ++i) o.images.push_back(GeneratedImage(h, w, i));
+    for (int i = 0; i < 4; ++i) {
+      if (!GeneratedImage(h, w, i, absl::GetFlag(FLAGS_image_format),
+                          &o.images.emplace_back())) {
+        std::cerr << "error: --image_format must be png, jpeg or raw\n";
+        return 2;
+      }
+    }
   } else {
     for (const std::string& path :
          std::vector<std::string>(absl::StrSplit(images, ',', absl::SkipEmpty()))) {
@@ -95,7 +124,7 @@ int main(int argc, char** argv) {
       }
       std::stringstream bytes;
       bytes << f.rdbuf();
-      o.images.push_back(bytes.str());
+      o.images.emplace_back().set_encoded(bytes.str());
     }
   }
   if (auto st = b::ValidateBenchOptions(o); !st.ok()) {

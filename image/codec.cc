@@ -278,16 +278,32 @@ absl::StatusOr<DecodedImage> DecodeJpegAsRgb(absl::string_view bytes,
   if (absl::Status s = CheckPixelLimit(width, height, limits); !s.ok()) {
     return s;
   }
+  // The smallest DCT scaling factor (<= 1) that keeps both minimums.
+  int out_h = height, out_w = width;
+  int num_factors = 0;
+  const tjscalingfactor* factors = tjGetScalingFactors(&num_factors);
+  const bool scale = limits.min_height > 0 && limits.min_width > 0;
+  for (int i = 0; scale && factors != nullptr && i < num_factors; ++i) {
+    const tjscalingfactor f = factors[i];
+    if (f.num > f.denom) continue;  // never scale up
+    const int h = TJSCALED(height, f), w = TJSCALED(width, f);
+    if (h >= limits.min_height && w >= limits.min_width &&
+        int64_t{h} * w < int64_t{out_h} * out_w) {
+      out_h = h;
+      out_w = w;
+    }
+  }
   DecodedImage out;
-  out.height = height;
-  out.width = width;
+  out.height = out_h;
+  out.width = out_w;
   out.channels = 3;
-  out.pixels.resize(static_cast<size_t>(height) * width * 3);
+  out.pixels.resize(static_cast<size_t>(out_h) * out_w * 3);
   // LIMITSCANS bounds the work a crafted progressive JPEG can cause.
   // TurboJPEG returns -1 on warnings (such as truncation) with or without
-  // STOPONWARNING; the flag only saves decoding the rest.
-  if (tjDecompress2(tj.get(), data, bytes.size(), out.pixels.data(), width,
-                    /*pitch=*/0, height, TJPF_RGB,
+  // STOPONWARNING; the flag only saves decoding the rest. Given a width
+  // and height, it decodes at the scaling factor that yields them.
+  if (tjDecompress2(tj.get(), data, bytes.size(), out.pixels.data(), out_w,
+                    /*pitch=*/0, out_h, TJPF_RGB,
                     TJFLAG_STOPONWARNING | TJFLAG_LIMITSCANS) != 0) {
     return failed();
   }

@@ -27,6 +27,13 @@ struct DecodeLimits {
   // Images with more pixels are rejected from their header, before any pixel
   // memory is allocated. The default allows 8192 x 8192.
   int64_t max_pixels = 64LL * 1024 * 1024;
+  // JPEG only: decode at the smallest of libjpeg-turbo's DCT scaling factors
+  // (k/8) that keeps the image at least min_height x min_width, so a photo
+  // much larger than the model's input is never decoded at full size (at
+  // 1/4 a 480x640 JPEG decodes 16x fewer pixels). Never scales up; either
+  // 0: full size. The pixel limit applies to the full size.
+  int min_height = 0;
+  int min_width = 0;
 };
 
 enum class ImageFormat { kPng, kJpeg };
@@ -55,7 +62,9 @@ absl::StatusOr<ImageInfo> ReadImageInfo(absl::string_view bytes);
 // anywhere before its end is an error, but one that lacks only the chunks
 // after the image data (e.g. IEND) decodes, as its pixels are complete.
 // JPEG: any warning from libjpeg (corrupt or truncated data, extraneous
-// bytes) is an error, since the decoded pixels may be garbage. CMYK JPEGs are
+// bytes) is an error, since the decoded pixels may be garbage. With
+// limits.min_height/min_width the result may be smaller than the file's
+// size (a DCT scaling factor, see DecodeLimits). CMYK JPEGs are
 // not supported.
 //
 // Errors (all InvalidArgument): "image is empty"; "image is neither PNG nor

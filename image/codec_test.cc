@@ -319,6 +319,42 @@ TEST(ImageCodecTest, JpegOverPixelLimitIsRejectedBeforeDecoding) {
                                        "67108864"));
 }
 
+TEST(ImageCodecTest, JpegDecodesAtTheSmallestScaleThatKeepsTheMinimum) {
+  std::vector<uint8_t> rgb(480 * 640 * 3);
+  for (size_t i = 0; i < rgb.size(); ++i) {
+    rgb[i] = static_cast<uint8_t>((i / 3 % 640) * 255 / 640);
+  }
+  const std::string jpeg = *EncodeJpeg(rgb.data(), 480, 640, 90);
+  DecodeLimits limits;
+  absl::StatusOr<DecodedImage> full = DecodeImage(jpeg, limits);
+  ASSERT_TRUE(full.ok()) << full.status();
+  EXPECT_EQ(full->height, 480);
+  limits.min_height = 96;
+  limits.min_width = 128;
+  absl::StatusOr<DecodedImage> small = DecodeImage(jpeg, limits);
+  ASSERT_TRUE(small.ok()) << small.status();
+  EXPECT_EQ(small->height, 120);  // 1/4: 1/8 would be 60 x 80
+  EXPECT_EQ(small->width, 160);
+  EXPECT_EQ(small->pixels.size(), 120u * 160 * 3);
+  // The same picture: a pixel of the scaled image is close to the mean of
+  // the 4x4 block it covers.
+  for (int x : {3, 80, 157}) {
+    double mean = 0;
+    for (int dy = 0; dy < 4; ++dy) {
+      for (int dx = 0; dx < 4; ++dx) {
+        mean += full->pixels[((60 * 4 + dy) * 640 + x * 4 + dx) * 3];
+      }
+    }
+    EXPECT_NEAR(small->pixels[(60 * 160 + x) * 3], mean / 16, 6) << x;
+  }
+  // Never upscaled; and PNGs are always decoded whole.
+  limits.min_height = 1000;
+  EXPECT_EQ(DecodeImage(jpeg, limits)->height, 480);
+  const std::string png = *EncodePng(rgb.data(), 480, 640, 3, 8);
+  limits.min_height = 96;
+  EXPECT_EQ(DecodeImage(png, limits)->height, 480);
+}
+
 TEST(ImageCodecTest, ReadImageInfoReadsTheHeaderOnly) {
   std::vector<uint8_t> rgb(30 * 50 * 3, 90);
   const std::string png = *EncodePng(rgb.data(), 30, 50, 3, 8);

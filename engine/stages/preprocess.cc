@@ -75,6 +75,9 @@ absl::StatusOr<std::vector<float>> Preprocess(
   if (!image.raw) {
     DecodeLimits limits;
     limits.max_pixels = options.max_pixels;
+    // Large JPEGs decode at a DCT scale still at least the model's input.
+    limits.min_height = options.height;
+    limits.min_width = options.width;
     absl::StatusOr<DecodedImage> d = DecodeImage(image.bytes, limits);
     if (!d.ok()) return d.status();
     decoded = *std::move(d);

@@ -12,6 +12,7 @@
 #include "engine/stages/preprocess.h"
 #include "gtest/gtest.h"
 #include "image/codec.h"
+#include "kernels/preprocess.h"
 
 namespace slimserve {
 namespace {
@@ -83,6 +84,36 @@ TEST(PreprocessTest, DecodesPngAndJpegAndRefusesTheRest) {
   small.max_pixels = 100;
   EXPECT_NE(Preprocess(png, small).status().message().find("limit"),
             std::string::npos);
+}
+
+// A 480x640 JPEG is decoded at 1/4 (120x160, still above the model's 32x48
+// input) and then resized: close to decoding it whole.
+TEST(PreprocessTest, LargeJpegsDecodeAtAReducedScale) {
+  const PreprocessOptions options =
+      PreprocessOptionsFor(TinyModelSpec(), 1 << 20);
+  std::vector<uint8_t> rgb(480 * 640 * 3);
+  for (int y = 0; y < 480; ++y) {
+    for (int x = 0; x < 640; ++x) {
+      for (int c = 0; c < 3; ++c) {
+        rgb[(y * 640 + x) * 3 + c] =
+            static_cast<uint8_t>((x * (c + 1) / 5 + y / 3) % 256);
+      }
+    }
+  }
+  ImageInput jpeg;
+  jpeg.bytes = *EncodeJpeg(rgb.data(), 480, 640, 90);
+  absl::StatusOr<std::vector<float>> input = Preprocess(jpeg, options);
+  ASSERT_TRUE(input.ok()) << input.status();
+  const DecodedImage whole = *DecodeImage(jpeg.bytes);
+  std::vector<float> reference(input->size());
+  ResizeNormalizeCpu(whole.pixels.data(), whole.height, whole.width, 3,
+                     options.height, options.width, options.mean, options.std,
+                     reference.data());
+  double diff = 0;
+  for (size_t i = 0; i < reference.size(); ++i) {
+    diff += std::fabs((*input)[i] - reference[i]);
+  }
+  EXPECT_LT(diff / reference.size(), 0.05);  // ~3 grey levels in 255
 }
 
 TEST(WorkOfTest, ReadsPixelsFromTheHeader) {

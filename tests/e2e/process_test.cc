@@ -120,7 +120,10 @@ TEST(ProcessTest, ServesSlimctlAndStopsCleanlyOnSigterm) {
   ASSERT_GT(port, 0);
   const std::string target = absl::StrCat("127.0.0.1:", port);
 
+  // The metrics endpoint on a free port too: the default 9090 may be taken
+  // by another test running in parallel.
   ProcessGuard server{Spawn({Runfile("server/slimserve"), "--address=" + target,
+                             "--metrics_address=127.0.0.1:0",
                              "--model_dir=" + *model_dir, "--num_threads=1",
                              "--log_level=debug", "--shutdown_timeout_s=10"})};
   ASSERT_GT(server.pid, 0);
