@@ -59,6 +59,9 @@ ABSL_FLAG(std::string, weights, "",
           "task, equal weights)");
 ABSL_FLAG(std::string, out, "", "infer: directory for the outputs");
 ABSL_FLAG(std::string, format, "png", "infer: output format, png or raw");
+ABSL_FLAG(std::string, output_size, "model",
+          "infer: outputs at the model's input size (model) or at the "
+          "image's (input)");
 ABSL_FLAG(std::string, request_id, "", "infer, plan: request id");
 ABSL_FLAG(bool, json, false,
           "print the response as JSON (infer: without the output data)");
@@ -207,6 +210,13 @@ absl::StatusOr<v1::InferRequest> MakeInferRequest() {
                                             request.mutable_task_weights());
   if (!flags.ok()) return flags;
   request.set_default_output_format(format == "png" ? v1::PNG : v1::RAW);
+  const std::string output_size = absl::GetFlag(FLAGS_output_size);
+  if (output_size != "model" && output_size != "input") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--output_size: must be model or input, got \"", output_size, "\""));
+  }
+  request.set_output_size(output_size == "input" ? v1::OUTPUT_SIZE_INPUT
+                                                 : v1::OUTPUT_SIZE_MODEL);
   return request;
 }
 

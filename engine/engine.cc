@@ -48,6 +48,7 @@ struct Job : Scheduler::Task {
   ImageWork work;      // what pre-processing will cost (StageCostEstimate)
   absl::Time submitted;
   absl::Time computed;              // when its batch's network pass ended
+  OutputShape output;               // the size its outputs come at
   std::vector<float> input;         // the network's input, [3, H, W]
   std::vector<OutputTensor> outputs;  // the network's, per plan task
   Timings timings;
@@ -113,6 +114,16 @@ absl::Status ValidateEngineOptions(const Engine::Options& o) {
     return Bad("stages.max_image_pixels",
                absl::StrCat("must be in [1, 2^30], got ",
                             o.stages.max_image_pixels));
+  }
+  if (o.stages.png_compression_level < -1 ||
+      o.stages.png_compression_level > 9) {
+    return Bad("stages.png_compression_level",
+               absl::StrCat("must be in [-1, 9], got ",
+                            o.stages.png_compression_level));
+  }
+  if (o.stages.max_output_bytes < 1) {
+    return Bad("stages.max_output_bytes",
+               absl::StrCat("must be >= 1, got ", o.stages.max_output_bytes));
   }
   if (o.latency.measure && o.latency.repetitions < 1) {
     return Bad("latency.repetitions",
@@ -204,9 +215,12 @@ class Engine::Impl {
     // post-processing after it: the compute deadline is the request's less
     // that estimate.
     const ImageWork work = WorkOf(request.image);
+    SLIM_ASSIGN_OR_RETURN(
+        const OutputShape output,
+        OutputShapeFor(request, work, spec(), options_.stages.max_output_bytes));
     const absl::Duration preprocess = stage_costs_.Preprocess(work);
-    const absl::Duration postprocess =
-        stage_costs_.Postprocess(RequestedOutputElements(request.plan_request));
+    const absl::Duration postprocess = stage_costs_.Postprocess(
+        RequestedOutputElements(request.plan_request, output));
     const Scheduler::Load scheduled = scheduler_->CurrentLoad();
     LoadState load;
     load.queue_wait_ms =
@@ -229,6 +243,7 @@ class Engine::Impl {
     job->plan = std::move(plan);
     job->done = std::move(done);
     job->work = work;
+    job->output = output;
     job->submitted = now;
     {
       absl::MutexLock lock(&mu_);
@@ -370,7 +385,8 @@ class Engine::Impl {
       job->batch_size = static_cast<int>(jobs.size());
       job->first_in_batch = i == 0;
       job->computed = end;
-      const absl::Duration cost = stage_costs_.Postprocess(OutputElements(*job));
+      const absl::Duration cost = stage_costs_.Postprocess(
+          RequestedOutputElements(job->request.plan_request, job->output));
       pool_->Submit(StagePool::Priority::kFinish, cost,
                     [this, job = std::move(job)]() mutable {
                       Postprocess(std::move(job));
@@ -379,11 +395,11 @@ class Engine::Impl {
   }
 
   // Elements of the dense outputs a request asks for (every output is at
-  // the model's input size, whatever the widths), for the post-processing
+  // the output size, whatever the widths), for the post-processing
   // estimate. Unknown tasks are left to admission to refuse.
-  int64_t RequestedOutputElements(const PlanRequest& request) const {
-    const int64_t pixels =
-        int64_t{spec().input().height()} * spec().input().width();
+  int64_t RequestedOutputElements(const PlanRequest& request,
+                                  const OutputShape& output) const {
+    const int64_t pixels = int64_t{output.height} * output.width;
     int64_t channels = 0;
     for (const auto& task : spec().tasks()) {
       const auto it = request.task_weights.find(task.name());
@@ -394,30 +410,29 @@ class Engine::Impl {
     return channels * pixels;
   }
 
-  static int64_t OutputElements(const Job& job) {
-    int64_t n = 0;
-    for (const OutputTensor& t : job.outputs) n += t.numel();
-    return n;
-  }
-
-  // Stage pool: each task's output as RAW or PNG; then done.
+  // Stage pool: each task's head output resized, activated and encoded as
+  // RAW or PNG; then done.
   void Postprocess(std::unique_ptr<Job> job) {
     const absl::Time start = clock_->Now();
     job->timings.queue += start - job->computed;
     InferResult result;
+    int64_t elements = 0;
     for (size_t k = 0; k < job->plan.tasks.size(); ++k) {
       const TaskPlan& tp = job->plan.tasks[k];
       const OutputTensor& t = job->outputs[k];
-      absl::StatusOr<TaskOutput> out = EncodeOutput(
+      absl::StatusOr<TaskOutput> out = FinishOutput(
           spec().tasks(tp.task), FormatFor(job->request, tp.name), t.data,
-          t.channels, t.height, t.width);
+          t.channels, t.height, t.width, job->output.height,
+          job->output.width,
+          PngLevelFor(spec().tasks(tp.task).kind(),
+                      options_.stages.png_compression_level));
       if (!out.ok()) {
         Finish(std::move(job), out.status());
         return;
       }
+      elements += t.channels * job->output.height * job->output.width;
       result.outputs.push_back(*std::move(out));
     }
-    const int64_t elements = OutputElements(*job);
     job->outputs.clear();  // free the network's tensors
     const absl::Time end = clock_->Now();
     job->timings.postprocess = end - start;
@@ -455,7 +470,10 @@ class Engine::Impl {
         "model=", spec().name(), "/", spec().version(),
         " weights_bytes=", package_.weights_bytes,
         " device=", runner_->DeviceKey(),
-        " batch_sizes=", absl::StrJoin(sizes, ","), " net=", runner_->Describe());
+        " batch_sizes=", absl::StrJoin(sizes, ","), " net=", runner_->Describe(),
+        // What a table entry times: decoders up to their heads (the final
+        // upsampling is post-processing's since this key was introduced).
+        " decoders=heads");
     std::optional<LatencyProfile> profile;
     const std::string& cache = options_.latency.cache;
     if (!cache.empty()) {

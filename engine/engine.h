@@ -80,6 +80,14 @@ class Engine {
       // Largest accepted image, in pixels (decompression-bomb guard), in
       // [1, 2^30].
       int64_t max_image_pixels = 64LL * 1024 * 1024;
+      // Largest outputs a request may ask for (OutputSize::kInput makes them
+      // as large as its image), in bytes before PNG compression; >= 1. The
+      // default leaves room below Server::Options' 64 MiB response limit.
+      int64_t max_output_bytes = 48LL << 20;
+      // zlib level of PNG outputs, 0-9 for every task kind; -1 chooses per
+      // kind by measurement (engine/stages/postprocess.h, PngLevelFor):
+      // deflate for 8-bit maps, stored for 16-bit depth and RGB normals.
+      int png_compression_level = -1;
     };
     Stages stages;
 

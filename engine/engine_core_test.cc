@@ -19,6 +19,7 @@
 #include "engine/engine.h"
 #include "engine/model/spec.h"
 #include "engine/runtime/fake_model_runner.h"
+#include "engine/stages/postprocess.h"
 #include "engine/stages/preprocess.h"
 #include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
@@ -171,12 +172,18 @@ TEST_F(EngineCoreTest, BatchesRequestsOfOneEncoderWidthWhateverTheirTasks) {
       const int64_t hw = out.shape[1] * out.shape[2];
       ASSERT_EQ(out.data.size(), out.shape[0] * hw * sizeof(float));
       const float* v = reinterpret_cast<const float*>(out.data.data());
-      for (int64_t c = 0; c < out.shape[0]; ++c) {
-        const float want = FakeModelRunner::Value(
-            tp.task, result->plan.encoder_width_index, tp.decoder_width_index,
-            c);
-        for (int64_t p = 0; p < hw; p += 97) {
-          ASSERT_FLOAT_EQ(v[c * hw + p], input[p] + want)
+      for (int64_t p = 0; p < hw; p += 97) {
+        // The fake's head at this pixel, finished as post-processing does
+        // (the resize is exact: the fake's heads are at the output size).
+        std::vector<float> want(out.shape[0]);
+        for (int64_t c = 0; c < out.shape[0]; ++c) {
+          want[c] = input[p] + FakeModelRunner::Value(
+                                   tp.task, result->plan.encoder_width_index,
+                                   tp.decoder_width_index, c);
+        }
+        ActivateInPlace(out.kind, want.data(), out.shape[0], 1, 1);
+        for (int64_t c = 0; c < out.shape[0]; ++c) {
+          ASSERT_FLOAT_EQ(v[c * hw + p], want[c])
               << "request " << i << " task " << tp.name;
         }
       }
@@ -473,6 +480,38 @@ TEST_F(EngineCoreTest, PngInputsAndOutputs) {
   }
   EXPECT_EQ(result->outputs[3].format, OutputFormat::kRaw);
   EXPECT_LE(result->plan.macs, result->plan.budget_macs);
+}
+
+TEST_F(EngineCoreTest, OutputsAtTheInputSizeOrRefusedWhenTooLarge) {
+  Engine::Options options = Batching(8, absl::ZeroDuration());
+  options.stages.max_output_bytes = 1 << 20;
+  Start(options);
+  InferRequest r = RawRequest(1.0);  // 8 x 12
+  r.output_size = OutputSize::kInput;
+  r.output_formats["depth"] = OutputFormat::kPng;
+  Answer& answer = NewAnswer();
+  ASSERT_TRUE(Submit(r, &answer).ok());
+  const absl::StatusOr<InferResult>& result = answer.Wait();
+  ASSERT_TRUE(result.ok()) << result.status();
+  for (const TaskOutput& out : result->outputs) {
+    EXPECT_EQ(out.shape[1], 8) << out.task;
+    EXPECT_EQ(out.shape[2], 12) << out.task;
+  }
+  EXPECT_EQ(DecodePngRaw(result->outputs[1].data)->height, 8);
+  // 200 x 300 RAW outputs of 13 channels: 3 MB, over the 1 MB limit.
+  InferRequest big = RawRequest(1.0);
+  big.image.height = 200;
+  big.image.width = 300;
+  big.image.bytes.assign(200 * 300 * 3, 'x');
+  big.output_size = OutputSize::kInput;
+  Answer& refused = NewAnswer();
+  const absl::Status st = Submit(big, &refused);
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << st;
+  EXPECT_NE(st.message().find("output_size"), std::string::npos) << st;
+  big.output_size = OutputSize::kModel;  // the same image at the model's size
+  Answer& fine = NewAnswer();
+  ASSERT_TRUE(Submit(big, &fine).ok());
+  EXPECT_TRUE(fine.Wait().ok());
 }
 
 TEST_F(EngineCoreTest, ModelInfoAndPlansFromTheFakeMeasurement) {

@@ -48,6 +48,8 @@ struct PlanRequest {
 };
 
 enum class OutputFormat { kRaw, kPng };
+// kModel: the model's input size; kInput: the request image's size.
+enum class OutputSize { kModel, kInput };
 enum class DType { kFloat32, kUint8, kUint16 };
 
 struct ImageInput {
@@ -69,6 +71,7 @@ struct InferRequest {
   // must be tasks of the model.
   std::map<std::string, OutputFormat> output_formats;
   OutputFormat default_output_format = OutputFormat::kRaw;
+  OutputSize output_size = OutputSize::kModel;
   // Not run if this passes before compute starts (DEADLINE_EXCEEDED).
   absl::Time deadline = absl::InfiniteFuture();
   // Optional; when it reads true before compute, the request is dropped with

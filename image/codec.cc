@@ -21,9 +21,6 @@
 namespace slimserve {
 namespace {
 
-// zlib's Z_BEST_SPEED; zlib.h is not among @sys//:png's headers.
-constexpr int kZlibBestSpeed = 1;
-
 bool IsPng(absl::string_view bytes) {
   return bytes.size() >= 4 && bytes.substr(0, 4) == "\x89PNG";
 }
@@ -223,12 +220,15 @@ bool ReadPngRows(png_structp png, png_bytepp rows) {
 }
 
 bool WritePng(png_structp png, png_infop info, const uint8_t* pixels,
-              int height, int width, int channels, int bit_depth) {
+              int height, int width, int channels, int bit_depth,
+              int compression_level) {
   if (setjmp(png_jmpbuf(png))) return false;
-  png_set_compression_level(png, kZlibBestSpeed);
+  png_set_compression_level(png, compression_level);
   // One fixed filter: no per-row filter search. Sub costs little and helps
-  // smooth images such as depth maps.
-  png_set_filter(png, PNG_FILTER_TYPE_BASE, PNG_FILTER_SUB);
+  // deflate on smooth images such as depth maps; stored data (level 0)
+  // gains nothing from a filter.
+  png_set_filter(png, PNG_FILTER_TYPE_BASE,
+                 compression_level == 0 ? PNG_FILTER_NONE : PNG_FILTER_SUB);
   png_set_IHDR(png, info, width, height, bit_depth,
                channels == 1 ? PNG_COLOR_TYPE_GRAY : PNG_COLOR_TYPE_RGB,
                PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_BASE,
@@ -419,7 +419,13 @@ absl::StatusOr<DecodedPng> DecodePngRaw(absl::string_view bytes,
 }
 
 absl::StatusOr<std::string> EncodePng(const void* pixels, int height, int width,
-                                      int channels, int bit_depth) {
+                                      int channels, int bit_depth,
+                                      int compression_level) {
+  if (compression_level < 0 || compression_level > 9) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "EncodePng: compression level must be in [0, 9], got ",
+        compression_level));
+  }
   if (pixels == nullptr || height <= 0 || width <= 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("EncodePng needs pixels and a positive size, got ", width,
@@ -443,7 +449,7 @@ absl::StatusOr<std::string> EncodePng(const void* pixels, int height, int width,
   }
   if (!WritePng(writer.png(), writer.info(),
                 static_cast<const uint8_t*>(pixels), height, width, channels,
-                bit_depth)) {
+                bit_depth, compression_level)) {
     return absl::InternalError(absl::StrCat("PNG encode failed: ", io.error));
   }
   return encoded;

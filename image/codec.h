@@ -98,11 +98,14 @@ absl::StatusOr<DecodedPng> DecodePngRaw(absl::string_view bytes,
 // channels: 1 (gray) or 3 (RGB). bit_depth: 8 (uint8_t samples) or 16
 // (native-endian uint16_t samples). No gamma or colour chunks are written, so
 // decoders that honour them (DecodeImage) and those that do not read the same
-// values, and DecodePngRaw returns the input exactly. Tuned for speed on the
-// serving path: zlib level 1, Sub filter.
+// values, and DecodePngRaw returns the input exactly.
+// compression_level: zlib's, 0 (stored: no deflate and no filter; measured
+// 7-14x faster than 1 on 96x128 16-bit and RGB maps, at 2.5x the bytes) to
+// 9; above 0 with the Sub filter.
 // Errors: InvalidArgument for bad arguments, Internal if libpng fails.
 absl::StatusOr<std::string> EncodePng(const void* pixels, int height, int width,
-                                      int channels, int bit_depth);
+                                      int channels, int bit_depth,
+                                      int compression_level = 1);
 
 // Encodes height x width RGB pixels (row-major HWC, no padding) as a baseline
 // 4:2:0 JPEG of the given quality in [1, 100].

@@ -49,6 +49,11 @@ CudaStatus SegmentationArgmaxResizeCuda(const void* logits, ScalarType type,
                                         int out_h, int out_w, uint8_t* ids,
                                         void* stream);
 
+// ResizeBilinearBatchCpu on the GPU.
+CudaStatus ResizeBilinearCuda(const void* src, ScalarType type, int n,
+                              int channels, int h, int w, int out_h, int out_w,
+                              float* dst, void* stream);
+
 // DepthToMillimetresBatchCpu on the GPU.
 CudaStatus DepthToMillimetresCuda(const void* metres, ScalarType type,
                                   int64_t count, uint16_t* mm, void* stream);

@@ -261,6 +261,39 @@ TEST_F(CudaKernelsTest, SegmentationMatchesCpu) {
   }
 }
 
+TEST_F(CudaKernelsTest, ResizeMatchesCpu) {
+  struct Case {
+    int n, channels, h, w, out_h, out_w;
+  };
+  const Case cases[] = {
+      {3, 8, 24, 32, 96, 128},  // the heads' upscale
+      {1, 3, 17, 9, 17, 9},     // same size
+      {2, 1, 30, 40, 480, 640},  // to a caller's image size
+  };
+  for (const Case& c : cases) {
+    const size_t count = static_cast<size_t>(c.n) * c.channels * c.h * c.w;
+    const std::vector<float> values = RandomFloats(rng_, count, -6.0f, 6.0f);
+    for (ScalarType type : kAllTypes) {
+      const std::vector<uint8_t> in = ToType(values, type);
+      const size_t out_count =
+          static_cast<size_t>(c.n) * c.channels * c.out_h * c.out_w;
+      std::vector<float> want(out_count);
+      ResizeBilinearBatchCpu(in.data(), type, c.n, c.channels, c.h, c.w,
+                             c.out_h, c.out_w, want.data());
+      std::vector<uint8_t> want_bytes(out_count * sizeof(float));
+      std::memcpy(want_bytes.data(), want.data(), want_bytes.size());
+      auto d_in = Upload(in.data(), in.size());
+      auto d_out = Poisoned(out_count * sizeof(float));
+      ASSERT_KERNEL_OK(ResizeBilinearCuda(
+          d_in->get(), type, c.n, c.channels, c.h, c.w, c.out_h, c.out_w,
+          static_cast<float*>(d_out->get()), stream_));
+      EXPECT_EQ(FirstDifference(Download(*d_out), want_bytes), "")
+          << ScalarTypeName(type) << " " << c.h << "x" << c.w << " -> "
+          << c.out_h << "x" << c.out_w;
+    }
+  }
+}
+
 TEST_F(CudaKernelsTest, DepthMatchesCpu) {
   std::vector<float> metres = RandomFloats(rng_, 3 * 96 * 128, -1.0f, 70.0f);
   const float specials[] = {0.0f,  -0.0f, 0.0005f, 65.535f, kInf,

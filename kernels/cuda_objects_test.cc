@@ -131,6 +131,7 @@ std::vector<std::string> ExpectedKernels(int object) {
       names.push_back(ns + "16PreprocessKernelI" + t + "Lb1E");
     } else {
       names.push_back(ns + "30SegmentationArgmaxResizeKernelI" + t + "E");
+      names.push_back(ns + "20ResizeBilinearKernelI" + t + "E");
       names.push_back(ns + "11DepthKernelI" + t + "E");
       names.push_back(ns + "22NormalizeNormalsKernelI" + t + "E");
       names.push_back(ns + "18NormalsToRgbKernelI" + t + "E");

@@ -1,5 +1,6 @@
 #include "kernels/postprocess.h"
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdint>
@@ -13,6 +14,75 @@ namespace slimserve {
 namespace {
 
 constexpr float kMinNormalNorm = 1e-12f;
+
+// Calls fn(load) with load(i) = element i of `data` as float: one dispatch
+// on the type per call, not per element.
+template <typename Fn>
+void WithLoader(const void* data, ScalarType type, Fn&& fn) {
+  switch (type) {
+    case ScalarType::kFloat32: {
+      const float* p = static_cast<const float*>(data);
+      fn([p](int64_t i) { return p[i]; });
+      return;
+    }
+    case ScalarType::kFloat16: {
+      const uint16_t* p = static_cast<const uint16_t*>(data);
+      fn([p](int64_t i) { return HalfBitsToFloat(p[i]); });
+      return;
+    }
+    case ScalarType::kBFloat16: {
+      const uint16_t* p = static_cast<const uint16_t*>(data);
+      fn([p](int64_t i) { return BFloat16BitsToFloat(p[i]); });
+      return;
+    }
+  }
+}
+
+// Bilinear resizing, separably: each source row of a plane is interpolated
+// along x once (hz = lx0 * p[x0] + lx1 * p[x1]), then each output value is
+// ly0 * hz[y0] + ly1 * hz[y1]. That is kernel_math::Bilinear's arithmetic,
+// operation for operation, so the result is bit-identical to sampling each
+// output pixel on its own (as the CUDA kernels do), with a source row's
+// horizontal pass shared by the output rows that read it.
+class SeparableResize {
+ public:
+  SeparableResize(int h, int w, int out_h, int out_w)
+      : h_(h), w_(w), out_w_(out_w), ys_(out_h), xs_(out_w),
+        hz_(static_cast<size_t>(h) * out_w) {
+    for (int y = 0; y < out_h; ++y) ys_[y] = kernel_math::BilinearTap(h, out_h, y);
+    for (int x = 0; x < out_w; ++x) xs_[x] = kernel_math::BilinearTap(w, out_w, x);
+  }
+
+  // The horizontal pass of the plane starting at element `base`.
+  template <typename Load>
+  void Horizontal(const Load& load, int64_t base) {
+    for (int sy = 0; sy < h_; ++sy) {
+      const int64_t row = base + static_cast<int64_t>(sy) * w_;
+      float* out = &hz_[static_cast<size_t>(sy) * out_w_];
+      for (int x = 0; x < out_w_; ++x) {
+        const kernel_math::Tap& tx = xs_[x];
+        out[x] = kernel_math::Add(kernel_math::Mul(tx.l0, load(row + tx.i0)),
+                                  kernel_math::Mul(tx.l1, load(row + tx.i1)));
+      }
+    }
+  }
+
+  // Output row y of the last Horizontal() plane, into out[0, out_w).
+  void Row(int y, float* out) const {
+    const kernel_math::Tap& ty = ys_[y];
+    const float* r0 = &hz_[static_cast<size_t>(ty.i0) * out_w_];
+    const float* r1 = &hz_[static_cast<size_t>(ty.i1) * out_w_];
+    for (int x = 0; x < out_w_; ++x) {
+      out[x] = kernel_math::Add(kernel_math::Mul(ty.l0, r0[x]),
+                                kernel_math::Mul(ty.l1, r1[x]));
+    }
+  }
+
+ private:
+  const int h_, w_, out_w_;
+  std::vector<kernel_math::Tap> ys_, xs_;
+  std::vector<float> hz_;  // [h][out_w]
+};
 
 // The norm of a normal vector, or 0 when the vector is invalid (see header),
 // so callers need a single test.
@@ -118,41 +188,54 @@ void EdgesToU8Cpu(const float* prob, int64_t n, uint8_t* out) {
 void SegmentationArgmaxResizeBatchCpu(const void* logits, ScalarType type,
                                       int n, int num_classes, int h, int w,
                                       int out_h, int out_w, uint8_t* ids) {
-  using kernel_math::Tap;
-  std::vector<Tap> ys(out_h), xs(out_w);
-  for (int y = 0; y < out_h; ++y) ys[y] = kernel_math::BilinearTap(h, out_h, y);
-  for (int x = 0; x < out_w; ++x) xs[x] = kernel_math::BilinearTap(w, out_w, x);
   const int64_t plane = static_cast<int64_t>(h) * w;
-  for (int i = 0; i < n; ++i) {
-    const int64_t base = static_cast<int64_t>(i) * num_classes * plane;
-    for (int y = 0; y < out_h; ++y) {
-      const Tap& ty = ys[y];
-      for (int x = 0; x < out_w; ++x) {
-        const Tap& tx = xs[x];
-        const int64_t p00 = static_cast<int64_t>(ty.i0) * w + tx.i0;
-        const int64_t p01 = static_cast<int64_t>(ty.i0) * w + tx.i1;
-        const int64_t p10 = static_cast<int64_t>(ty.i1) * w + tx.i0;
-        const int64_t p11 = static_cast<int64_t>(ty.i1) * w + tx.i1;
-        int best = 0;
-        float best_value = -std::numeric_limits<float>::infinity();
-        for (int c = 0; c < num_classes; ++c) {
-          const int64_t o = base + c * plane;
-          const float v =
-              kernel_math::Bilinear(ty, tx, LoadAsFloat(logits, type, o + p00),
-                                    LoadAsFloat(logits, type, o + p01),
-                                    LoadAsFloat(logits, type, o + p10),
-                                    LoadAsFloat(logits, type, o + p11));
-          // As SegmentationArgmaxCpu: '>' keeps the lowest index, NaN loses.
-          if (v > best_value) {
-            best = c;
-            best_value = v;
+  // Per class, the whole resized plane (small next to the logits it comes
+  // from at these sizes); then the argmax per pixel, classes in order.
+  SeparableResize resize(h, w, out_h, out_w);
+  std::vector<float> best_value(static_cast<size_t>(out_h) * out_w);
+  std::vector<float> row(out_w);
+  WithLoader(logits, type, [&](const auto& load) {
+    for (int i = 0; i < n; ++i) {
+      uint8_t* out = ids + static_cast<int64_t>(i) * out_h * out_w;
+      std::fill(best_value.begin(), best_value.end(),
+                -std::numeric_limits<float>::infinity());
+      std::fill(out, out + static_cast<int64_t>(out_h) * out_w, 0);
+      for (int c = 0; c < num_classes; ++c) {
+        resize.Horizontal(load, (static_cast<int64_t>(i) * num_classes + c) *
+                                    plane);
+        for (int y = 0; y < out_h; ++y) {
+          resize.Row(y, row.data());
+          float* best = &best_value[static_cast<size_t>(y) * out_w];
+          uint8_t* id = out + static_cast<int64_t>(y) * out_w;
+          for (int x = 0; x < out_w; ++x) {
+            // As SegmentationArgmaxCpu: '>' keeps the lowest index, NaN
+            // loses.
+            if (row[x] > best[x]) {
+              best[x] = row[x];
+              id[x] = static_cast<uint8_t>(c);
+            }
           }
         }
-        ids[(static_cast<int64_t>(i) * out_h + y) * out_w + x] =
-            static_cast<uint8_t>(best);
       }
     }
-  }
+  });
+}
+
+void ResizeBilinearBatchCpu(const void* src, ScalarType type, int n,
+                            int channels, int h, int w, int out_h, int out_w,
+                            float* dst) {
+  const int64_t plane = static_cast<int64_t>(h) * w;
+  const int64_t out_plane = static_cast<int64_t>(out_h) * out_w;
+  const int64_t planes = static_cast<int64_t>(n) * channels;
+  SeparableResize resize(h, w, out_h, out_w);
+  WithLoader(src, type, [&](const auto& load) {
+    for (int64_t m = 0; m < planes; ++m) {
+      resize.Horizontal(load, m * plane);
+      for (int y = 0; y < out_h; ++y) {
+        resize.Row(y, dst + m * out_plane + static_cast<int64_t>(y) * out_w);
+      }
+    }
+  });
 }
 
 void DepthToMillimetresBatchCpu(const void* metres, ScalarType type,

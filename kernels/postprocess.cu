@@ -71,6 +71,30 @@ __global__ void SegmentationArgmaxResizeKernel(const T* __restrict__ logits,
 }
 
 template <typename T>
+__global__ void ResizeBilinearKernel(const T* __restrict__ src, int64_t planes,
+                                     int h, int w, int out_h, int out_w,
+                                     float* __restrict__ dst) {
+  const int64_t out_plane = static_cast<int64_t>(out_h) * out_w;
+  const int64_t plane = static_cast<int64_t>(h) * w;
+  const int64_t total = planes * out_plane;
+  for (int64_t p = FirstIndex(); p < total; p += Stride()) {
+    const int64_t m = p / out_plane;
+    const int64_t q = p % out_plane;
+    const int y = static_cast<int>(q / out_w);
+    const int x = static_cast<int>(q % out_w);
+    const kernel_math::Tap ty = kernel_math::BilinearTap(h, out_h, y);
+    const kernel_math::Tap tx = kernel_math::BilinearTap(w, out_w, x);
+    const T* base = src + m * plane;
+    const int64_t r0 = static_cast<int64_t>(ty.i0) * w;
+    const int64_t r1 = static_cast<int64_t>(ty.i1) * w;
+    dst[p] = kernel_math::Bilinear(ty, tx, LoadFloat(base, r0 + tx.i0),
+                                   LoadFloat(base, r0 + tx.i1),
+                                   LoadFloat(base, r1 + tx.i0),
+                                   LoadFloat(base, r1 + tx.i1));
+  }
+}
+
+template <typename T>
 __global__ void DepthKernel(const T* __restrict__ metres, int64_t count,
                             uint16_t* __restrict__ mm) {
   for (int64_t i = FirstIndex(); i < count; i += Stride()) {
@@ -201,6 +225,31 @@ CudaStatus SegmentationArgmaxResizeCuda(const void* logits, ScalarType type,
         <<<Blocks(total), cuda_internal::kThreads, 0, s>>>(
             static_cast<const T*>(logits), n, num_classes, h, w, out_h, out_w,
             ids);
+    return cudaGetLastError();
+  }));
+}
+
+CudaStatus ResizeBilinearCuda(const void* src, ScalarType type, int n,
+                              int channels, int h, int w, int out_h, int out_w,
+                              float* dst, void* stream) {
+  if (n < 0 || channels < 1) {
+    return Invalid("ResizeBilinearCuda: n < 0 or channels < 1");
+  }
+  if (h <= 0 || w <= 0 || out_h <= 0 || out_w <= 0) {
+    return Invalid("ResizeBilinearCuda: sizes must be > 0");
+  }
+  const int64_t planes = static_cast<int64_t>(n) * channels;
+  const int64_t total = planes * out_h * out_w;
+  if (total == 0) return CudaStatus();
+  if (src == nullptr || dst == nullptr) {
+    return Invalid("ResizeBilinearCuda: null pointer");
+  }
+  const cudaStream_t s = static_cast<cudaStream_t>(stream);
+  return FromCuda(ByType(type, [&](auto tag) {
+    using T = decltype(tag);
+    cuda_internal::ResizeBilinearKernel<T>
+        <<<Blocks(total), cuda_internal::kThreads, 0, s>>>(
+            static_cast<const T*>(src), planes, h, w, out_h, out_w, dst);
     return cudaGetLastError();
   }));
 }

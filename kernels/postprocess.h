@@ -71,6 +71,20 @@ void SegmentationArgmaxResizeBatchCpu(const void* logits, ScalarType type,
                                       int n, int num_classes, int h, int w,
                                       int out_h, int out_w, uint8_t* ids);
 
+// Bilinear resize of n maps of `channels` planes each: src is [n, channels,
+// h, w] of `type`, dst is [n, channels, out_h, out_w] float32, every plane
+// resized with exactly ResizeNormalizeCpu's sampling (preprocess.h:
+// half-pixel centres, edge clamped, no antialiasing), i.e. PyTorch's
+// F.interpolate(mode='bilinear', align_corners=False). For the heads' raw
+// outputs, which post-processing brings to the output size before the
+// task's activation. With out_h == h and out_w == w, dst equals src
+// converted to float32.
+// REQUIRES: n >= 0; channels >= 1; h, w, out_h, out_w > 0; dst does not
+// overlap src.
+void ResizeBilinearBatchCpu(const void* src, ScalarType type, int n,
+                            int channels, int h, int w, int out_h, int out_w,
+                            float* dst);
+
 // mm[i] = DepthToMillimetresCpu's value of float(metres[i]), i < count
 // (count = n * h * w for a batch of depth maps).
 void DepthToMillimetresBatchCpu(const void* metres, ScalarType type,

@@ -124,6 +124,46 @@ TEST(SegmentationArgmaxResizeBatchCpuTest, AllNaNGivesClassZero) {
   EXPECT_EQ(ids, std::vector<uint8_t>(9, 0));
 }
 
+TEST(ResizeBilinearBatchCpuTest, SameSizeIsACopyAndHalfPixelCentres) {
+  std::mt19937 rng(11);
+  const std::vector<float> v = RandomFloats(rng, 2 * 3 * 5 * 7, -4.0f, 4.0f);
+  for (ScalarType type : kAllTypes) {
+    const Typed t = Convert(v, type);
+    std::vector<float> out(v.size());
+    ResizeBilinearBatchCpu(t.bytes.data(), type, 2, 3, 5, 7, 5, 7, out.data());
+    EXPECT_EQ(out, t.as_float);
+  }
+  // 1 x 2 -> 1 x 4: samples at x = -0.25 (clamped to 0), 0.25, 0.75, 1.25
+  // (clamped to the last): 0, 0.25, 0.75, 1 of the way from a to b.
+  const float row[] = {2.0f, 6.0f};
+  float up[4];
+  ResizeBilinearBatchCpu(row, ScalarType::kFloat32, 1, 1, 1, 2, 1, 4, up);
+  EXPECT_FLOAT_EQ(up[0], 2.0f);
+  EXPECT_FLOAT_EQ(up[1], 3.0f);
+  EXPECT_FLOAT_EQ(up[2], 5.0f);
+  EXPECT_FLOAT_EQ(up[3], 6.0f);
+}
+
+// The segmentation kernel's argmax of resized logits is the argmax of this
+// resize: both sample the same way.
+TEST(ResizeBilinearBatchCpuTest, AgreesWithTheSegmentationResize) {
+  std::mt19937 rng(12);
+  const int n = 2, classes = 5, h = 6, w = 8, oh = 24, ow = 32;
+  const std::vector<float> logits =
+      RandomFloats(rng, n * classes * h * w, -3.0f, 3.0f);
+  std::vector<float> resized(n * classes * oh * ow);
+  ResizeBilinearBatchCpu(logits.data(), ScalarType::kFloat32, n, classes, h, w,
+                         oh, ow, resized.data());
+  std::vector<uint8_t> ids(n * oh * ow), want(n * oh * ow);
+  SegmentationArgmaxResizeBatchCpu(logits.data(), ScalarType::kFloat32, n,
+                                   classes, h, w, oh, ow, ids.data());
+  for (int i = 0; i < n; ++i) {
+    SegmentationArgmaxCpu(resized.data() + i * classes * oh * ow, classes, oh,
+                          ow, want.data() + i * oh * ow);
+  }
+  EXPECT_EQ(ids, want);
+}
+
 TEST(DepthToMillimetresBatchCpuTest, EqualsSingleMapRule) {
   std::mt19937 rng(2);
   std::vector<float> metres = RandomFloats(rng, 1000, -1.0f, 70.0f);

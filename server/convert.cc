@@ -68,6 +68,19 @@ absl::StatusOr<OutputFormat> OutputFormatFromProto(int value,
   }
 }
 
+absl::StatusOr<OutputSize> OutputSizeFromProto(int value) {
+  switch (value) {
+    case v1::OUTPUT_SIZE_UNSPECIFIED:
+    case v1::OUTPUT_SIZE_MODEL:
+      return OutputSize::kModel;
+    case v1::OUTPUT_SIZE_INPUT:
+      return OutputSize::kInput;
+    default:
+      return absl::InvalidArgumentError(
+          absl::StrCat("output_size: unknown output size ", value));
+  }
+}
+
 v1::DataType DTypeToProto(DType dtype) {
   switch (dtype) {
     case DType::kFloat32:
@@ -167,6 +180,9 @@ absl::StatusOr<InferRequest> InferRequestFromProto(
       request.default_output_format(), "default_output_format");
   if (!default_format.ok()) return default_format.status();
   out.default_output_format = *default_format;
+  absl::StatusOr<OutputSize> size = OutputSizeFromProto(request.output_size());
+  if (!size.ok()) return size.status();
+  out.output_size = *size;
   return out;
 }
 

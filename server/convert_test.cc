@@ -110,6 +110,12 @@ TEST(InferRequestFromProtoTest, ConvertsFields) {
   EXPECT_EQ(out->plan_request.task_weights.at("semseg"), 2);
   EXPECT_EQ(out->output_formats.at("depth"), OutputFormat::kPng);
   EXPECT_EQ(out->default_output_format, OutputFormat::kRaw);
+  EXPECT_EQ(out->output_size, OutputSize::kModel);
+  request.set_output_size(v1::OUTPUT_SIZE_INPUT);
+  EXPECT_EQ(InferRequestFromProto(request)->output_size, OutputSize::kInput);
+  request.set_output_size(static_cast<v1::OutputSize>(5));
+  EXPECT_EQ(InferRequestFromProto(request).status().message(),
+            "output_size: unknown output size 5");
 }
 
 TEST(InferRequestFromProtoTest, RejectsBadFormats) {

@@ -70,6 +70,10 @@ ABSL_FLAG(int, num_executor_threads,
           "threads running batches on the network");
 ABSL_FLAG(int, num_stage_threads, EngineDefaults().stages.num_threads,
           "threads decoding inputs and encoding outputs; 0 = one per core");
+ABSL_FLAG(int, png_compression_level,
+          EngineDefaults().stages.png_compression_level,
+          "zlib level of PNG outputs, 0-9; -1: per task kind (deflate for "
+          "8-bit maps, stored for 16-bit depth and RGB normals)");
 ABSL_FLAG(int, max_queue_size, EngineDefaults().batching.max_queue_size,
           "requests admitted and not yet computing beyond this are refused "
           "(RESOURCE_EXHAUSTED)");
@@ -241,6 +245,8 @@ int Main() {
   engine_options.batching.adaptive_queue_delay =
       absl::GetFlag(FLAGS_adaptive_queue_delay);
   engine_options.stages.num_threads = absl::GetFlag(FLAGS_num_stage_threads);
+  engine_options.stages.png_compression_level =
+      absl::GetFlag(FLAGS_png_compression_level);
   engine_options.planner = absl::GetFlag(FLAGS_planner);
   engine_options.latency.measure = absl::GetFlag(FLAGS_measure_latency);
   absl::StatusOr<std::vector<int>> batch_sizes = slimserve::ParseBatchSizes(

@@ -35,6 +35,8 @@ INFERENCE_SERVICE = "slimserve.v1.Inference"
 
 RAW = slimserve_pb2.RAW
 PNG = slimserve_pb2.PNG
+OUTPUT_SIZE_MODEL = slimserve_pb2.OUTPUT_SIZE_MODEL
+OUTPUT_SIZE_INPUT = slimserve_pb2.OUTPUT_SIZE_INPUT
 
 
 def raw_image(pixels, height, width, channels):
@@ -93,13 +95,15 @@ class SlimClient:
 
     def infer(self, image, budget=None, budget_mflops=None, weights=None,
               output_format=RAW, output_formats=None, request_id="",
-              timeout=None):
+              timeout=None, output_size=OUTPUT_SIZE_MODEL):
         """Runs the model on one image.
 
         image: PNG/JPEG bytes, or an Image (see raw_image).
         budget: fraction in (0, 1] of the full cost (default 1); or
         budget_mflops: absolute MFLOPs. weights: {task: weight}; empty or
-        None computes every task. Returns an InferResponse.
+        None computes every task. output_size: OUTPUT_SIZE_MODEL (the
+        model's input size) or OUTPUT_SIZE_INPUT (the image's). Returns an
+        InferResponse.
         """
         request = slimserve_pb2.InferRequest(
             request_id=request_id,
@@ -107,7 +111,8 @@ class SlimClient:
             budget=_budget(budget, budget_mflops),
             task_weights=weights or {},
             output_formats=output_formats or {},
-            default_output_format=output_format)
+            default_output_format=output_format,
+            output_size=output_size)
         return self.infer_request(request, timeout=timeout)
 
     def infer_request(self, request, timeout=None):

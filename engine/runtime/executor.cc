@@ -41,7 +41,7 @@ void RunBatch(const InferenceNet& net, const std::vector<ExecutorItem*>& items) 
         for (auto& f : sub) f = f.index_select(0, idx);
       }
       const torch::Tensor out =
-          net.Decode(task, sub, we, wd).to(torch::kCPU);
+          net.DecodeHead(task, sub, we, wd).to(torch::kCPU);
       for (size_t i = 0; i < members.size(); ++i) {
         rows[members[i].first]->outputs[members[i].second] = out[i];
       }

@@ -20,7 +20,9 @@ struct ExecutorItem {
   int encoder_width = 0;
   std::vector<int> tasks;
   std::vector<int> decoder_widths;
-  // Filled by RunBatch: one activated [C, H, W] tensor per entry of tasks.
+  // Filled by RunBatch: per entry of tasks, the raw head output [C, h, w]
+  // (InferenceNet::DecodeHead: float32, at the head's resolution, before
+  // the final upsampling and the activation, which post-processing does).
   std::vector<torch::Tensor> outputs;
 };
 
@@ -28,7 +30,7 @@ struct ExecutorItem {
 // decoder runs once per decoder width on the sub-batch of rows that chose it
 // (gather), and rows get back exactly their outputs (scatter). In eval mode
 // every row's outputs equal what it would get alone, up to float rounding.
-// Outputs are float32 on the CPU. REQUIRES: called under c10::InferenceMode
+// Outputs are float32 head outputs on the CPU. REQUIRES: called under c10::InferenceMode
 // or NoGrad.
 void RunBatch(const InferenceNet& net, const std::vector<ExecutorItem*>& items);
 

@@ -6,9 +6,10 @@
 //
 // Outputs are a known function of each row's input and widths, so a test
 // can tell that every request got its own outputs back:
-//   output(task slot k)[c, y, x] = input[0, y, x] + Value(task, we, wd, c)
-// where input[0] is the first channel of the row's normalised input and the
-// output size is the model's input size.
+//   head(task slot k)[c, y, x] = input[0, y, x] + Value(task, we, wd, c)
+// where input[0] is the first channel of the row's normalised input. The
+// fake's heads are at the model's input size, so post-processing's resize
+// to that size is exact; its activation still applies.
 //
 // Knobs: a latency model (with a FakeClock, Run advances it by the batch's
 // modelled compute, so compute takes exactly that long in the test's time),

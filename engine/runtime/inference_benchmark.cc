@@ -1,6 +1,6 @@
 // The executor's network in each of its forms: weights sliced per call or
 // folded per configuration, NCHW or channels-last, float32 or bfloat16. One
-// iteration = PrepareInput + Encode + every task's Decode at a uniform
+// iteration = PrepareInput + Encode + every task's DecodeHead at a uniform
 // configuration (encoder width = every decoder width), as RunBatch runs it.
 //
 //   bazel run -c opt //engine/runtime:inference_benchmark -- \
@@ -116,7 +116,7 @@ void BM_Network(benchmark::State& state) {
   for (auto _ : state) {
     const auto features = net->Encode(net->PrepareInput(images), we);
     for (int t = 0; t < spec.tasks_size(); ++t) {
-      benchmark::DoNotOptimize(net->Decode(t, features, we, wd));
+      benchmark::DoNotOptimize(net->DecodeHead(t, features, we, wd));
     }
     if (cuda) torch::cuda::synchronize();
   }

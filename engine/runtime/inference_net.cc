@@ -125,9 +125,9 @@ std::vector<torch::Tensor> InferenceNet::Encode(const torch::Tensor& input,
   return net_->Encode(input, we);
 }
 
-torch::Tensor InferenceNet::Decode(int task,
-                                   const std::vector<torch::Tensor>& features,
-                                   int we, int wd) const {
+torch::Tensor InferenceNet::DecodeHead(
+    int task, const std::vector<torch::Tensor>& features, int we,
+    int wd) const {
   // A row subset (index_select) comes back in the default format; convert
   // so the decoder's convolutions take the same path as the encoder's.
   std::vector<torch::Tensor> f;
@@ -135,12 +135,26 @@ torch::Tensor InferenceNet::Decode(int task,
   for (const auto& x : features) f.push_back(x.contiguous(memory_format_));
   const torch::Tensor raw =
       options_.weights == InferenceOptions::Weights::kFolded
-          ? decoders_[task][we][wd].Forward(f)
-          : net_->DecodeRaw(task, f, we, wd);
-  // The activation in float32 whatever the network ran in.
-  return SupernetImpl::Activate(spec_.tasks(task).kind(),
-                                raw.to(torch::kFloat))
+          ? decoders_[task][we][wd].Head(f)
+          : net_->DecodeHead(task, f, we, wd);
+  // Post-processing works in float32 whatever the network ran in.
+  return raw.to(torch::kFloat).contiguous();
+}
+
+torch::Tensor InferenceNet::FinishOutput(int task,
+                                         const torch::Tensor& head) const {
+  return SupernetImpl::Activate(
+             spec_.tasks(task).kind(),
+             SupernetImpl::Upsample(head.to(torch::kFloat),
+                                    spec_.input().height(),
+                                    spec_.input().width()))
       .contiguous();
+}
+
+torch::Tensor InferenceNet::Decode(int task,
+                                   const std::vector<torch::Tensor>& features,
+                                   int we, int wd) const {
+  return FinishOutput(task, DecodeHead(task, features, we, wd));
 }
 
 std::string InferenceNet::Describe() const {

@@ -51,11 +51,20 @@ class InferenceNet {
   torch::Tensor PrepareInput(const torch::Tensor& images) const;
   // One feature map per encoder stage at encoder width index `we`.
   std::vector<torch::Tensor> Encode(const torch::Tensor& input, int we) const;
-  // Task `task`'s activated output (SupernetImpl::Activate), float32,
-  // contiguous NCHW, on the device. `features`: Encode's output at `we`
-  // (any rows of it, in any memory format).
+  // Task `task`'s raw head output (before the final upsampling and the
+  // activation), float32, contiguous NCHW, on the device, at the head's
+  // resolution: what the executor serves, post-processing finishes it
+  // (FinishOutput's arithmetic, at the size the caller asked for).
+  // `features`: Encode's output at `we` (any rows of it, in any memory
+  // format).
+  torch::Tensor DecodeHead(int task, const std::vector<torch::Tensor>& features,
+                           int we, int wd) const;
+  // FinishOutput(DecodeHead(...)) at the spec's input size: the task's
+  // activated output (SupernetImpl::Activate), float32, contiguous NCHW.
   torch::Tensor Decode(int task, const std::vector<torch::Tensor>& features,
                        int we, int wd) const;
+  // A head output upsampled to the spec's input size and activated, float32.
+  torch::Tensor FinishOutput(int task, const torch::Tensor& head) const;
 
   const slimserve::v1::ModelSpec& spec() const { return spec_; }
   const torch::Device& device() const { return device_; }

@@ -12,6 +12,7 @@
 #include "engine/model/spec.h"
 #include "engine/runtime/executor.h"
 #include "engine/runtime/inference_net_testing.h"
+#include "engine/stages/postprocess.h"
 #include "gtest/gtest.h"
 
 namespace slimserve {
@@ -102,6 +103,47 @@ INSTANTIATE_TEST_SUITE_P(
     [](const ::testing::TestParamInfo<Variant>& info) {
       return Name(info.param);
     });
+
+// What the server sends: the executor's head outputs, finished by
+// post-processing (engine/stages: resize, activation, encoding on the CPU),
+// equal the network's own upsampled, activated output (LibTorch's
+// interpolate and activations) for every task and configuration, at the
+// model's size and at another.
+TEST(ServedOutputTest, PostProcessingFinishesHeadsAsTheNetworkWould) {
+  c10::InferenceMode guard;
+  auto net = InferenceNet::Create(RandomEvalNet(9), InferenceOptions());
+  ASSERT_TRUE(net.ok()) << net.status();
+  const auto& spec = (*net)->spec();
+  torch::manual_seed(9);
+  const torch::Tensor x =
+      torch::randn({1, 3, spec.input().height(), spec.input().width()});
+  for (int we : {0, 3}) {
+    const auto features = (*net)->Encode((*net)->PrepareInput(x), we);
+    for (int t = 0; t < spec.tasks_size(); ++t) {
+      for (int wd : {0, 2}) {
+        const torch::Tensor head = (*net)->DecodeHead(t, features, we, wd)[0];
+        ASSERT_LT(head.size(1), spec.input().height());  // before upsampling
+        for (const auto& [h, w] : {std::pair<int, int>{spec.input().height(),
+                                                       spec.input().width()},
+                                   std::pair<int, int>{45, 70}}) {
+          const torch::Tensor want = SupernetImpl::Activate(
+              spec.tasks(t).kind(),
+              SupernetImpl::Upsample(head.unsqueeze(0), h, w))[0];
+          absl::StatusOr<TaskOutput> got = FinishOutput(
+              spec.tasks(t), OutputFormat::kRaw, head.data_ptr<float>(),
+              head.size(0), head.size(1), head.size(2), h, w);
+          ASSERT_TRUE(got.ok()) << got.status();
+          ASSERT_EQ(got->data.size(), want.numel() * sizeof(float));
+          const torch::Tensor served =
+              torch::from_blob(got->data.data(), want.sizes(), torch::kFloat);
+          EXPECT_LE(RelativeError(served, want), 1e-5)
+              << "task " << t << " we " << we << " wd " << wd << " " << h
+              << "x" << w;
+        }
+      }
+    }
+  }
+}
 
 TEST(FoldTest, WeightsAreContiguousInTheRequestedFormatAndDtype) {
   Supernet net = RandomEvalNet(7);

@@ -51,7 +51,7 @@ LatencyTable MeasureLatency(const InferenceNet& net, int batch_size,
       std::vector<double> row;
       for (int wd = 0; wd < spec.decoder_widths_size(); ++wd) {
         row.push_back(MedianMs(repetitions, cuda,
-                               [&] { net.Decode(t, features, we, wd); }));
+                               [&] { net.DecodeHead(t, features, we, wd); }));
       }
       table.decoder_ms[t].push_back(std::move(row));
     }

@@ -11,8 +11,10 @@
 namespace slimserve {
 
 // Times every encoder width, and every (task, encoder width, decoder width)
-// decoder including its activation, on a batch of `batch_size` random images:
-// the median of `repetitions` runs after one warm-up run. fixed_ms is left 0
+// decoder up to its head output (InferenceNet::DecodeHead: what the
+// executor runs; the upsampling and activation are post-processing's), on
+// a batch of `batch_size` random images: the median of `repetitions` runs
+// after one warm-up run. fixed_ms is left 0
 // (per-request work outside the network is measured by the engine as it
 // serves). Takes about (1 + repetitions) x the cost of running every
 // configuration once: a second or two for the default model on 2 cores.

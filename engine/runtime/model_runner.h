@@ -24,8 +24,11 @@
 
 namespace slimserve {
 
-// One task's dense output for one request: float32 CHW on the host,
-// contiguous. `data` stays valid while `owner` lives.
+// One task's raw head output for one request: float32 CHW on the host,
+// contiguous, at the head's resolution (which may be below the model's
+// input size), before the final upsampling and the task's activation:
+// post-processing does both, at the size the request asked for. `data`
+// stays valid while `owner` lives.
 struct OutputTensor {
   int64_t channels = 0;
   int64_t height = 0;
@@ -43,7 +46,7 @@ struct RunRow {
   int encoder_width = 0;            // index into the spec's encoder widths
   std::vector<int> tasks;           // task indices, model order
   std::vector<int> decoder_widths;  // decoder width index per entry of tasks
-  // Filled by Run: one activated output per entry of `tasks`.
+  // Filled by Run: one head output per entry of `tasks`.
   std::vector<OutputTensor> outputs;
 };
 

@@ -266,6 +266,11 @@ DecoderImpl::DecoderImpl(const slimserve::v1::ModelSpec& spec, int task)
 
 torch::Tensor DecoderImpl::forward(const std::vector<torch::Tensor>& features,
                                    int we, int wd) {
+  return Bilinear(forward_head(features, we, wd), {out_h_, out_w_});
+}
+
+torch::Tensor DecoderImpl::forward_head(
+    const std::vector<torch::Tensor>& features, int we, int wd) {
   const int config = we * num_decoder_widths_ + wd;
   const int d = SlimChannels(decoder_widths_[wd], channels_);
   const auto& finest = features[input_stages_[0]];
@@ -281,11 +286,10 @@ torch::Tensor DecoderImpl::forward(const std::vector<torch::Tensor>& features,
   for (size_t i = 0; i < convs_.size(); ++i) {
     y = torch::relu(conv_bns_[i]->forward(convs_[i]->forward(y, d), config));
   }
-  // The upsampling to full resolution in NCHW: after it the tensor is 16x
-  // larger, and in channels-last both it and the copy out cost more than
-  // all the convolutions at batch 8 (engine/runtime/PERFORMANCE.md).
-  y = head_->forward(y, head_->weight.size(0)).contiguous();
-  return Bilinear(y, {out_h_, out_w_});
+  // NCHW: the upsampling to full resolution (forward, or post-processing
+  // when serving) in channels-last cost more than all the convolutions at
+  // batch 8 (engine/runtime/PERFORMANCE.md).
+  return head_->forward(y, head_->weight.size(0)).contiguous();
 }
 
 FoldedDecoder DecoderImpl::Fold(const std::vector<int64_t>& feature_channels,
@@ -310,8 +314,13 @@ FoldedDecoder DecoderImpl::Fold(const std::vector<int64_t>& feature_channels,
   return f;
 }
 
-// Keep in step with DecoderImpl::forward.
 torch::Tensor FoldedDecoder::Forward(
+    const std::vector<torch::Tensor>& features) const {
+  return Bilinear(Head(features), {out_h, out_w});
+}
+
+// Keep in step with DecoderImpl::forward_head.
+torch::Tensor FoldedDecoder::Head(
     const std::vector<torch::Tensor>& features) const {
   const auto& finest = features[input_stages[0]];
   const std::vector<int64_t> size = {finest.size(2), finest.size(3)};
@@ -323,7 +332,7 @@ torch::Tensor FoldedDecoder::Forward(
   }
   y.relu_();
   for (const FoldedConv& conv : convs) y = conv(y).relu_();
-  return Bilinear(head(y).contiguous(), {out_h, out_w});  // NCHW: see above
+  return head(y).contiguous();  // NCHW: see DecoderImpl::forward_head
 }
 
 // -------------------------------------------------------------- supernet
@@ -345,6 +354,11 @@ FoldedDecoder SupernetImpl::FoldDecoder(int task, int we, int wd,
     channels.push_back(SlimChannels(w, stage.channels()));
   }
   return decoders_[task]->Fold(channels, we, wd, options);
+}
+
+torch::Tensor SupernetImpl::Upsample(const torch::Tensor& head, int64_t height,
+                                     int64_t width) {
+  return Bilinear(head, {height, width});
 }
 
 torch::Tensor SupernetImpl::Activate(slimserve::v1::TaskKind kind,

@@ -69,7 +69,10 @@ struct FoldedDecoder {
   std::vector<FoldedConv> laterals, convs;
   FoldedConv head;
   int64_t out_h = 0, out_w = 0;
-  // The raw head output, like DecoderImpl::forward.
+  // The raw head output at the head's resolution (the finest input
+  // stage's), like DecoderImpl::forward_head.
+  torch::Tensor Head(const std::vector<torch::Tensor>& features) const;
+  // Head() upsampled to out_h x out_w, like DecoderImpl::forward.
   torch::Tensor Forward(const std::vector<torch::Tensor>& features) const;
 };
 
@@ -164,6 +167,10 @@ class DecoderImpl : public torch::nn::Module {
   // `features` are the encoder's outputs at width `we`.
   torch::Tensor forward(const std::vector<torch::Tensor>& features, int we,
                         int wd);
+  // The same before the final upsampling: at the resolution of the finest
+  // input stage, contiguous NCHW. forward() is its bilinear upsampling.
+  torch::Tensor forward_head(const std::vector<torch::Tensor>& features,
+                             int we, int wd);
   // `feature_channels`: channels of each encoder stage's output at `we`.
   FoldedDecoder Fold(const std::vector<int64_t>& feature_channels, int we,
                      int wd, const FoldOptions& options) const;
@@ -196,6 +203,15 @@ class SupernetImpl : public torch::nn::Module {
                           int we, int wd) {
     return decoders_[task]->forward(features, we, wd);
   }
+  // DecodeRaw before the final upsampling (DecoderImpl::forward_head).
+  torch::Tensor DecodeHead(int task, const std::vector<torch::Tensor>& features,
+                           int we, int wd) {
+    return decoders_[task]->forward_head(features, we, wd);
+  }
+  // Bilinear resize of a head output, [N, C, h, w], to height x width, as
+  // the decoders' final upsampling (F::interpolate, align_corners=False).
+  static torch::Tensor Upsample(const torch::Tensor& head, int64_t height,
+                                int64_t width);
   // The task's output activation: logits stay logits, depth goes through
   // softplus (metres, > 0), normals are normalised to unit length, edges go
   // through a sigmoid.

@@ -1,5 +1,7 @@
 #include "engine/stages/postprocess.h"
 
+#include <algorithm>
+#include <cmath>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -7,6 +9,7 @@
 #include "base/strings.h"
 #include "engine/model/spec.h"
 #include "image/codec.h"
+#include "kernels/dtype.h"
 #include "kernels/postprocess.h"
 
 namespace slimserve {
@@ -33,10 +36,18 @@ OutputFormat FormatFor(const InferRequest& request, const std::string& task) {
                                             : request.default_output_format;
 }
 
+int PngLevelFor(slimserve::v1::TaskKind kind, int configured) {
+  if (configured >= 0) return configured;
+  return kind == slimserve::v1::DEPTH ||
+                 kind == slimserve::v1::SURFACE_NORMALS
+             ? 0
+             : 1;
+}
+
 absl::StatusOr<TaskOutput> EncodeOutput(const slimserve::v1::TaskSpec& task,
                                         OutputFormat format, const float* chw,
                                         int64_t channels, int64_t height,
-                                        int64_t width) {
+                                        int64_t width, int png_level) {
   TaskOutput out;
   out.task = task.name();
   out.kind = task.kind();
@@ -62,28 +73,28 @@ absl::StatusOr<TaskOutput> EncodeOutput(const slimserve::v1::TaskSpec& task,
       std::vector<uint8_t> ids(n);
       SegmentationArgmaxCpu(chw, static_cast<int>(channels), h, w, ids.data());
       out.dtype = DType::kUint8;
-      png = EncodePng(ids.data(), h, w, 1, 8);
+      png = EncodePng(ids.data(), h, w, 1, 8, png_level);
       break;
     }
     case slimserve::v1::DEPTH: {
       std::vector<uint16_t> mm(n);
       DepthToMillimetresCpu(chw, n, mm.data());
       out.dtype = DType::kUint16;
-      png = EncodePng(mm.data(), h, w, 1, 16);
+      png = EncodePng(mm.data(), h, w, 1, 16, png_level);
       break;
     }
     case slimserve::v1::SURFACE_NORMALS: {
       std::vector<uint8_t> rgb(n * 3);
       NormalsToRgbCpu(chw, h, w, rgb.data());
       out.dtype = DType::kUint8;
-      png = EncodePng(rgb.data(), h, w, 3, 8);
+      png = EncodePng(rgb.data(), h, w, 3, 8, png_level);
       break;
     }
     case slimserve::v1::EDGES: {
       std::vector<uint8_t> e(n);
       EdgesToU8Cpu(chw, n, e.data());
       out.dtype = DType::kUint8;
-      png = EncodePng(e.data(), h, w, 1, 8);
+      png = EncodePng(e.data(), h, w, 1, 8, png_level);
       break;
     }
     default:
@@ -93,6 +104,127 @@ absl::StatusOr<TaskOutput> EncodeOutput(const slimserve::v1::TaskSpec& task,
   if (!png.ok()) return png.status();
   out.data = *std::move(png);
   return out;
+}
+
+void ActivateInPlace(slimserve::v1::TaskKind kind, float* chw,
+                     int64_t channels, int64_t height, int64_t width) {
+  const int64_t plane = height * width;
+  switch (kind) {
+    case slimserve::v1::DEPTH:
+      // F::softplus: beta 1, linear above the threshold 20.
+      for (int64_t i = 0; i < channels * plane; ++i) {
+        const float x = chw[i];
+        chw[i] = x > 20.0f ? x : std::log1p(std::exp(x));
+      }
+      return;
+    case slimserve::v1::EDGES:
+      for (int64_t i = 0; i < channels * plane; ++i) {
+        chw[i] = 1.0f / (1.0f + std::exp(-chw[i]));
+      }
+      return;
+    case slimserve::v1::SURFACE_NORMALS:
+      // x / sqrt(max(|x|^2, 1e-24)), summed in channel order, as Activate.
+      for (int64_t p = 0; p < plane; ++p) {
+        float squared = chw[p] * chw[p];
+        for (int64_t c = 1; c < channels; ++c) {
+          squared = squared + chw[c * plane + p] * chw[c * plane + p];
+        }
+        const float norm = std::sqrt(std::max(squared, 1e-24f));
+        for (int64_t c = 0; c < channels; ++c) chw[c * plane + p] /= norm;
+      }
+      return;
+    default:  // segmentation logits stay logits
+      return;
+  }
+}
+
+absl::StatusOr<TaskOutput> FinishOutput(const slimserve::v1::TaskSpec& task,
+                                        OutputFormat format, const float* head,
+                                        int64_t channels, int64_t h, int64_t w,
+                                        int out_h, int out_w, int png_level) {
+  if (channels != TaskOutputChannels(task)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("task ", task.name(), ": output has ", channels,
+                     " channels, the task ", TaskOutputChannels(task)));
+  }
+  const int64_t n = int64_t{out_h} * out_w;
+  if (format == OutputFormat::kPng &&
+      task.kind() == slimserve::v1::SEMANTIC_SEGMENTATION) {
+    // Fused: the argmax of the resized logits, never materialised.
+    TaskOutput out;
+    out.task = task.name();
+    out.kind = task.kind();
+    out.format = format;
+    out.shape = {channels, out_h, out_w};
+    out.dtype = DType::kUint8;
+    std::vector<uint8_t> ids(n);
+    SegmentationArgmaxResizeBatchCpu(head, ScalarType::kFloat32, 1,
+                                     static_cast<int>(channels),
+                                     static_cast<int>(h), static_cast<int>(w),
+                                     out_h, out_w, ids.data());
+    absl::StatusOr<std::string> png =
+        EncodePng(ids.data(), out_h, out_w, 1, 8, png_level);
+    if (!png.ok()) return png.status();
+    out.data = *std::move(png);
+    return out;
+  }
+  // RAW: resized and activated straight into the response's bytes.
+  std::string finished(static_cast<size_t>(channels * n) * sizeof(float), '\0');
+  float* values = reinterpret_cast<float*>(finished.data());
+  ResizeBilinearBatchCpu(head, ScalarType::kFloat32, 1,
+                         static_cast<int>(channels), static_cast<int>(h),
+                         static_cast<int>(w), out_h, out_w, values);
+  ActivateInPlace(task.kind(), values, channels, out_h, out_w);
+  if (format == OutputFormat::kPng) {
+    return EncodeOutput(task, format, values, channels, out_h, out_w,
+                        png_level);
+  }
+  TaskOutput out;
+  out.task = task.name();
+  out.kind = task.kind();
+  out.format = format;
+  out.dtype = DType::kFloat32;
+  out.shape = {channels, out_h, out_w};
+  out.data = std::move(finished);
+  return out;
+}
+
+absl::StatusOr<OutputShape> OutputShapeFor(const InferRequest& request,
+                                           const ImageWork& work,
+                                           const slimserve::v1::ModelSpec& spec,
+                                           int64_t max_bytes) {
+  OutputShape shape{spec.input().height(), spec.input().width()};
+  if (request.output_size != OutputSize::kInput || work.height <= 0 ||
+      work.width <= 0) {
+    return shape;
+  }
+  const int64_t pixels = work.height * work.width;
+  int64_t bytes = 0;
+  for (const auto& task : spec.tasks()) {
+    const auto& weights = request.plan_request.task_weights;
+    const auto it = weights.find(task.name());
+    if (!weights.empty() && (it == weights.end() || !(it->second > 0))) {
+      continue;
+    }
+    int64_t per_pixel = 4 * TaskOutputChannels(task);  // RAW float32
+    if (FormatFor(request, task.name()) == OutputFormat::kPng) {
+      per_pixel = task.kind() == slimserve::v1::DEPTH             ? 2
+                  : task.kind() == slimserve::v1::SURFACE_NORMALS ? 3
+                                                                  : 1;
+    }
+    bytes += per_pixel * pixels;
+  }
+  if (bytes > max_bytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "output_size: outputs at the input's ", work.height, "x", work.width,
+        " would take about ", bytes >> 20, " MiB, more than the limit of ",
+        max_bytes >> 20, " MiB; ask for PNG outputs, fewer tasks or "
+        "OUTPUT_SIZE_MODEL"));
+  }
+  // The image passed ValidateImage, so each side fits an int.
+  shape.height = static_cast<int>(work.height);
+  shape.width = static_cast<int>(work.width);
+  return shape;
 }
 
 }  // namespace slimserve

@@ -58,14 +58,17 @@ ImageWork WorkOf(const ImageInput& image) {
   ImageWork work;
   if (image.raw) {
     work.source = ImageSource::kRaw;
-    work.pixels = image.height * image.width;
-    return work;
+    work.height = image.height;
+    work.width = image.width;
+  } else {
+    const absl::StatusOr<ImageInfo> info = ReadImageInfo(image.bytes);
+    if (!info.ok()) return work;
+    work.source = info->format == ImageFormat::kPng ? ImageSource::kPng
+                                                    : ImageSource::kJpeg;
+    work.height = info->height;
+    work.width = info->width;
   }
-  const absl::StatusOr<ImageInfo> info = ReadImageInfo(image.bytes);
-  if (!info.ok()) return work;
-  work.source = info->format == ImageFormat::kPng ? ImageSource::kPng
-                                                  : ImageSource::kJpeg;
-  work.pixels = info->height * info->width;
+  work.pixels = work.height * work.width;
   return work;
 }
 

@@ -47,6 +47,9 @@ enum class ImageSource { kRaw, kPng, kJpeg, kUnknown };
 struct ImageWork {
   ImageSource source = ImageSource::kUnknown;
   int64_t pixels = 0;
+  // The image's size (0 x 0 when the header cannot be read).
+  int64_t height = 0;
+  int64_t width = 0;
 };
 ImageWork WorkOf(const ImageInput& image);
 

@@ -219,6 +219,90 @@ TEST_F(EncodeOutputTest, ChannelsMustFitTheTask) {
             absl::StatusCode::kInvalidArgument);
 }
 
+TEST_F(EncodeOutputTest, FinishResizesThenActivatesAtTheOutputSize) {
+  // A 1 x 2 depth head, raw values a and b: resized to 1 x 4 (samples at 0,
+  // 1/4, 3/4, 1 of the way) then softplus.
+  const std::vector<float> head = {-1.0f, 3.0f};
+  absl::StatusOr<TaskOutput> out =
+      FinishOutput(Task(1), OutputFormat::kRaw, head.data(), 1, 1, 2, 1, 4);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->shape, (std::vector<int64_t>{1, 1, 4}));
+  const float* v = reinterpret_cast<const float*>(out->data.data());
+  const float raw[] = {-1.0f, 0.0f, 2.0f, 3.0f};
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_FLOAT_EQ(v[i], std::log1p(std::exp(raw[i]))) << i;
+  }
+  // Segmentation PNG: the argmax of the resized logits, at the output size.
+  std::vector<float> logits(8 * 2 * 2, 0.0f);
+  logits[3 * 4 + 0] = 5.0f;  // top-left pixel: class 3
+  logits[6 * 4 + 3] = 5.0f;  // bottom-right pixel: class 6
+  out = FinishOutput(Task(0), OutputFormat::kPng, logits.data(), 8, 2, 2, 4, 4);
+  ASSERT_TRUE(out.ok()) << out.status();
+  absl::StatusOr<DecodedPng> png = DecodePngRaw(out->data);
+  ASSERT_TRUE(png.ok());
+  ASSERT_EQ(png->height, 4);
+  EXPECT_EQ(png->samples[0], 3);
+  EXPECT_EQ(png->samples[15], 6);
+  // Normals come back unit length whatever the resize did to them.
+  const std::vector<float> normals = {1, 0, 0, 1, 0, 1, 1, 0, 2, 2, 2, 2};
+  out = FinishOutput(Task(2), OutputFormat::kRaw, normals.data(), 3, 2, 2, 3,
+                     5);
+  ASSERT_TRUE(out.ok()) << out.status();
+  const float* n = reinterpret_cast<const float*>(out->data.data());
+  for (int p = 0; p < 15; ++p) {
+    EXPECT_NEAR(n[p] * n[p] + n[15 + p] * n[15 + p] + n[30 + p] * n[30 + p],
+                1.0f, 1e-5f);
+  }
+}
+
+TEST_F(EncodeOutputTest, PngLevelsPerKind) {
+  EXPECT_EQ(PngLevelFor(v1::DEPTH, -1), 0);
+  EXPECT_EQ(PngLevelFor(v1::SURFACE_NORMALS, -1), 0);
+  EXPECT_EQ(PngLevelFor(v1::SEMANTIC_SEGMENTATION, -1), 1);
+  EXPECT_EQ(PngLevelFor(v1::EDGES, -1), 1);
+  EXPECT_EQ(PngLevelFor(v1::DEPTH, 6), 6);
+  // Stored or deflated, the same samples come back.
+  std::vector<float> depth(96 * 128);
+  for (size_t i = 0; i < depth.size(); ++i) depth[i] = 1.0f + 0.001f * i;
+  absl::StatusOr<TaskOutput> stored =
+      EncodeOutput(Task(1), OutputFormat::kPng, depth.data(), 1, 96, 128, 0);
+  absl::StatusOr<TaskOutput> deflated =
+      EncodeOutput(Task(1), OutputFormat::kPng, depth.data(), 1, 96, 128, 1);
+  ASSERT_TRUE(stored.ok() && deflated.ok());
+  EXPECT_EQ(DecodePngRaw(stored->data)->samples,
+            DecodePngRaw(deflated->data)->samples);
+  EXPECT_LT(deflated->data.size(), stored->data.size());
+}
+
+TEST(OutputShapeForTest, ModelSizeOrTheImagesWithinTheLimit) {
+  const v1::ModelSpec spec = TinyModelSpec();  // 32 x 48, 13 channels
+  InferRequest r;
+  ImageWork work{ImageSource::kPng, 480 * 640, 480, 640};
+  OutputShape shape = *OutputShapeFor(r, work, spec, 1 << 30);
+  EXPECT_EQ(shape.height, 32);
+  EXPECT_EQ(shape.width, 48);
+  r.output_size = OutputSize::kInput;
+  shape = *OutputShapeFor(r, work, spec, 1 << 30);
+  EXPECT_EQ(shape.height, 480);
+  EXPECT_EQ(shape.width, 640);
+  // RAW, every task: 13 channels x 4 bytes x 307200 pixels = 16 MB.
+  absl::Status st = OutputShapeFor(r, work, spec, 10 << 20).status();
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(st.message().find("output_size: outputs at the input's 480x640"),
+            std::string::npos)
+      << st;
+  // As PNGs (1 + 2 + 3 + 1 bytes a pixel: 2 MB) they fit.
+  r.default_output_format = OutputFormat::kPng;
+  EXPECT_TRUE(OutputShapeFor(r, work, spec, 10 << 20).ok());
+  // Only the requested tasks count.
+  r.default_output_format = OutputFormat::kRaw;
+  r.plan_request.task_weights = {{"depth", 1.0f}};
+  EXPECT_TRUE(OutputShapeFor(r, work, spec, 10 << 20).ok());
+  // An unreadable header: the model's size (the decode will fail anyway).
+  shape = *OutputShapeFor(r, ImageWork{}, spec, 1);
+  EXPECT_EQ(shape.height, 32);
+}
+
 TEST(StageCostEstimateTest, LearnsPerSourceAndPerElement) {
   StageCostEstimate costs;
   ImageWork png{ImageSource::kPng, 1000};

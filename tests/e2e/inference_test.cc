@@ -223,6 +223,62 @@ TEST_F(InferenceTest, PngOutputsDecode) {
   for (uint16_t id : classes->samples) ASSERT_LT(id, num_classes());
 }
 
+// Outputs at the caller's image size (TestPng is 40 x 60; the model's input
+// is 32 x 48), every task kind, both formats; and the same outputs as
+// resizing the model-size ones would give, in kind (class ids in range,
+// unit normals, depth > 0, edges in [0, 1]).
+TEST_F(InferenceTest, OutputsAtTheInputSize) {
+  for (v1::OutputFormat format : {v1::RAW, v1::PNG}) {
+    SCOPED_TRACE(v1::OutputFormat_Name(format));
+    v1::InferRequest request = PngInferRequest(0.5, format);
+    request.set_output_size(v1::OUTPUT_SIZE_INPUT);
+    absl::StatusOr<v1::InferResponse> response = client().Infer(request);
+    ASSERT_TRUE(response.ok()) << response.status();
+    ASSERT_EQ(response->outputs_size(), 4);
+    for (const v1::TaskOutput& output : response->outputs()) {
+      SCOPED_TRACE(output.task());
+      EXPECT_EQ(output.shape(1), 40);
+      EXPECT_EQ(output.shape(2), 60);
+      const int64_t pixels = 40 * 60;
+      if (format == v1::PNG) {
+        absl::StatusOr<DecodedPng> png = DecodePngRaw(output.png());
+        ASSERT_TRUE(png.ok()) << png.status();
+        EXPECT_EQ(png->height, 40);
+        EXPECT_EQ(png->width, 60);
+        if (output.kind() == v1::SEMANTIC_SEGMENTATION) {
+          for (uint16_t id : png->samples) ASSERT_LT(id, num_classes());
+        }
+        continue;
+      }
+      const std::string& data = output.tensor().data();
+      ASSERT_EQ(data.size(), output.shape(0) * pixels * sizeof(float));
+      const float* v = reinterpret_cast<const float*>(data.data());
+      for (int64_t p = 0; p < pixels; p += 37) {
+        switch (output.kind()) {
+          case v1::DEPTH:
+            ASSERT_GT(v[p], 0.0f);
+            break;
+          case v1::EDGES:
+            ASSERT_GE(v[p], 0.0f);
+            ASSERT_LE(v[p], 1.0f);
+            break;
+          case v1::SURFACE_NORMALS:
+            ASSERT_NEAR(v[p] * v[p] + v[pixels + p] * v[pixels + p] +
+                            v[2 * pixels + p] * v[2 * pixels + p],
+                        1.0f, 1e-4f);
+            break;
+          default:
+            break;
+        }
+      }
+    }
+  }
+  v1::InferRequest bad = PngInferRequest(0.5);
+  bad.set_output_size(static_cast<v1::OutputSize>(9));
+  EXPECT_EQ(client().Infer(bad).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 TEST_F(InferenceTest, FormatsPerTask) {
   v1::InferRequest request = PngInferRequest(0.5, v1::RAW);
   (*request.mutable_output_formats())["depth"] = v1::PNG;

@@ -152,6 +152,22 @@ TEST(ProcessTest, ServesSlimctlAndStopsCleanlyOnSigterm) {
     EXPECT_EQ(png->width, 48);
   }
 
+  // At the input image's size (TestPng is 40 x 60).
+  const std::string big_dir = TempPath("out_input_size");
+  EXPECT_EQ(Slimctl(target, {"infer", "--image=" + image, "--budget=0.5",
+                             "--out=" + big_dir, "--format=png",
+                             "--output_size=input"}),
+            0);
+  for (const std::string task : {"semseg", "depth", "normals", "edges"}) {
+    absl::StatusOr<DecodedPng> png =
+        DecodePngRaw(ReadFile(absl::StrCat(big_dir, "/", task, ".png")));
+    ASSERT_TRUE(png.ok()) << task << ": " << png.status();
+    EXPECT_EQ(png->height, 40);
+    EXPECT_EQ(png->width, 60);
+  }
+  EXPECT_EQ(Slimctl(target, {"infer", "--image=" + image, "--output_size=big"}),
+            2);
+
   const std::string json = TempPath("plan.json");
   EXPECT_EQ(
       Slimctl(target, {"plan", "--budget=0.25", "--weights=semseg=1", "--json"},
