@@ -9,11 +9,13 @@
 #   bazel build -c opt //server:slimserve //client:slimbench //tools:slimprofile
 # Usage: tools/bench_budget.sh [SECONDS per point, default 8]
 # SLIMSERVE_BIN (default bazel-bin) and SLIMSERVE_SERVER_FLAGS as for
-# tools/bench_serving.sh.
+# tools/bench_serving.sh; SLIMSERVE_CLIENT_BIN (default SLIMSERVE_BIN) holds
+# client/slimbench, so an older server can be measured with this slimbench.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-8}
 bin=${SLIMSERVE_BIN:-bazel-bin}
+client_bin=${SLIMSERVE_CLIENT_BIN:-$bin}
 port=${SLIMSERVE_BENCH_PORT:-50072}
 model=${SLIMSERVE_BENCH_MODEL_DIR:-models/default}
 tmp=$(mktemp -d)
@@ -22,7 +24,7 @@ trap '[ -n "$pid" ] && kill -TERM $pid 2>/dev/null; wait 2>/dev/null; rm -rf "$t
 
 echo "## network alone ($bin/tools/slimprofile --batch_sizes=1,8 --repetitions=11)"
 "$bin"/tools/slimprofile --model_dir="$model" --batch_sizes=1,8 --repetitions=11 \
-  --num_threads=2 | sed -n '/^batch/,/^linear/p' | grep -v '^linear'
+  --num_threads=2 2>/dev/null | sed -n '/^batch/,/^linear/p' | grep -v '^linear'
 
 "$bin"/server/slimserve --model_dir="$model" --address=127.0.0.1:$port \
   --metrics_address= --num_threads=2 --drain_grace_s=0 \
@@ -36,7 +38,7 @@ for input in jpeg:480x640:png png:480x640:png raw:96x128:raw; do
   IFS=: read -r format size out <<<"$input"
   for conc in 1 16; do
     for budget in 0.25 1.0; do
-      "$bin"/client/slimbench --target=127.0.0.1:$port --concurrency=$conc \
+      "$client_bin"/client/slimbench --target=127.0.0.1:$port --concurrency=$conc \
         --duration_s="$seconds" --warmup_s=2 --budgets=$budget --weights=all \
         --image_format=$format --image_size=$size --output_format=$out \
         --json_out="$tmp/$format-$conc-$budget.json" >/dev/null

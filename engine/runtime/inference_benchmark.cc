@@ -3,6 +3,9 @@
 // iteration = PrepareInput + Encode + every task's DecodeHead at a uniform
 // configuration (encoder width = every decoder width), as RunBatch runs it.
 //
+// SLIMSERVE_BENCH_PROFILE=DIR writes a LibTorch profiler trace per
+// benchmark (see BM_Network).
+//
 //   bazel run -c opt //engine/runtime:inference_benchmark -- \
 //       --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 //
@@ -28,6 +31,7 @@
 #include <thread>
 
 #include <torch/cuda.h>
+#include <torch/csrc/autograd/profiler_legacy.h>
 #include <torch/torch.h>
 
 #include "benchmark/benchmark.h"
@@ -113,6 +117,22 @@ void BM_Network(benchmark::State& state) {
   const torch::Tensor images =
       torch::randn({batch, 3, spec.input().height(), spec.input().width()});
   const bool cuda = net->device().is_cuda();
+  // SLIMSERVE_BENCH_PROFILE=DIR: one LibTorch profiler trace (chrome JSON)
+  // per benchmark, of 20 iterations, for where the time goes per operator
+  // (tools/profile_summary.py sums it).
+  const std::string profile_dir = Env("SLIMSERVE_BENCH_PROFILE", "");
+  if (!profile_dir.empty()) {
+    const std::string path = profile_dir + "/" + std::to_string(variant) +
+                             "_b" + std::to_string(batch) + "_w" +
+                             std::to_string(we) + ".json";
+    torch::autograd::profiler::RecordProfile profile(path);
+    for (int i = 0; i < 20; ++i) {
+      const auto features = net->Encode(net->PrepareInput(images), we);
+      for (int t = 0; t < spec.tasks_size(); ++t) {
+        net->DecodeHead(t, features, we, wd);
+      }
+    }
+  }
   for (auto _ : state) {
     const auto features = net->Encode(net->PrepareInput(images), we);
     for (int t = 0; t < spec.tasks_size(); ++t) {
