@@ -205,6 +205,7 @@ class Engine::Impl {
 
   absl::Status Submit(InferRequest request, InferDone done) {
     SLIM_RETURN_IF_ERROR(CheckAccepting());
+    SLIM_RETURN_IF_ERROR(ValidateRequestId(request.id));
     SLIM_RETURN_IF_ERROR(
         ValidateImage(request.image, options_.stages.max_image_pixels));
     SLIM_RETURN_IF_ERROR(ValidateOutputFormats(request.output_formats, spec()));

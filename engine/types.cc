@@ -59,6 +59,13 @@ bool ParseFlag(absl::StatusOr<T> parsed, T* out, std::string* error) {
 
 }  // namespace
 
+absl::Status ValidateRequestId(absl::string_view id) {
+  if (id.size() <= kMaxRequestIdBytes) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat("request_id: ", id.size(), " bytes, more than the limit of ",
+                   kMaxRequestIdBytes));
+}
+
 absl::StatusOr<Device> ParseDevice(absl::string_view text) {
   Device device;
   if (text == "cpu") return device;

@@ -63,8 +63,14 @@ struct ImageInput {
   int64_t channels = 0;
 };
 
+// Request ids are echoed in responses and written to logs: longer ones are
+// refused (ValidateRequestId), so neither can be inflated by a client.
+inline constexpr size_t kMaxRequestIdBytes = 256;
+// INVALID_ARGUMENT "request_id: N bytes, more than the limit of 256".
+absl::Status ValidateRequestId(absl::string_view id);
+
 struct InferRequest {
-  std::string id;  // for logs only
+  std::string id;  // for logs only; at most kMaxRequestIdBytes
   ImageInput image;
   PlanRequest plan_request;
   // Per-task output format; other tasks use default_output_format. Names

@@ -159,17 +159,17 @@ grpc::ServerUnaryReactor* InferenceService::Plan(
     v1::PlanResponse* response) {
   const absl::Time arrival = absl::Now();
   metrics_->RpcStarted(Rpc::kPlan);
-  absl::Status status;
-  absl::StatusOr<PlanRequest> plan_request = PlanRequestFromProto(*request);
-  if (plan_request.ok()) {
-    absl::StatusOr<ArchPlan> plan = engine_->PlanFor(*plan_request);
+  absl::Status status = ValidateRequestId(request->request_id());
+  if (status.ok()) {
+    absl::StatusOr<PlanRequest> plan_request = PlanRequestFromProto(*request);
+    absl::StatusOr<ArchPlan> plan = plan_request.ok()
+                                        ? engine_->PlanFor(*plan_request)
+                                        : plan_request.status();
     if (plan.ok()) {
       PlanToProto(*plan, response->mutable_plan());
     } else {
       status = plan.status();
     }
-  } else {
-    status = plan_request.status();
   }
   response->set_request_id(request->request_id());
   if (status.ok()) {

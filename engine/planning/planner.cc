@@ -29,7 +29,10 @@ std::string TaskList(const slimserve::v1::ModelSpec& spec) {
 // The quantiser every strategy and ResolvePlanRequest use for a limit, so
 // that "fits" means the same thing everywhere. nullopt: nothing fits.
 std::optional<search::Quantizer> MacsQuantizer(const PlanningInput& input) {
-  const double limit = input.budget_macs * (1 + kBudgetSlack);
+  // No configuration costs more than every task at full width: a larger
+  // budget is no limit, and must not blur the fixed-point resolution.
+  const double limit =
+      std::min(input.budget_macs, input.full_macs) * (1 + kBudgetSlack);
   if (!(limit > 0) || !std::isfinite(limit)) return std::nullopt;
   return search::Quantizer(limit);
 }
@@ -69,6 +72,21 @@ int Cheapest(int num_encoders, const std::vector<int>& tasks,
     }
   }
   return best_e;
+}
+
+// An upper bound of every configuration's predicted latency: for each
+// encoder width, each task's slowest decoder width.
+double SlowestMs(const LatencyTable& latency, const std::vector<int>& tasks) {
+  double slowest = 0;
+  for (size_t e = 0; e < latency.encoder_ms.size(); ++e) {
+    double ms = latency.fixed_ms + latency.encoder_ms[e];
+    for (int t : tasks) {
+      const auto& row = latency.decoder_ms[t][e];
+      ms += *std::max_element(row.begin(), row.end());
+    }
+    slowest = std::max(slowest, ms);
+  }
+  return slowest;
 }
 
 // Whether a configuration fits under `q` in fixed point, the way the search
@@ -368,6 +386,9 @@ absl::StatusOr<PlanningInput> ResolvePlanRequest(const PlanningContext& context,
             "budget.mflops: must be a finite number > 0, got ", v));
       }
       input.budget_macs = MflopsToMacs(v);
+      // Near DBL_MAX the conversion overflows: a budget that large is no
+      // limit at all.
+      if (!std::isfinite(input.budget_macs)) input.budget_macs = input.full_macs;
       break;
     case Budget::Kind::kMilliseconds:
       if (!(v > 0) || !std::isfinite(v)) {
@@ -380,9 +401,14 @@ absl::StatusOr<PlanningInput> ResolvePlanRequest(const PlanningContext& context,
             "model, which this server does not have yet; use budget.fraction "
             "or budget.mflops");
       }
-      // No MACs limit beyond the full width; the latency bound decides.
+      // No MACs limit beyond the full width; the latency bound decides,
+      // unless it is above the slowest configuration (no bound then; it
+      // also keeps a budget near DBL_MAX from overflowing the search).
       input.budget_macs = input.full_macs;
-      input.max_latency_ms = v;
+      input.max_latency_ms =
+          v >= SlowestMs(*context.latency, input.tasks)
+              ? std::numeric_limits<double>::infinity()
+              : v;
       break;
   }
 

@@ -36,6 +36,18 @@ class PlannerTest : public ::testing::TestWithParam<std::string> {
   std::unique_ptr<Planner> planner_;
 };
 
+// A finite budget larger than the full cost is no limit, even near DBL_MAX
+// where converting it to MACs overflows.
+TEST_P(PlannerTest, HugeFiniteBudgetsAreNoLimit) {
+  for (double mflops : {1e6, 1e300, std::numeric_limits<double>::max()}) {
+    auto plan = PlanFor(Budget::Kind::kMflops, mflops);
+    ASSERT_TRUE(plan.ok()) << mflops << ": " << plan.status();
+    if (GetParam() != "widest-fit") EXPECT_EQ(plan->encoder_width, 1.0);
+    EXPECT_DOUBLE_EQ(plan->macs, costs_.FullMacs()) << mflops;
+    EXPECT_TRUE(std::isfinite(plan->budget_macs)) << mflops;
+  }
+}
+
 TEST_P(PlannerTest, FullBudgetIsFullWidth) {
   auto plan = PlanFor(Budget::Kind::kFraction, 1.0);
   ASSERT_TRUE(plan.ok()) << plan.status();

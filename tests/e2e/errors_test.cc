@@ -99,6 +99,9 @@ std::vector<BadInfer> BadInfers() {
              static_cast<v1::OutputFormat>(9);
        },
        kInvalid, "output_formats[depth]: unknown output format 9"},
+      {"request_id_too_long",
+       [](R* r) { r->set_request_id(std::string(257, 'x')); }, kInvalid,
+       "request_id: 257 bytes, more than the limit of 256"},
       {"format_for_unknown_task",
        [](R* r) { (*r->mutable_output_formats())["sky"] = v1::PNG; }, kInvalid,
        "output_formats: unknown task \"sky\""},

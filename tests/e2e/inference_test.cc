@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <string>
 #include <thread>
 #include <vector>
@@ -325,6 +326,28 @@ TEST_F(InferenceTest, AbsoluteBudget) {
   ASSERT_TRUE(response.ok()) << response.status();
   EXPECT_DOUBLE_EQ(response->plan().budget_mflops(), budget);
   EXPECT_LE(response->plan().mflops(), budget);
+}
+
+// Budgets larger than anything the model can spend, up to DBL_MAX, mean
+// "no limit": the full-width plan, not "below the cheapest configuration".
+TEST_F(InferenceTest, HugeBudgetsAreNoLimit) {
+  const double kMax = std::numeric_limits<double>::max();
+  for (int kind = 0; kind < 2; ++kind) {
+    for (double value : {1e9, kMax}) {
+      v1::InferRequest request = PngInferRequest(1);
+      if (kind == 0) {
+        request.mutable_budget()->set_mflops(value);
+      } else {
+        request.mutable_budget()->set_milliseconds(value);
+      }
+      absl::StatusOr<v1::InferResponse> response = client().Infer(request);
+      ASSERT_TRUE(response.ok()) << kind << " " << value << ": "
+                                 << response.status();
+      EXPECT_EQ(response->plan().encoder_width(), 1.0);
+      EXPECT_NEAR(response->plan().mflops(), model_info().full_mflops(),
+                  1e-9 * model_info().full_mflops());
+    }
+  }
 }
 
 TEST_F(InferenceTest, ComputesOnlyWeightedTasks) {
