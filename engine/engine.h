@@ -157,7 +157,8 @@ class Engine {
   absl::Status Submit(InferRequest request, InferDone done);
 
   // Stops accepting, lets every accepted request finish (batching windows
-  // end at once), joins the threads. Idempotent.
+  // end at once), joins the threads. Idempotent. Must not be called from a
+  // `done` callback (it waits for every callback to return).
   void Shutdown();
 
   // Requests accepted and not yet answered.
