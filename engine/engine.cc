@@ -403,10 +403,9 @@ class Engine::Impl {
     const int64_t pixels = int64_t{output.height} * output.width;
     int64_t channels = 0;
     for (const auto& task : spec().tasks()) {
-      const auto it = request.task_weights.find(task.name());
-      const bool requested = request.task_weights.empty() ||
-                             (it != request.task_weights.end() && it->second > 0);
-      if (requested) channels += TaskOutputChannels(task);
+      if (TaskRequested(request.task_weights, task.name())) {
+        channels += TaskOutputChannels(task);
+      }
     }
     return channels * pixels;
   }

@@ -42,6 +42,13 @@ struct Budget {
 // map means every task with weight 1.
 using TaskWeights = std::map<std::string, float>;
 
+// Whether `weights` asks for `task` (the rule above; NaN is not > 0).
+inline bool TaskRequested(const TaskWeights& weights, const std::string& task) {
+  if (weights.empty()) return true;
+  const auto it = weights.find(task);
+  return it != weights.end() && it->second > 0;
+}
+
 struct PlanRequest {
   Budget budget;
   TaskWeights task_weights;

@@ -36,6 +36,22 @@ OutputFormat FormatFor(const InferRequest& request, const std::string& task) {
                                             : request.default_output_format;
 }
 
+namespace {
+
+// Everything of a TaskOutput but its dtype and data.
+TaskOutput OutputHeader(const slimserve::v1::TaskSpec& task,
+                        OutputFormat format, int64_t channels, int64_t height,
+                        int64_t width) {
+  TaskOutput out;
+  out.task = task.name();
+  out.kind = task.kind();
+  out.format = format;
+  out.shape = {channels, height, width};
+  return out;
+}
+
+}  // namespace
+
 int PngLevelFor(slimserve::v1::TaskKind kind, int configured) {
   if (configured >= 0) return configured;
   return kind == slimserve::v1::DEPTH ||
@@ -48,11 +64,7 @@ absl::StatusOr<TaskOutput> EncodeOutput(const slimserve::v1::TaskSpec& task,
                                         OutputFormat format, const float* chw,
                                         int64_t channels, int64_t height,
                                         int64_t width, int png_level) {
-  TaskOutput out;
-  out.task = task.name();
-  out.kind = task.kind();
-  out.format = format;
-  out.shape = {channels, height, width};
+  TaskOutput out = OutputHeader(task, format, channels, height, width);
   if (channels != TaskOutputChannels(task)) {
     return absl::InvalidArgumentError(
         absl::StrCat("task ", task.name(), ": output has ", channels,
@@ -151,11 +163,7 @@ absl::StatusOr<TaskOutput> FinishOutput(const slimserve::v1::TaskSpec& task,
   if (format == OutputFormat::kPng &&
       task.kind() == slimserve::v1::SEMANTIC_SEGMENTATION) {
     // Fused: the argmax of the resized logits, never materialised.
-    TaskOutput out;
-    out.task = task.name();
-    out.kind = task.kind();
-    out.format = format;
-    out.shape = {channels, out_h, out_w};
+    TaskOutput out = OutputHeader(task, format, channels, out_h, out_w);
     out.dtype = DType::kUint8;
     std::vector<uint8_t> ids(n);
     SegmentationArgmaxResizeBatchCpu(head, ScalarType::kFloat32, 1,
@@ -179,12 +187,8 @@ absl::StatusOr<TaskOutput> FinishOutput(const slimserve::v1::TaskSpec& task,
     return EncodeOutput(task, format, values, channels, out_h, out_w,
                         png_level);
   }
-  TaskOutput out;
-  out.task = task.name();
-  out.kind = task.kind();
-  out.format = format;
+  TaskOutput out = OutputHeader(task, format, channels, out_h, out_w);
   out.dtype = DType::kFloat32;
-  out.shape = {channels, out_h, out_w};
   out.data = std::move(finished);
   return out;
 }
@@ -201,9 +205,7 @@ absl::StatusOr<OutputShape> OutputShapeFor(const InferRequest& request,
   const int64_t pixels = work.height * work.width;
   int64_t bytes = 0;
   for (const auto& task : spec.tasks()) {
-    const auto& weights = request.plan_request.task_weights;
-    const auto it = weights.find(task.name());
-    if (!weights.empty() && (it == weights.end() || !(it->second > 0))) {
+    if (!TaskRequested(request.plan_request.task_weights, task.name())) {
       continue;
     }
     int64_t per_pixel = 4 * TaskOutputChannels(task);  // RAW float32
