@@ -250,6 +250,12 @@ struct NetworkOptions {
   // NHWC activations and weights: on Debian's CPU LibTorch, what sends
   // convolutions to oneDNN.
   bool channels_last = true;
+  // Folded float32 channels-last on the CPU: convolution calls of at most
+  // this many multiply-accumulates (batch included) run on XNNPACK, which
+  // costs ~10 us a call against oneDNN's ~50 us through LibTorch; larger
+  // ones on oneDNN, faster there (engine/runtime/PERFORMANCE.md has the
+  // measurements that chose 1e6). 0: oneDNN only. >= 0.
+  int64_t xnnpack_max_macs = 1000000;
   // LibTorch intra-op threads (process-wide); 0: all cores. (Debian's
   // LibTorch would otherwise use one.) >= 0.
   int num_threads = 0;

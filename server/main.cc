@@ -102,6 +102,10 @@ ABSL_FLAG(slimserve::Precision, precision, EngineDefaults().network.precision,
           "(folded, cuda only)");
 ABSL_FLAG(bool, channels_last, EngineDefaults().network.channels_last,
           "NHWC activations and weights");
+ABSL_FLAG(int64_t, xnnpack_max_macs, EngineDefaults().network.xnnpack_max_macs,
+          "CPU float32 convolution calls of at most this many "
+          "multiply-accumulates run on XNNPACK, larger ones on oneDNN; 0: "
+          "oneDNN only");
 ABSL_FLAG(std::vector<std::string>, latency_batch_sizes, {},
           "batch sizes to time every configuration at, ascending from 1 "
           "(e.g. 1,2,4,8); empty: 1 and --max_batch_size");
@@ -236,6 +240,8 @@ int Main() {
   engine_options.network.weights = absl::GetFlag(FLAGS_weights);
   engine_options.network.precision = absl::GetFlag(FLAGS_precision);
   engine_options.network.channels_last = absl::GetFlag(FLAGS_channels_last);
+  engine_options.network.xnnpack_max_macs =
+      absl::GetFlag(FLAGS_xnnpack_max_macs);
   engine_options.batching.num_executor_threads =
       absl::GetFlag(FLAGS_num_executor_threads);
   engine_options.batching.max_queue_size = absl::GetFlag(FLAGS_max_queue_size);

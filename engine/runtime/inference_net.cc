@@ -67,6 +67,10 @@ absl::StatusOr<std::unique_ptr<InferenceNet>> InferenceNet::Create(
         " needs folded weights (the sliced path runs BatchNorm in float32)"));
   }
   const torch::Device device = net->parameters().front().device();
+  if (options.xnnpack_max_macs < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "xnnpack_max_macs: must be >= 0, got ", options.xnnpack_max_macs));
+  }
   if (options.dtype == torch::kHalf && device.is_cpu()) {
     return absl::InvalidArgumentError(
         "precision float16 on the CPU: LibTorch has no CPU float16 "
@@ -75,7 +79,9 @@ absl::StatusOr<std::unique_ptr<InferenceNet>> InferenceNet::Create(
   std::unique_ptr<InferenceNet> in(new InferenceNet(std::move(net), options));
   torch::NoGradGuard no_grad;
   if (options.weights == InferenceOptions::Weights::kFolded) {
-    const FoldOptions fold{options.dtype, in->memory_format_};
+    FoldOptions fold{options.dtype, in->memory_format_};
+    // XNNPACK answers in channels-last, which only that layout expects.
+    if (in->UsesXnnpack()) fold.xnnpack_max_macs = options.xnnpack_max_macs;
     const auto& spec = in->spec_;
     in->decoders_.resize(spec.tasks_size());
     for (int we = 0; we < spec.encoder_widths_size(); ++we) {
@@ -157,12 +163,21 @@ torch::Tensor InferenceNet::Decode(int task,
   return FinishOutput(task, DecodeHead(task, features, we, wd));
 }
 
+bool InferenceNet::UsesXnnpack() const {
+  return options_.weights == InferenceOptions::Weights::kFolded &&
+         options_.dtype == torch::kFloat && options_.channels_last &&
+         device_.is_cpu() && options_.xnnpack_max_macs > 0 &&
+         XnnpackConv::Available();
+}
+
 std::string InferenceNet::Describe() const {
   return absl::StrCat(
       options_.weights == InferenceOptions::Weights::kFolded ? "folded"
                                                              : "sliced",
       "/", PrecisionName(options_.dtype), "/",
-      options_.channels_last ? "channels_last" : "nchw");
+      options_.channels_last ? "channels_last" : "nchw",
+      UsesXnnpack() ? absl::StrCat("/xnnpack<=", options_.xnnpack_max_macs)
+                    : "");
 }
 
 }  // namespace slimserve

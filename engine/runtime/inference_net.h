@@ -36,6 +36,10 @@ struct InferenceOptions {
   // NHWC activations and weights. On Debian's CPU LibTorch this is what
   // routes convolutions to oneDNN; see engine/runtime/PERFORMANCE.md.
   bool channels_last = true;
+  // kFolded, float32, channels-last, CPU: convolution calls of at most this
+  // many MACs run on XNNPACK (FoldOptions.xnnpack_max_macs); 0: oneDNN
+  // only. Default: NetworkOptions'.
+  int64_t xnnpack_max_macs = NetworkOptions{}.xnnpack_max_macs;
 };
 
 class InferenceNet {
@@ -72,8 +76,11 @@ class InferenceNet {
   // Bytes of the tensors the executor runs with (every folded copy, or the
   // supernet's parameters and buffers).
   int64_t weight_bytes() const { return weight_bytes_; }
-  // "folded/float32/channels_last": for logs and the latency cache key.
+  // "folded/float32/channels_last/xnnpack<=1000000": for logs and the
+  // latency cache key.
   std::string Describe() const;
+  // Whether small convolutions run on XNNPACK (InferenceOptions).
+  bool UsesXnnpack() const;
 
  private:
   InferenceNet(Supernet net, const InferenceOptions& options);

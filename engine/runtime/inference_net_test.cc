@@ -12,6 +12,7 @@
 #include "engine/model/spec.h"
 #include "engine/runtime/executor.h"
 #include "engine/runtime/inference_net_testing.h"
+#include "engine/runtime/xnnpack_conv.h"
 #include "engine/stages/postprocess.h"
 #include "gtest/gtest.h"
 
@@ -24,13 +25,19 @@ struct Variant {
   bool channels_last;
   double tolerance;       // largest error, relative to the largest output
   double mean_tolerance;  // mean error, relative to the mean output
+  // InferenceOptions'; the default sends every convolution of the tiny
+  // model to XNNPACK, 20000 splits a pass between XNNPACK and oneDNN.
+  int64_t xnnpack_max_macs = InferenceOptions{}.xnnpack_max_macs;
 };
 
 std::string Name(const Variant& v) {
   return absl::StrCat(
       v.weights == InferenceOptions::Weights::kFolded ? "folded" : "sliced",
       "_", v.dtype == torch::kBFloat16 ? "bf16" : "f32", "_",
-      v.channels_last ? "nhwc" : "nchw");
+      v.channels_last ? "nhwc" : "nchw",
+      v.xnnpack_max_macs == InferenceOptions{}.xnnpack_max_macs
+          ? ""
+          : absl::StrCat("_xnnpack", v.xnnpack_max_macs));
 }
 
 class InferenceNetTest : public ::testing::TestWithParam<Variant> {};
@@ -42,6 +49,7 @@ TEST_P(InferenceNetTest, EveryConfigurationMatchesTheSupernet) {
   options.weights = GetParam().weights;
   options.dtype = GetParam().dtype;
   options.channels_last = GetParam().channels_last;
+  options.xnnpack_max_macs = GetParam().xnnpack_max_macs;
   auto net = InferenceNet::Create(RandomEvalNet(21), options);
   ASSERT_TRUE(net.ok()) << net.status();
   const auto& spec = reference->spec();
@@ -59,6 +67,7 @@ TEST_P(InferenceNetTest, BatchedEqualsOneAtATime) {
   options.weights = GetParam().weights;
   options.dtype = GetParam().dtype;
   options.channels_last = GetParam().channels_last;
+  options.xnnpack_max_macs = GetParam().xnnpack_max_macs;
   auto net = InferenceNet::Create(RandomEvalNet(5), options);
   ASSERT_TRUE(net.ok()) << net.status();
   const auto& spec = (*net)->spec();
@@ -99,6 +108,8 @@ INSTANTIATE_TEST_SUITE_P(
                       Variant{kSliced, torch::kFloat, true, 1e-5, 1e-5},
                       Variant{kFolded, torch::kFloat, false, 1e-4, 1e-5},
                       Variant{kFolded, torch::kFloat, true, 1e-4, 1e-5},
+                      Variant{kFolded, torch::kFloat, true, 1e-4, 1e-5, 0},
+                      Variant{kFolded, torch::kFloat, true, 1e-4, 1e-5, 20000},
                       Variant{kFolded, torch::kBFloat16, true, 0.5, 0.03}),
     [](const ::testing::TestParamInfo<Variant>& info) {
       return Name(info.param);
@@ -180,6 +191,38 @@ TEST(FoldTest, FoldedConvEqualsConvThenBatchNorm) {
   }
 }
 
+// relu fused into the call (XNNPACK) or applied after it (oneDNN, the
+// im2col path) gives max(0, conv then BN) either way, channels-last out of
+// XNNPACK; a call above xnnpack_max_macs takes oneDNN.
+TEST(FoldTest, ReluIsAppliedOnEveryBackend) {
+  torch::NoGradGuard no_grad;
+  torch::manual_seed(3);
+  SlimConv2d conv(6, 8, 3, 1, /*has_bias=*/false);
+  conv->weight.normal_();
+  SwitchableBatchNorm bn(1, 8);
+  bn->eval();
+  bn->bias.normal_();
+  const torch::Tensor x =
+      torch::randn({2, 6, 10, 12}).contiguous(at::MemoryFormat::ChannelsLast);
+  const torch::Tensor want =
+      torch::relu(bn->forward(conv->forward(x, 8), 0));
+  FoldOptions options;
+  options.memory_format = at::MemoryFormat::ChannelsLast;
+  for (const int64_t max_macs : {int64_t{0}, int64_t{1} << 40}) {
+    options.xnnpack_max_macs = max_macs;
+    const FoldedConv f = conv->Fold(6, 8, bn.get(), 0, options, /*relu=*/true);
+    EXPECT_EQ(f.Macs(x), 2 * 10 * 12 * 8 * 6 * 9);
+    EXPECT_EQ(f.xnnpack != nullptr, max_macs > 0 && XnnpackConv::Available());
+    const torch::Tensor got = f(x);
+    EXPECT_LE(RelativeError(got, want), 1e-5) << "max_macs " << max_macs;
+    EXPECT_GE(got.min().item<float>(), 0.0f);
+    EXPECT_TRUE(got.is_contiguous(at::MemoryFormat::ChannelsLast));
+  }
+  options.xnnpack_max_macs = 2 * 10 * 12 * 8 * 6 * 9 - 1;  // one MAC short
+  const FoldedConv f = conv->Fold(6, 8, bn.get(), 0, options, /*relu=*/true);
+  EXPECT_LE(RelativeError(f(x), want), 1e-5);
+}
+
 TEST(InferenceNetCreateTest, RefusesWhatCannotRun) {
   InferenceOptions options;
   options.weights = InferenceOptions::Weights::kSliced;
@@ -197,6 +240,14 @@ TEST(InferenceNetCreateTest, RefusesWhatCannotRun) {
   EXPECT_NE(cpu_half.status().message().find("float16 on the CPU"),
             std::string::npos)
       << cpu_half.status();
+
+  options.dtype = torch::kFloat;
+  options.xnnpack_max_macs = -1;
+  auto negative = InferenceNet::Create(RandomEvalNet(1), options);
+  EXPECT_EQ(negative.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(negative.status().message().find("xnnpack_max_macs"),
+            std::string::npos)
+      << negative.status();
 
   Supernet training = RandomEvalNet(1);
   training->train();
@@ -223,7 +274,10 @@ TEST(InferenceNetCreateTest, BytesCountEveryFoldedCopy) {
   // Every width gets its own copy, so folding costs more than one set.
   EXPECT_GT((*a)->weight_bytes(), conv_bytes);
   EXPECT_GT((*c)->weight_bytes(), conv_bytes);
-  EXPECT_EQ((*a)->Describe(), "folded/float32/channels_last");
+  EXPECT_EQ((*a)->Describe(), XnnpackConv::Available()
+                                  ? "folded/float32/channels_last/xnnpack<=1000000"
+                                  : "folded/float32/channels_last");
+  EXPECT_EQ((*b)->Describe(), "folded/bfloat16/channels_last");
   EXPECT_EQ((*c)->Describe(), "sliced/float32/channels_last");
 }
 

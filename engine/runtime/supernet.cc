@@ -47,7 +47,7 @@ torch::Tensor SlimConv2dImpl::forward(const torch::Tensor& x,
 
 FoldedConv SlimConv2dImpl::Fold(int64_t in, int64_t out,
                                 const SwitchableBatchNormImpl* bn, int config,
-                                const FoldOptions& options) const {
+                                const FoldOptions& options, bool relu) const {
   // In float64, so that folding adds no rounding beyond the final cast.
   torch::Tensor w = weight.narrow(0, 0, out).narrow(1, 0, in).to(torch::kDouble);
   torch::Tensor b = bias.defined() ? bias.narrow(0, 0, out).to(torch::kDouble)
@@ -62,17 +62,34 @@ FoldedConv SlimConv2dImpl::Fold(int64_t in, int64_t out,
   f.bias = b.to(options.dtype).contiguous();
   f.stride = stride_;
   f.padding = padding_;
+  f.relu = relu;
   f.mkldnn = f.weight.is_cpu() && at::hasMKLDNN() &&
              (options.dtype == torch::kFloat || options.dtype == torch::kBFloat16);
+  if (options.xnnpack_max_macs > 0 && f.weight.is_cpu() &&
+      options.dtype == torch::kFloat) {
+    f.xnnpack = XnnpackConv::Create(f.weight, f.bias, stride_, padding_, relu);
+    f.xnnpack_max_macs = f.xnnpack ? options.xnnpack_max_macs : 0;
+  }
   return f;
 }
 
+int64_t FoldedConv::Macs(const torch::Tensor& x) const {
+  const int64_t k = weight.size(2);
+  const int64_t out_h = (x.size(2) + 2 * padding - k) / stride + 1;
+  const int64_t out_w = (x.size(3) + 2 * padding - k) / stride + 1;
+  return x.size(0) * out_h * out_w * weight.size(0) * weight.size(1) * k * k;
+}
+
 torch::Tensor FoldedConv::operator()(const torch::Tensor& x) const {
-  if (mkldnn) {
-    return at::mkldnn_convolution(x, weight, bias, {padding, padding},
-                                  {stride, stride}, {1, 1}, /*groups=*/1);
+  if (xnnpack != nullptr && Macs(x) <= xnnpack_max_macs) {
+    return xnnpack->Run(x);
   }
-  return torch::conv2d(x, weight, bias, stride, padding);
+
+  torch::Tensor y =
+      mkldnn ? at::mkldnn_convolution(x, weight, bias, {padding, padding},
+                                      {stride, stride}, {1, 1}, /*groups=*/1)
+             : torch::conv2d(x, weight, bias, stride, padding);
+  return relu ? y.relu_() : y;
 }
 
 SwitchableBatchNormImpl::SwitchableBatchNormImpl(int num_configs, int channels,
@@ -144,7 +161,7 @@ FoldedBlock BasicBlockImpl::Fold(int64_t in, double width, int config,
                                  const FoldOptions& options) const {
   const int c = SlimChannels(width, out_channels_);
   FoldedBlock f;
-  f.conv1 = conv1_->Fold(in, c, bn1_.get(), config, options);
+  f.conv1 = conv1_->Fold(in, c, bn1_.get(), config, options, /*relu=*/true);
   f.conv2 = conv2_->Fold(c, c, bn2_.get(), config, options);
   if (shortcut_) {
     f.shortcut = shortcut_->Fold(in, c, shortcut_bn_.get(), config, options);
@@ -157,7 +174,7 @@ FoldedBlock BasicBlockImpl::Fold(int64_t in, double width, int config,
 // In-place activations and sums: every tensor they write is a convolution's
 // fresh output, and at batch 8 each saved allocation is a pass over memory.
 torch::Tensor FoldedBlock::Forward(const torch::Tensor& x) const {
-  torch::Tensor y = conv2(conv1(x).relu_());
+  torch::Tensor y = conv2(conv1(x));
   return y.add_(shortcut.weight.defined() ? shortcut(x) : x).relu_();
 }
 
@@ -201,7 +218,7 @@ FoldedEncoder EncoderImpl::Fold(int we, const FoldOptions& options) const {
   const double w = widths_[we];
   FoldedEncoder f;
   int64_t in = SlimChannels(w, stem_channels_);
-  f.stem = stem_->Fold(3, in, stem_bn_.get(), we, options);
+  f.stem = stem_->Fold(3, in, stem_bn_.get(), we, options, /*relu=*/true);
   for (const auto& blocks : stages_) {
     std::vector<FoldedBlock> folded;
     for (const auto& block : blocks) {
@@ -215,7 +232,7 @@ FoldedEncoder EncoderImpl::Fold(int we, const FoldOptions& options) const {
 
 std::vector<torch::Tensor> FoldedEncoder::Forward(
     const torch::Tensor& x) const {
-  torch::Tensor y = stem(x).relu_();
+  torch::Tensor y = stem(x);
   std::vector<torch::Tensor> features;
   for (const auto& blocks : stages) {
     for (const auto& block : blocks) y = block.Forward(y);
@@ -306,7 +323,8 @@ FoldedDecoder DecoderImpl::Fold(const std::vector<int64_t>& feature_channels,
   }
   for (size_t i = 0; i < convs_.size(); ++i) {
     f.convs.push_back(
-        convs_[i]->Fold(d, d, conv_bns_[i].get(), config, options));
+        convs_[i]->Fold(d, d, conv_bns_[i].get(), config, options,
+                        /*relu=*/true));
   }
   f.head = head_->Fold(d, head_->weight.size(0), nullptr, 0, options);
   f.out_h = out_h_;
@@ -331,7 +349,7 @@ torch::Tensor FoldedDecoder::Head(
     y = i == 0 ? lat : y.add_(lat);
   }
   y.relu_();
-  for (const FoldedConv& conv : convs) y = conv(y).relu_();
+  for (const FoldedConv& conv : convs) y = conv(y);
   return head(y).contiguous();  // NCHW: see DecoderImpl::forward_head
 }
 

@@ -13,6 +13,7 @@
 // parameters per configuration or, in decoders, per decoder width
 // (ModelSpec.decoder_bn_affine).
 
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -20,6 +21,7 @@
 #include <torch/torch.h>
 
 #include "absl/status/status.h"
+#include "engine/runtime/xnnpack_conv.h"
 #include "slimserve/v1/model_spec.pb.h"
 
 namespace slimserve {
@@ -36,6 +38,10 @@ namespace slimserve {
 struct FoldOptions {
   torch::ScalarType dtype = torch::kFloat;
   at::MemoryFormat memory_format = at::MemoryFormat::Contiguous;
+  // Float32 CPU convolutions of at most this many multiply-accumulates per
+  // call (batch included) run on XNNPACK (xnnpack_conv.h), larger ones on
+  // oneDNN. 0: never. Takes effect only where XNNPACK is available.
+  int64_t xnnpack_max_macs = 0;
 };
 
 struct FoldedConv {
@@ -43,11 +49,20 @@ struct FoldedConv {
   torch::Tensor bias;    // [out]
   int stride = 1;
   int padding = 0;
+  // max(0, .) after the convolution: fused into the call where the backend
+  // can, in place on the fresh output otherwise.
+  bool relu = false;
   // On the CPU, call oneDNN directly: LibTorch 1.13's dispatcher sends
   // batch-1 and small float32 convolutions to its im2col path, which runs
   // on Debian's reference BLAS about 10x slower (engine/runtime/PERFORMANCE.md).
   bool mkldnn = false;
+  // Packed when FoldOptions.xnnpack_max_macs > 0 (and XNNPACK takes it):
+  // calls of at most xnnpack_max_macs MACs run there.
+  std::shared_ptr<const XnnpackConv> xnnpack;
+  int64_t xnnpack_max_macs = 0;
   torch::Tensor operator()(const torch::Tensor& x) const;
+  // Multiply-accumulates of one call on x.
+  int64_t Macs(const torch::Tensor& x) const;
 };
 
 struct FoldedBlock {
@@ -87,10 +102,10 @@ class SlimConv2dImpl : public torch::nn::Module {
   // output channels.
   torch::Tensor forward(const torch::Tensor& x, int out_channels);
   // The first `in` x `out` channels, with `bn`'s configuration `config`
-  // folded in when bn is not null.
+  // folded in when bn is not null; `relu`: FoldedConv::relu.
   FoldedConv Fold(int64_t in, int64_t out,
                   const SwitchableBatchNormImpl* bn, int config,
-                  const FoldOptions& options) const;
+                  const FoldOptions& options, bool relu = false) const;
 
   torch::Tensor weight;
   torch::Tensor bias;  // undefined when constructed without bias

@@ -172,6 +172,7 @@ absl::StatusOr<std::unique_ptr<ModelRunner>> CreateTorchRunner(
         inference.weights = options.weights;
         inference.dtype = ScalarTypeOf(options.precision);
         inference.channels_last = options.channels_last;
+        inference.xnnpack_max_macs = options.xnnpack_max_macs;
         Supernet supernet(spec);
         SLIM_RETURN_IF_ERROR(LoadSupernet(supernet, weights_path));
         supernet->eval();

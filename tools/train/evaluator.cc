@@ -132,6 +132,7 @@ absl::StatusOr<EvalResult> Evaluate(const EvalOptions& o) {
   SLIM_ASSIGN_OR_RETURN(const Precision precision, ParsePrecision(o.precision));
   network.dtype = ScalarTypeOf(precision);
   network.channels_last = o.channels_last;
+  network.xnnpack_max_macs = o.xnnpack_max_macs;
   Supernet supernet(spec);
   SLIM_RETURN_IF_ERROR(
       LoadSupernet(supernet, WeightsPath(o.model_dir, spec)));

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "engine/types.h"
 #include "slimserve/v1/model_spec.pb.h"
 #include "slimserve/v1/profile.pb.h"
 #include "tools/datagen/scene.h"
@@ -31,6 +32,7 @@ struct EvalOptions {
   std::string weights = "folded";
   std::string precision = "float32";
   bool channels_last = true;
+  int64_t xnnpack_max_macs = NetworkOptions{}.xnnpack_max_macs;
 };
 
 // Metrics of one task at one (we, wd).

@@ -24,6 +24,9 @@ ABSL_FLAG(std::string, weights, "folded",
 ABSL_FLAG(std::string, precision, "float32",
           "as the server's --precision: float32 or bfloat16");
 ABSL_FLAG(bool, channels_last, true, "as the server's --channels_last");
+ABSL_FLAG(int64_t, xnnpack_max_macs,
+          slimserve::NetworkOptions{}.xnnpack_max_macs,
+          "as the server's --xnnpack_max_macs");
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage("slimeval --model_dir=DIR [--num_images=N]");
@@ -36,6 +39,7 @@ int main(int argc, char** argv) {
   o.weights = absl::GetFlag(FLAGS_weights);
   o.precision = absl::GetFlag(FLAGS_precision);
   o.channels_last = absl::GetFlag(FLAGS_channels_last);
+  o.xnnpack_max_macs = absl::GetFlag(FLAGS_xnnpack_max_macs);
   auto result = slimserve::train::Evaluate(o);
   if (!result.ok()) {
     std::fprintf(stderr, "error: %s\n", std::string(result.status().message()).c_str());
