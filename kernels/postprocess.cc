@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "kernels/dtype.h"
+#include "kernels/fast_math.h"
 #include "kernels/kernel_math.h"
 
 namespace slimserve {
@@ -93,12 +94,7 @@ float ValidNorm(float x, float y, float z) {
   return norm;
 }
 
-uint8_t UnitToU8(float u) {
-  const float v = std::round((u + 1.0f) * 127.5f);
-  if (v <= 0.0f) return 0;
-  if (v >= 255.0f) return 255;
-  return static_cast<uint8_t>(v);
-}
+uint8_t UnitToU8(float u) { return kernel_math::UnitToU8(u); }
 
 }  // namespace
 
@@ -129,27 +125,13 @@ void DepthToMillimetresCpu(const float* metres, int64_t n, uint16_t* mm) {
     } else if (v >= 65535.0f) {
       mm[i] = 65535;
     } else {
-      mm[i] = static_cast<uint16_t>(std::round(v));
+      mm[i] = static_cast<uint16_t>(kernel_math::Round(v));
     }
   }
 }
 
 void NormalsToRgbCpu(const float* normals_chw, int h, int w, uint8_t* rgb_hwc) {
-  const int64_t plane = static_cast<int64_t>(h) * w;
-  for (int64_t p = 0; p < plane; ++p) {
-    const float x = normals_chw[p];
-    const float y = normals_chw[plane + p];
-    const float z = normals_chw[2 * plane + p];
-    const float norm = ValidNorm(x, y, z);
-    uint8_t* out = rgb_hwc + 3 * p;
-    if (norm == 0.0f) {
-      out[0] = out[1] = out[2] = 128;
-    } else {
-      out[0] = UnitToU8(x / norm);
-      out[1] = UnitToU8(y / norm);
-      out[2] = UnitToU8(z / norm);
-    }
-  }
+  NormalsToRgbBatchCpu(normals_chw, ScalarType::kFloat32, 1, h, w, rgb_hwc);
 }
 
 void NormalizeNormalsCpu(float* normals_chw, int h, int w) {
@@ -177,7 +159,7 @@ void EdgesToU8Cpu(const float* prob, int64_t n, uint8_t* out) {
     } else if (p >= 1.0f) {
       out[i] = 255;
     } else {
-      out[i] = static_cast<uint8_t>(std::round(p * 255.0f));
+      out[i] = static_cast<uint8_t>(kernel_math::Round(p * 255.0f));
     }
   }
 }
@@ -192,30 +174,38 @@ void SegmentationArgmaxResizeBatchCpu(const void* logits, ScalarType type,
   // Per class, the whole resized plane (small next to the logits it comes
   // from at these sizes); then the argmax per pixel, classes in order.
   SeparableResize resize(h, w, out_h, out_w);
-  std::vector<float> best_value(static_cast<size_t>(out_h) * out_w);
+  const size_t out_plane = static_cast<size_t>(out_h) * out_w;
+  std::vector<float> best_value(out_plane);
+  // The winning class as a float-wide integer: the compare-and-select loop
+  // below then vectorises (with uint8 ids beside float values it does not).
+  std::vector<int32_t> best_id(out_plane);
   std::vector<float> row(out_w);
   WithLoader(logits, type, [&](const auto& load) {
     for (int i = 0; i < n; ++i) {
-      uint8_t* out = ids + static_cast<int64_t>(i) * out_h * out_w;
       std::fill(best_value.begin(), best_value.end(),
                 -std::numeric_limits<float>::infinity());
-      std::fill(out, out + static_cast<int64_t>(out_h) * out_w, 0);
+      std::fill(best_id.begin(), best_id.end(), 0);
       for (int c = 0; c < num_classes; ++c) {
         resize.Horizontal(load, (static_cast<int64_t>(i) * num_classes + c) *
                                     plane);
         for (int y = 0; y < out_h; ++y) {
           resize.Row(y, row.data());
           float* best = &best_value[static_cast<size_t>(y) * out_w];
-          uint8_t* id = out + static_cast<int64_t>(y) * out_w;
+          int32_t* id = &best_id[static_cast<size_t>(y) * out_w];
           for (int x = 0; x < out_w; ++x) {
             // As SegmentationArgmaxCpu: '>' keeps the lowest index, NaN
-            // loses.
-            if (row[x] > best[x]) {
-              best[x] = row[x];
-              id[x] = static_cast<uint8_t>(c);
-            }
+            // loses. The id through a mask: GCC 12 vectorises this form.
+            const float r = row[x];
+            const float b = best[x];
+            const int32_t wins = -static_cast<int32_t>(r > b);
+            best[x] = r > b ? r : b;
+            id[x] = (c & wins) | (id[x] & ~wins);
           }
         }
+      }
+      uint8_t* out = ids + static_cast<int64_t>(i) * out_plane;
+      for (size_t p = 0; p < out_plane; ++p) {
+        out[p] = static_cast<uint8_t>(best_id[p]);
       }
     }
   });
@@ -267,23 +257,34 @@ void NormalizeNormalsBatchCpu(const void* normals, ScalarType type, int n,
 void NormalsToRgbBatchCpu(const void* normals, ScalarType type, int n, int h,
                           int w, uint8_t* rgb) {
   const int64_t plane = static_cast<int64_t>(h) * w;
-  for (int i = 0; i < n; ++i) {
-    const int64_t base = static_cast<int64_t>(i) * 3 * plane;
-    for (int64_t p = 0; p < plane; ++p) {
-      const float x = LoadAsFloat(normals, type, base + p);
-      const float y = LoadAsFloat(normals, type, base + plane + p);
-      const float z = LoadAsFloat(normals, type, base + 2 * plane + p);
-      const float norm = kernel_math::ValidNormalNorm(x, y, z);
-      uint8_t* out = rgb + (static_cast<int64_t>(i) * plane + p) * 3;
-      if (norm == 0.0f) {
-        out[0] = out[1] = out[2] = 128;
-      } else {
-        out[0] = kernel_math::UnitToU8(kernel_math::Div(x, norm));
-        out[1] = kernel_math::UnitToU8(kernel_math::Div(y, norm));
-        out[2] = kernel_math::UnitToU8(kernel_math::Div(z, norm));
+  // In passes over planes (norms, then each component), which vectorise:
+  // per pixel the square root and three divisions are serial latency.
+  std::vector<float> xyz(static_cast<size_t>(3 * plane));
+  std::vector<float> norm(static_cast<size_t>(plane));
+  std::vector<uint8_t> q(static_cast<size_t>(plane));
+  WithLoader(normals, type, [&](const auto& load) {
+    for (int i = 0; i < n; ++i) {
+      const int64_t base = static_cast<int64_t>(i) * 3 * plane;
+      for (int64_t k = 0; k < 3 * plane; ++k) xyz[k] = load(base + k);
+      const float* x = xyz.data();
+      const float* y = x + plane;
+      const float* z = y + plane;
+      for (int64_t p = 0; p < plane; ++p) {
+        norm[p] = kernel_math::ValidNormalNorm(x[p], y[p], z[p]);
+      }
+      uint8_t* out = rgb + static_cast<int64_t>(i) * plane * 3;
+      for (int c = 0; c < 3; ++c) {
+        const float* u = xyz.data() + c * plane;
+        for (int64_t p = 0; p < plane; ++p) {
+          const bool valid = norm[p] != 0.0f;
+          const uint8_t v =
+              kernel_math::UnitToU8(kernel_math::Div(u[p], valid ? norm[p] : 1.0f));
+          q[p] = valid ? v : 128;
+        }
+        for (int64_t p = 0; p < plane; ++p) out[3 * p + c] = q[p];
       }
     }
-  }
+  });
 }
 
 const float* EdgeLogitThresholds() {
@@ -306,10 +307,54 @@ const float* EdgeLogitThresholds() {
 
 void EdgeLogitsToU8Cpu(const void* logits, ScalarType type, int64_t count,
                        uint8_t* out) {
-  const float* thresholds = EdgeLogitThresholds();
+  const float* t = EdgeLogitThresholds();
+  // kernel_math::EdgeLogitToU8's count, found from a guess instead of a
+  // binary search (8 dependent loads and unpredictable branches a pixel):
+  // the guess, round(255 * sigmoid(z)) in fast float arithmetic, is the
+  // count or next to it, and the steps below make it exactly the count
+  // whatever the guess was.
+  constexpr int64_t kChunk = 1024;
+  float z[kChunk];
+  int32_t guess[kChunk];
+  WithLoader(logits, type, [&](const auto& load) {
+    for (int64_t start = 0; start < count; start += kChunk) {
+      const int64_t m = std::min(kChunk, count - start);
+      for (int64_t i = 0; i < m; ++i) z[i] = load(start + i);
+      // p in [0, 1] (NaN aside, fixed below), so the guess is in [0, 255].
+      for (int64_t i = 0; i < m; ++i) {
+        const float p = 1.0f / (1.0f + fast_math::Exp(-z[i]));
+        guess[i] = static_cast<int32_t>(p * 255.0f + 0.5f);
+      }
+      for (int64_t i = 0; i < m; ++i) {
+        const float v = z[i];
+        if (!(v == v)) {  // NaN
+          out[start + i] = 0;
+          continue;
+        }
+        int k = guess[i];
+        while (k < 255 && t[k] <= v) ++k;
+        while (k > 0 && t[k - 1] > v) --k;
+        out[start + i] = static_cast<uint8_t>(k);
+      }
+    }
+  });
+}
+
+void SoftplusCpu(float* values, int64_t count) {
   for (int64_t i = 0; i < count; ++i) {
-    out[i] =
-        kernel_math::EdgeLogitToU8(LoadAsFloat(logits, type, i), thresholds);
+    const float x = values[i];
+    // max(x, 0) + ln(1 + e^-|x|): never overflows; linear above 20 as
+    // F::softplus's threshold. NaN stays NaN (through the comparisons'
+    // false arms and the arithmetic).
+    const float a = x < 0.0f ? -x : x;
+    const float y = (x > 0.0f ? x : 0.0f) + fast_math::Log1p(fast_math::Exp(-a));
+    values[i] = x > 20.0f ? x : (x == x ? y : x);
+  }
+}
+
+void SigmoidCpu(float* values, int64_t count) {
+  for (int64_t i = 0; i < count; ++i) {
+    values[i] = 1.0f / (1.0f + fast_math::Exp(-values[i]));
   }
 }
 

@@ -117,6 +117,18 @@ void EdgeLogitsToU8Cpu(const void* logits, ScalarType type, int64_t count,
 // The 255 ascending thresholds T[k] above (computed once, thread-safe).
 const float* EdgeLogitThresholds();
 
+// ---------------------------------------------------------------------------
+// The tasks' activations, in place, for CPU post-processing (not part of
+// the bit-exact CUDA contract above): polynomial exp and log1p, vectorised,
+// within a few float ulp of the exact values (postprocess_test).
+
+// values[i] = ln(1 + e^x) (PyTorch's F.softplus: beta 1, x itself above
+// the threshold 20). NaN stays NaN, -inf gives 0, +inf stays +inf.
+void SoftplusCpu(float* values, int64_t count);
+
+// values[i] = 1 / (1 + e^-x). NaN stays NaN.
+void SigmoidCpu(float* values, int64_t count);
+
 }  // namespace slimserve
 
 #endif  // SLIMSERVE_KERNELS_POSTPROCESS_H_

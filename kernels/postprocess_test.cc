@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "kernels/kernel_math.h"
 
 namespace slimserve {
 namespace {
@@ -127,6 +128,91 @@ TEST(EdgesToU8CpuTest, ClampsAndRounds) {
   std::vector<uint8_t> out(prob.size(), 7);
   EdgesToU8Cpu(prob.data(), prob.size(), out.data());
   EXPECT_EQ(out, (std::vector<uint8_t>{0, 255, 128, 1, 0, 0, 255, 0, 255, 0}));
+}
+
+// kernel_math::Round spelled out (no libm) is C's roundf: halves away from
+// zero, the sign of zero kept, integral, huge and non-finite values as they
+// are.
+TEST(RoundTest, EqualsRoundf) {
+  std::vector<float> values = {0.0f,  -0.0f, 0.5f,      -0.5f,     1.5f,
+                               2.5f,  -2.5f, 0.49999997f, -0.3f,   8388607.5f,
+                               8388608.0f, 1e20f, -1e20f, kInf,   -kInf};
+  for (float v = -70000.0f; v <= 70000.0f; v += 0.173f) values.push_back(v);
+  for (int k = -1000; k <= 1000; ++k) {
+    values.push_back(k + 0.5f);
+    values.push_back(std::nextafter(k + 0.5f, 0.0f));
+    values.push_back(std::nextafter(k + 0.5f, 1e9f));
+  }
+  for (const float v : values) {
+    const float got = kernel_math::Round(v);
+    const float want = std::round(v);
+    EXPECT_EQ(got, want) << v;
+    EXPECT_EQ(std::signbit(got), std::signbit(want)) << v;
+  }
+  EXPECT_TRUE(std::isnan(kernel_math::Round(kNaN)));
+}
+
+// The fast softplus against double arithmetic: a few float ulp, and
+// F::softplus's threshold and special values.
+TEST(SoftplusCpuTest, WithinAFewUlpOfExact) {
+  std::vector<float> x;
+  for (float v = -30.0f; v <= 30.0f; v += 0.0137f) x.push_back(v);
+  for (const float v : {-87.0f, -50.0f, -1e-8f, 0.0f, 1e-8f, 19.999f, 20.0f,
+                        20.001f, 1e6f}) {
+    x.push_back(v);
+  }
+  std::vector<float> y = x;
+  SoftplusCpu(y.data(), static_cast<int64_t>(y.size()));
+  for (size_t i = 0; i < x.size(); ++i) {
+    const double v = x[i];
+    const double want = v > 20.0 ? v : std::log1p(std::exp(v));
+    EXPECT_LE(std::fabs(y[i] - want), 4e-7 * want + 1e-38) << "x = " << v;
+  }
+  std::vector<float> special = {kNaN, -kInf, kInf, -200.0f};
+  SoftplusCpu(special.data(), 4);
+  EXPECT_TRUE(std::isnan(special[0]));
+  EXPECT_GE(special[1], 0.0f);
+  EXPECT_LE(special[1], 2e-38f);
+  EXPECT_EQ(special[2], kInf);
+  EXPECT_LE(special[3], 2e-38f);
+}
+
+TEST(SigmoidCpuTest, WithinAFewUlpOfExact) {
+  std::vector<float> x;
+  for (float v = -90.0f; v <= 90.0f; v += 0.0219f) x.push_back(v);
+  std::vector<float> y = x;
+  SigmoidCpu(y.data(), static_cast<int64_t>(y.size()));
+  for (size_t i = 0; i < x.size(); ++i) {
+    const double want = 1.0 / (1.0 + std::exp(-static_cast<double>(x[i])));
+    EXPECT_LE(std::fabs(y[i] - want), 4e-7 * want + 1e-38) << "x = " << x[i];
+  }
+  std::vector<float> special = {kNaN, -kInf, kInf};
+  SigmoidCpu(special.data(), 3);
+  EXPECT_TRUE(std::isnan(special[0]));
+  EXPECT_LE(special[1], 1e-37f);
+  EXPECT_EQ(special[2], 1.0f);
+}
+
+// EdgeLogitsToU8Cpu guesses from a fast sigmoid and then steps to the
+// exact count; at every threshold, its float neighbours and in between it
+// is the count of thresholds <= z, counted here one by one.
+TEST(EdgeLogitsToU8CpuTest, IsTheExactCountEverywhere) {
+  const float* t = EdgeLogitThresholds();
+  std::vector<float> z = {-1e30f, -200.0f, 0.0f, 200.0f, 1e30f};
+  for (int k = 0; k < 255; ++k) {
+    z.push_back(t[k]);
+    z.push_back(std::nextafter(t[k], -kInf));
+    z.push_back(std::nextafter(t[k], kInf));
+  }
+  for (float v = -8.0f; v <= 8.0f; v += 0.0011f) z.push_back(v);
+  std::vector<uint8_t> got(z.size());
+  EdgeLogitsToU8Cpu(z.data(), ScalarType::kFloat32,
+                    static_cast<int64_t>(z.size()), got.data());
+  for (size_t i = 0; i < z.size(); ++i) {
+    int count = 0;
+    for (int k = 0; k < 255; ++k) count += t[k] <= z[i] ? 1 : 0;
+    EXPECT_EQ(got[i], count) << "z = " << z[i];
+  }
 }
 
 }  // namespace

@@ -123,16 +123,10 @@ void ActivateInPlace(slimserve::v1::TaskKind kind, float* chw,
   const int64_t plane = height * width;
   switch (kind) {
     case slimserve::v1::DEPTH:
-      // F::softplus: beta 1, linear above the threshold 20.
-      for (int64_t i = 0; i < channels * plane; ++i) {
-        const float x = chw[i];
-        chw[i] = x > 20.0f ? x : std::log1p(std::exp(x));
-      }
+      SoftplusCpu(chw, channels * plane);  // F::softplus: beta 1, threshold 20
       return;
     case slimserve::v1::EDGES:
-      for (int64_t i = 0; i < channels * plane; ++i) {
-        chw[i] = 1.0f / (1.0f + std::exp(-chw[i]));
-      }
+      SigmoidCpu(chw, channels * plane);
       return;
     case slimserve::v1::SURFACE_NORMALS:
       // x / sqrt(max(|x|^2, 1e-24)), summed in channel order, as Activate.
@@ -182,11 +176,29 @@ absl::StatusOr<TaskOutput> FinishOutput(const slimserve::v1::TaskSpec& task,
   ResizeBilinearBatchCpu(head, ScalarType::kFloat32, 1,
                          static_cast<int>(channels), static_cast<int>(h),
                          static_cast<int>(w), out_h, out_w, values);
-  ActivateInPlace(task.kind(), values, channels, out_h, out_w);
   if (format == OutputFormat::kPng) {
+    // Where the quantisation does the activation's work, it is skipped:
+    // edges are counted from the logits (EdgeLogitsToU8Cpu: exactly the
+    // rounded sigmoid, no exp), and NormalsToRgbCpu normalises the vectors
+    // itself (a second normalisation only moved values by an ulp).
+    if (task.kind() == slimserve::v1::EDGES) {
+      TaskOutput out = OutputHeader(task, format, channels, out_h, out_w);
+      out.dtype = DType::kUint8;
+      std::vector<uint8_t> e(n * channels);
+      EdgeLogitsToU8Cpu(values, ScalarType::kFloat32, n * channels, e.data());
+      absl::StatusOr<std::string> png =
+          EncodePng(e.data(), out_h, out_w, 1, 8, png_level);
+      if (!png.ok()) return png.status();
+      out.data = *std::move(png);
+      return out;
+    }
+    if (task.kind() != slimserve::v1::SURFACE_NORMALS) {
+      ActivateInPlace(task.kind(), values, channels, out_h, out_w);
+    }
     return EncodeOutput(task, format, values, channels, out_h, out_w,
                         png_level);
   }
+  ActivateInPlace(task.kind(), values, channels, out_h, out_w);
   TaskOutput out = OutputHeader(task, format, channels, out_h, out_w);
   out.dtype = DType::kFloat32;
   out.data = std::move(finished);

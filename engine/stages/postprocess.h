@@ -59,7 +59,9 @@ absl::StatusOr<TaskOutput> EncodeOutput(const slimserve::v1::TaskSpec& task,
                                         int64_t width, int png_level = 1);
 
 // Finishes one task's head output, [channels, h, w] float32 at `head`: the
-// resize to out_h x out_w, the activation and EncodeOutput's encoding.
+// resize to out_h x out_w, the activation and EncodeOutput's encoding (for
+// PNG edges the exactly rounded sigmoid of EdgeLogitsToU8Cpu, which can
+// differ by one level from rounding a float sigmoid near a boundary).
 // REQUIRES: all sizes > 0.
 absl::StatusOr<TaskOutput> FinishOutput(const slimserve::v1::TaskSpec& task,
                                         OutputFormat format, const float* head,
