@@ -224,6 +224,21 @@ bool WritePng(png_structp png, png_infop info, const uint8_t* pixels,
               int compression_level) {
   if (setjmp(png_jmpbuf(png))) return false;
   png_set_compression_level(png, compression_level);
+  // zlib's defaults (a 32 KiB window, 128 KiB of hash tables) are sized for
+  // large files; setting them up and clearing them cost more than deflating
+  // a 96x128 map (stored: 34 us of setup for 12 KB against 7 with the
+  // smallest; level 1: 53 -> 20 us, same size). So the window is the
+  // smallest power of two holding the image (9..15 bits), the hash tables
+  // smaller (memLevel 6; 1 when nothing is compressed).
+  const size_t image_bytes =
+      static_cast<size_t>(height) *
+      (static_cast<size_t>(width) * channels * (bit_depth / 8) + 1);
+  int window_bits = 9;
+  while (window_bits < 15 && (size_t{1} << window_bits) < image_bytes) {
+    ++window_bits;
+  }
+  png_set_compression_window_bits(png, compression_level == 0 ? 9 : window_bits);
+  png_set_compression_mem_level(png, compression_level == 0 ? 1 : 6);
   // One fixed filter: no per-row filter search. Sub costs little and helps
   // deflate on smooth images such as depth maps; stored data (level 0)
   // gains nothing from a filter.
