@@ -254,8 +254,8 @@ struct NetworkOptions {
   // this many multiply-accumulates (batch included) run on XNNPACK, which
   // costs ~10 us a call against oneDNN's ~50 us through LibTorch; larger
   // ones on oneDNN, faster there (engine/runtime/PERFORMANCE.md has the
-  // measurements that chose 1e6). 0: oneDNN only. >= 0.
-  int64_t xnnpack_max_macs = 1000000;
+  // measurements that chose 2e6). 0: oneDNN only. >= 0.
+  int64_t xnnpack_max_macs = 2000000;
   // LibTorch intra-op threads (process-wide); 0: all cores. (Debian's
   // LibTorch would otherwise use one.) >= 0.
   int num_threads = 0;

@@ -76,7 +76,7 @@ class InferenceNet {
   // Bytes of the tensors the executor runs with (every folded copy, or the
   // supernet's parameters and buffers).
   int64_t weight_bytes() const { return weight_bytes_; }
-  // "folded/float32/channels_last/xnnpack<=1000000": for logs and the
+  // "folded/float32/channels_last/xnnpack<=2000000": for logs and the
   // latency cache key.
   std::string Describe() const;
   // Whether small convolutions run on XNNPACK (InferenceOptions).

@@ -105,7 +105,7 @@ TEST(TorchRunnerTest, MeasuresAndDescribesItself) {
   // Small convolutions on XNNPACK where this LibTorch has it (Debian's does).
   EXPECT_EQ((*runner)->Describe(),
             XnnpackConv::Available()
-                ? "folded/float32/channels_last/xnnpack<=1000000"
+                ? "folded/float32/channels_last/xnnpack<=2000000"
                 : "folded/float32/channels_last");
   EXPECT_NE((*runner)->DeviceKey().find("threads=1"), std::string::npos)
       << (*runner)->DeviceKey();
