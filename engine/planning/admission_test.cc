@@ -370,6 +370,15 @@ TEST(QuantizerTest, NeverOverAndNeverTooStrict) {
   EXPECT_EQ(q(1e300), q.capacity() + 1);  // capped: sums cannot overflow
   EXPECT_LE(q(1000.0), q.capacity());
   EXPECT_GT(q(1000.0 * (1 + 1e-9)), q.capacity());
+  // A subnormal limit (fuzzing found a 1e-313 budget overflowing the unit):
+  // nothing positive fits, nothing overflows.
+  for (const double tiny : {1e-313, 4.9e-324, 1e-300}) {
+    const search::Quantizer t(tiny);
+    EXPECT_GE(t.capacity(), 0) << tiny;
+    EXPECT_EQ(t(0), 0);
+    EXPECT_GT(t(1.0), t.capacity()) << tiny;
+    EXPECT_GT(t(1e300), t.capacity()) << tiny;
+  }
 }
 
 // Small spaces with exact arithmetic and many ties: every strategy returns

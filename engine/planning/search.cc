@@ -518,7 +518,11 @@ class BranchAndBound : public SearchBase {
 Quantizer::Quantizer(double limit) {
   int exponent = 0;
   std::frexp(limit, &exponent);  // limit in [2^(exponent-1), 2^exponent)
-  inv_unit_ = std::ldexp(1.0, 41 - exponent);
+  // Capped so that 1 / unit stays finite: a subnormal limit (a budget of
+  // 1e-313, found by tools/fuzz.sh) made it infinite and the capacity an
+  // out-of-range conversion. Below 2^-959 the unit is then coarser than the
+  // limit, capacity 0: every positive cost is over, as it is.
+  inv_unit_ = std::ldexp(1.0, std::min(41 - exponent, 1000));
   capacity_ = static_cast<int64_t>(std::floor(limit * inv_unit_));
 }
 

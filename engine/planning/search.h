@@ -44,7 +44,8 @@ inline constexpr int kMaxResources = 2;
 // covers that for any configuration that meets the budget itself.
 class Quantizer {
  public:
-  // REQUIRES: limit finite and > 0.
+  // REQUIRES: limit finite and > 0. (Limits below ~2^-959, subnormal
+  // budgets, get capacity 0: nothing positive fits.)
   explicit Quantizer(double limit);
   int64_t capacity() const { return capacity_; }
   // REQUIRES: cost is not NaN. Negative costs count as 0.

@@ -209,7 +209,8 @@ absl::StatusOr<OutputShape> OutputShapeFor(const InferRequest& request,
                                            const ImageWork& work,
                                            const slimserve::v1::ModelSpec& spec,
                                            int64_t max_bytes) {
-  OutputShape shape{spec.input().height(), spec.input().width()};
+  OutputShape shape{static_cast<int>(spec.input().height()),
+                    static_cast<int>(spec.input().width())};
   if (request.output_size != OutputSize::kInput || work.height <= 0 ||
       work.width <= 0) {
     return shape;
