@@ -14,8 +14,6 @@
 namespace slimserve {
 namespace {
 
-constexpr float kMinNormalNorm = 1e-12f;
-
 // Calls fn(load) with load(i) = element i of `data` as float: one dispatch
 // on the type per call, not per element.
 template <typename Fn>
@@ -85,17 +83,6 @@ class SeparableResize {
   std::vector<float> hz_;  // [h][out_w]
 };
 
-// The norm of a normal vector, or 0 when the vector is invalid (see header),
-// so callers need a single test.
-float ValidNorm(float x, float y, float z) {
-  const float norm = std::sqrt((x * x + y * y) + z * z);
-  // Written so that NaN fails the test.
-  if (!(norm >= kMinNormalNorm) || std::isinf(norm)) return 0.0f;
-  return norm;
-}
-
-uint8_t UnitToU8(float u) { return kernel_math::UnitToU8(u); }
-
 }  // namespace
 
 void SegmentationArgmaxCpu(const float* logits, int num_classes, int h, int w,
@@ -140,7 +127,7 @@ void NormalizeNormalsCpu(float* normals_chw, int h, int w) {
     float& x = normals_chw[p];
     float& y = normals_chw[plane + p];
     float& z = normals_chw[2 * plane + p];
-    const float norm = ValidNorm(x, y, z);
+    const float norm = kernel_math::ValidNormalNorm(x, y, z);
     if (norm == 0.0f) {
       x = y = z = 0.0f;
     } else {

@@ -84,7 +84,6 @@ torch::Tensor FoldedConv::operator()(const torch::Tensor& x) const {
   if (xnnpack != nullptr && Macs(x) <= xnnpack_max_macs) {
     return xnnpack->Run(x);
   }
-
   torch::Tensor y =
       mkldnn ? at::mkldnn_convolution(x, weight, bias, {padding, padding},
                                       {stride, stride}, {1, 1}, /*groups=*/1)
