@@ -263,16 +263,10 @@ absl::StatusOr<Mix> ParseMix(const std::string& budgets,
 
 absl::StatusOr<BenchReport> RunBench(const BenchOptions& o) {
   if (absl::Status st = ValidateBenchOptions(o); !st.ok()) return st;
-  grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(64 << 20);
-  auto channel = grpc::CreateCustomChannel(
-      o.target, grpc::InsecureChannelCredentials(), args);
-  if (!channel->WaitForConnected(
-          absl::ToChronoTime(absl::Now() + absl::Seconds(10)))) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot connect to ", o.target));
-  }
-  auto run_owner = std::make_shared<Run>(o, channel);
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
+      ConnectSlimChannel(o.target, o.channel, absl::Seconds(10));
+  if (!channel.ok()) return channel.status();
+  auto run_owner = std::make_shared<Run>(o, *std::move(channel));
   Run& run = *run_owner;
   const absl::Time start = absl::Now();
   const absl::Time from = start + o.warmup;

@@ -15,6 +15,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "client/channel.h"
 #include "slimserve/v1/slimserve.pb.h"
 
 namespace slimserve {
@@ -33,6 +34,13 @@ struct Mix {
 
 struct BenchOptions {
   std::string target = "localhost:50051";
+  // TLS, and retries: off by default here, so that refusals are counted
+  // as the server gave them.
+  ChannelOptions channel = [] {
+    ChannelOptions options;
+    options.retry = false;
+    return options;
+  }();
   int concurrency = 0;  // closed loop when > 0
   double rate = 0;      // open loop, requests/s, when > 0
   absl::Duration duration = absl::Seconds(10);

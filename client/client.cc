@@ -29,17 +29,12 @@ void ApplyDeadline(const CallOptions& options, grpc::ClientContext* context) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<SlimClient>> SlimClient::Connect(
-    const std::string& target, absl::Duration timeout) {
-  grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(kMaxReceiveMessageBytes);
-  std::shared_ptr<grpc::Channel> channel = grpc::CreateCustomChannel(
-      target, grpc::InsecureChannelCredentials(), args);
-  if (!channel->WaitForConnected(absl::ToChronoTime(absl::Now() + timeout))) {
-    return absl::UnavailableError(absl::StrCat("cannot connect to ", target,
-                                               " within ",
-                                               absl::FormatDuration(timeout)));
-  }
-  return std::unique_ptr<SlimClient>(new SlimClient(std::move(channel)));
+    const std::string& target, absl::Duration timeout,
+    const ChannelOptions& options) {
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
+      ConnectSlimChannel(target, options, timeout);
+  if (!channel.ok()) return channel.status();
+  return std::unique_ptr<SlimClient>(new SlimClient(*std::move(channel)));
 }
 
 SlimClient::SlimClient(std::shared_ptr<grpc::Channel> channel)

@@ -11,13 +11,16 @@
 //   absl::StatusOr<v1::InferResponse> response = (*client)->Infer(request);
 //
 // Every call returns the server's status as an absl::Status with the same
-// code and message. Thread-safe: one client may serve many threads.
+// code and message. Calls failing with a retryable code are retried by gRPC
+// (client/channel.h; ChannelOptions.retry). TLS and mutual TLS:
+// ChannelOptions.tls. Thread-safe: one client may serve many threads.
 
 #include <memory>
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "client/channel.h"
 #include "client/health.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
 #include "slimserve/v1/slimserve.grpc.pb.h"
@@ -34,13 +37,12 @@ struct CallOptions {
 
 class SlimClient {
  public:
-  // Largest response accepted: RAW outputs of every task of a big model.
-  static constexpr int kMaxReceiveMessageBytes = 64 << 20;
-
   // Opens a channel to `target` (host:port or any gRPC target URI) and waits
-  // up to `timeout` for it to connect; UNAVAILABLE if it does not.
+  // up to `timeout` for it to connect; UNAVAILABLE if it does not,
+  // INVALID_ARGUMENT for inconsistent `options`.
   static absl::StatusOr<std::unique_ptr<SlimClient>> Connect(
-      const std::string& target, absl::Duration timeout);
+      const std::string& target, absl::Duration timeout,
+      const ChannelOptions& options = {});
 
   SlimClient(const SlimClient&) = delete;
   SlimClient& operator=(const SlimClient&) = delete;

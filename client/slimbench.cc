@@ -12,7 +12,9 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_split.h"
+#include "base/files.h"
 #include "client/bench.h"
+#include "client/channel_flags.h"
 #include "image/codec.h"
 
 ABSL_FLAG(std::string, target, "localhost:50051", "Server address");
@@ -34,6 +36,10 @@ ABSL_FLAG(std::string, image_format, "png",
           "pixels)");
 ABSL_FLAG(std::string, output_format, "png", "png or raw");
 ABSL_FLAG(uint64_t, seed, 1, "Seed of the workload");
+ABSL_FLAG(bool, retry, false,
+          "Retry UNAVAILABLE / RESOURCE_EXHAUSTED / CANCELLED calls with "
+          "gRPC's retry policy (client/channel.h); off: count refusals as "
+          "the server gave them");
 ABSL_FLAG(std::string, json_out, "", "Also write the report as JSON here");
 
 namespace {
@@ -85,6 +91,14 @@ int main(int argc, char** argv) {
   namespace b = slimserve::bench;
   b::BenchOptions o;
   o.target = absl::GetFlag(FLAGS_target);
+  o.channel.retry = absl::GetFlag(FLAGS_retry);
+  absl::StatusOr<slimserve::ChannelOptions> channel =
+      slimserve::ChannelOptionsFromFlags(o.channel);
+  if (!channel.ok()) {
+    std::cerr << "error: " << channel.status().message() << "\n";
+    return 2;
+  }
+  o.channel = *std::move(channel);
   o.concurrency = absl::GetFlag(FLAGS_concurrency);
   o.rate = absl::GetFlag(FLAGS_rate);
   o.duration = absl::Seconds(absl::GetFlag(FLAGS_duration_s));
@@ -117,14 +131,12 @@ int main(int argc, char** argv) {
   } else {
     for (const std::string& path :
          std::vector<std::string>(absl::StrSplit(images, ',', absl::SkipEmpty()))) {
-      std::ifstream f(path, std::ios::binary);
-      if (!f) {
-        std::cerr << "error: cannot read " << path << "\n";
+      absl::StatusOr<std::string> bytes = slimserve::ReadFileBytes(path);
+      if (!bytes.ok()) {
+        std::cerr << "error: --images: " << bytes.status().message() << "\n";
         return 1;
       }
-      std::stringstream bytes;
-      bytes << f.rdbuf();
-      o.images.emplace_back().set_encoded(bytes.str());
+      o.images.emplace_back().set_encoded(*std::move(bytes));
     }
   }
   if (auto st = b::ValidateBenchOptions(o); !st.ok()) {

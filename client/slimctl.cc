@@ -1,6 +1,8 @@
 // slimctl: command-line client of a slimserve server.
 //
-//   slimctl [--target=HOST:PORT] [--timeout_s=S] COMMAND [flags]
+//   slimctl [--target=HOST:PORT] [--timeout_s=S] [--retry=false]
+//           [--tls_ca_file=PEM [--tls_cert_file=PEM --tls_key_file=PEM]
+//            [--tls_server_name=NAME]] COMMAND [flags]
 //
 //   infer  --image=FILE [--budget=F | --budget_mflops=X] [--weights=T=W,...]
 //          [--out=DIR] [--format=png|raw] [--request_id=ID] [--json]
@@ -43,11 +45,16 @@
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "base/files.h"
+#include "client/channel_flags.h"
 #include "client/client.h"
 #include "google/protobuf/util/json_util.h"
 
 ABSL_FLAG(std::string, target, "localhost:50051", "server address HOST:PORT");
 ABSL_FLAG(double, timeout_s, 30, "deadline of connecting and of each call");
+ABSL_FLAG(bool, retry, true,
+          "retry UNAVAILABLE / RESOURCE_EXHAUSTED / CANCELLED calls (gRPC "
+          "retry policy, up to 3 attempts within --timeout_s)");
 ABSL_FLAG(std::string, image, "", "infer: PNG or JPEG file");
 ABSL_FLAG(std::optional<double>, budget, std::nullopt,
           "infer, plan: budget as a fraction in (0, 1] of the full cost "
@@ -198,14 +205,13 @@ absl::StatusOr<v1::InferRequest> MakeInferRequest() {
     return absl::InvalidArgumentError(
         absl::StrCat("--format: must be png or raw, got \"", format, "\""));
   }
-  std::ifstream file(image_path, std::ios::binary);
-  if (!file) {
+  absl::StatusOr<std::string> image = ReadFileBytes(image_path);
+  if (!image.ok()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("--image: cannot read ", image_path));
+        absl::StrCat("--image: ", image.status().message()));
   }
   v1::InferRequest request;
-  request.mutable_image()->mutable_encoded()->assign(
-      std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>());
+  request.mutable_image()->set_encoded(*std::move(image));
   absl::Status flags = FillBudgetAndWeights(request.mutable_budget(),
                                             request.mutable_task_weights());
   if (!flags.ok()) return flags;
@@ -404,8 +410,13 @@ int Main(const std::vector<char*>& args) {
   const double timeout_s = absl::GetFlag(FLAGS_timeout_s);
   if (!(timeout_s > 0)) return UsageError("--timeout_s: must be > 0");
 
+  ChannelOptions channel_options;
+  channel_options.retry = absl::GetFlag(FLAGS_retry);
+  absl::StatusOr<ChannelOptions> channel =
+      ChannelOptionsFromFlags(channel_options);
+  if (!channel.ok()) return UsageError(std::string(channel.status().message()));
   absl::StatusOr<std::unique_ptr<SlimClient>> client = SlimClient::Connect(
-      absl::GetFlag(FLAGS_target), absl::Seconds(timeout_s));
+      absl::GetFlag(FLAGS_target), absl::Seconds(timeout_s), *channel);
   if (!client.ok()) return Error(client.status());
   return run(**client);
 }
@@ -416,7 +427,9 @@ int Main(const std::vector<char*>& args) {
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "Command-line client of a slimserve server.\n"
-      "Usage: slimctl [--target=HOST:PORT] [--timeout_s=S] "
+      "Usage: slimctl [--target=HOST:PORT] [--timeout_s=S] [--retry=false] "
+      "[--tls_ca_file=PEM [--tls_cert_file=PEM --tls_key_file=PEM] "
+      "[--tls_server_name=NAME]] "
       "infer|plan|model|health [flags]\n"
       "  infer  --image=FILE [--budget=F | --budget_mflops=X] "
       "[--weights=semseg=1,depth=0.5]\n"

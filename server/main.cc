@@ -23,15 +23,18 @@
 #include <ctime>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "base/files.h"
 #include "base/log.h"
 #include "engine/engine.h"
 #include "engine/types.h"
@@ -60,6 +63,14 @@ double Seconds(absl::Duration d) {
 
 ABSL_FLAG(std::string, address, ServerDefaults().address,
           "host:port to listen on (port 0: any free port)");
+ABSL_FLAG(std::string, tls_cert_file, "",
+          "PEM certificate chain of the server: TLS on --address (with "
+          "--tls_key_file); empty: plaintext");
+ABSL_FLAG(std::string, tls_key_file, "",
+          "PEM private key of --tls_cert_file");
+ABSL_FLAG(std::string, tls_client_ca_file, "",
+          "PEM CA certificates: mutual TLS, every client must present a "
+          "certificate signed by one of them");
 ABSL_FLAG(std::string, model_dir, "models/default",
           "model package directory; a relative path is resolved against the "
           "current directory (the one `bazel run` was started from)");
@@ -184,6 +195,29 @@ bool WaitForSignal(const sigset_t& signals, absl::Duration timeout) {
   }
 }
 
+// Server::Options.tls from the --tls_* flags.
+absl::StatusOr<Server::TlsOptions> TlsOptionsFromFlags() {
+  Server::TlsOptions tls;
+  for (const auto& [flag, path, pem] :
+       {std::tuple<const char*, std::string, std::string*>{
+            "tls_cert_file", absl::GetFlag(FLAGS_tls_cert_file),
+            &tls.cert_chain_pem},
+        {"tls_key_file", absl::GetFlag(FLAGS_tls_key_file),
+         &tls.private_key_pem},
+        {"tls_client_ca_file", absl::GetFlag(FLAGS_tls_client_ca_file),
+         &tls.client_ca_pem}}) {
+    if (path.empty()) continue;
+    // Certificates are kilobytes; a megabyte is a wrong file.
+    absl::StatusOr<std::string> bytes = ReadFileBytes(ResolvePath(path), 1 << 20);
+    if (!bytes.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--", flag, ": ", bytes.status().message()));
+    }
+    *pem = *std::move(bytes);
+  }
+  return tls;
+}
+
 int Main() {
   LogLevel level;
   if (!ParseLogLevel(absl::GetFlag(FLAGS_log_level), &level)) {
@@ -275,6 +309,12 @@ int Main() {
 
   Server::Options server_options;
   server_options.address = absl::GetFlag(FLAGS_address);
+  absl::StatusOr<Server::TlsOptions> tls = TlsOptionsFromFlags();
+  if (!tls.ok()) {
+    SLIM_LOG(ERROR) << tls.status().message();
+    return 1;
+  }
+  server_options.tls = *std::move(tls);
   server_options.keepalive.time =
       absl::Seconds(absl::GetFlag(FLAGS_keepalive_time_s));
   server_options.keepalive.timeout =
@@ -298,7 +338,13 @@ int Main() {
   const ModelInfo& model = (*engine)->model_info();
   std::vector<std::string> tasks;
   for (const TaskInfo& task : model.tasks) tasks.push_back(task.name);
-  SLIM_LOG(INFO) << "serving on " << server_options.address << " (port "
+  SLIM_LOG(INFO) << "serving on " << server_options.address
+                 << (server_options.tls.enabled()
+                         ? (server_options.tls.client_ca_pem.empty()
+                                ? " with TLS"
+                                : " with mutual TLS")
+                         : "")
+                 << " (port "
                  << (*server)->port() << "): model " << model.name << " "
                  << model.version << ", tasks " << absl::StrJoin(tasks, ", ")
                  << ", from " << engine_options.model_dir;

@@ -6,6 +6,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
 #include "base/log.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
@@ -31,10 +32,80 @@ absl::Status CheckPositive(const char* field, absl::Duration d) {
   return absl::OkStatus();
 }
 
+// A cheap check of what gRPC will parse, so that a swapped flag (the key
+// given as the certificate, a DER file) is named at once.
+absl::Status CheckPem(const char* field, const std::string& pem,
+                      const char* marker) {
+  if (pem.find(marker) == std::string::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("Server::Options.tls.", field, ": not PEM with \"",
+                     marker, "\""));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateTls(const Server::TlsOptions& tls) {
+  const bool has_cert = !tls.cert_chain_pem.empty();
+  const bool has_key = !tls.private_key_pem.empty();
+  if (has_cert != has_key) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "Server::Options.tls.", has_cert ? "private_key_pem" : "cert_chain_pem",
+        ": required with tls.",
+        has_cert ? "cert_chain_pem" : "private_key_pem"));
+  }
+  if (!has_cert) {
+    if (!tls.client_ca_pem.empty()) {
+      return absl::InvalidArgumentError(
+          "Server::Options.tls.client_ca_pem: needs tls.cert_chain_pem and "
+          "tls.private_key_pem (mutual TLS is TLS)");
+    }
+    return absl::OkStatus();
+  }
+  if (absl::Status st = CheckPem("cert_chain_pem", tls.cert_chain_pem,
+                                 "-----BEGIN CERTIFICATE-----");
+      !st.ok()) {
+    return st;
+  }
+  if (absl::Status st =
+          CheckPem("private_key_pem", tls.private_key_pem, "PRIVATE KEY-----");
+      !st.ok()) {
+    return st;
+  }
+  if (!tls.client_ca_pem.empty()) {
+    return CheckPem("client_ca_pem", tls.client_ca_pem,
+                    "-----BEGIN CERTIFICATE-----");
+  }
+  return absl::OkStatus();
+}
+
+std::shared_ptr<grpc::ServerCredentials> CredentialsFor(
+    const Server::TlsOptions& tls) {
+  if (!tls.enabled()) return grpc::InsecureServerCredentials();
+  grpc::SslServerCredentialsOptions ssl(
+      tls.client_ca_pem.empty()
+          ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+          : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  ssl.pem_root_certs = tls.client_ca_pem;
+  ssl.pem_key_cert_pairs.push_back({tls.private_key_pem, tls.cert_chain_pem});
+  return grpc::SslServerCredentials(ssl);
+}
+
+// Whether gRPC can start a port with these credentials.
+bool CredentialsLoad(const Server::TlsOptions& tls) {
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort("127.0.0.1:0", CredentialsFor(tls), &port);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr || port == 0) return false;
+  server->Shutdown();
+  return true;
+}
+
 absl::Status Validate(const Server::Options& options) {
   if (options.address.empty()) {
     return absl::InvalidArgumentError("Server::Options.address: required");
   }
+  if (absl::Status st = ValidateTls(options.tls); !st.ok()) return st;
   if (options.max_receive_message_bytes <= 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("Server::Options.max_receive_message_bytes: must be > 0, "
@@ -100,8 +171,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const Options& options,
   auto service = std::make_unique<InferenceService>(engine, metrics.get());
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(options.address, grpc::InsecureServerCredentials(),
-                           &port);
+  builder.AddListeningPort(options.address, CredentialsFor(options.tls), &port);
   builder.SetMaxReceiveMessageSize(options.max_receive_message_bytes);
   builder.SetMaxSendMessageSize(options.max_send_message_bytes);
 
@@ -134,6 +204,14 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const Options& options,
   builder.RegisterService(service.get());
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {
+    // gRPC says why only in its log: the address, or (with TLS) credentials
+    // it cannot load, e.g. a key that is not the certificate's. A loopback
+    // port of the kernel's choosing tells them apart.
+    if (options.tls.enabled() && !CredentialsLoad(options.tls)) {
+      return absl::InvalidArgumentError(
+          "Server::Options.tls: gRPC cannot use this certificate chain and "
+          "private key (is the key the certificate's?)");
+    }
     return absl::UnavailableError(
         absl::StrCat("cannot listen on ", options.address));
   }

@@ -75,9 +75,28 @@ class Server {
     int64_t max_memory_bytes = 0;
   };
 
+  // TLS on the gRPC port (the metrics endpoint has its own address and
+  // stays plain HTTP). Everything empty: plaintext. Certificates are read
+  // once, at Create(): rotating them takes a restart, which a rolling update
+  // does without losing a call (see Shutdown()).
+  struct TlsOptions {
+    // The server's certificate chain (leaf first) and its private key, PEM.
+    // Both or neither.
+    std::string cert_chain_pem;
+    std::string private_key_pem;
+    // CA certificates (PEM). When set, mutual TLS: a client must present a
+    // certificate signed by one of them, or its handshake fails (the client
+    // sees UNAVAILABLE, the call never reaches the service). Needs the two
+    // above.
+    std::string client_ca_pem;
+
+    bool enabled() const { return !cert_chain_pem.empty(); }
+  };
+
   struct Options {
     // host:port to listen on; port 0 picks a free one (see port()).
     std::string address = "0.0.0.0:50051";
+    TlsOptions tls;
     // Largest request accepted; 64 MiB holds a 1080p PNG with room to spare.
     int max_receive_message_bytes = 64 << 20;
     // Largest response sent (RAW outputs of every task).
@@ -92,8 +111,9 @@ class Server {
   };
 
   // Starts serving `engine` on options.address; health SERVING.
-  // INVALID_ARGUMENT for bad options (naming the field), UNAVAILABLE when the
-  // address cannot be bound, FAILED_PRECONDITION when options.metrics is
+  // INVALID_ARGUMENT for bad options (naming the field; with TLS, also a
+  // certificate or key gRPC cannot load, or a key that does not match the
+  // certificate), UNAVAILABLE when the address cannot be bound, FAILED_PRECONDITION when options.metrics is
   // already in use by another server.
   // REQUIRES: `engine` outlives the Server, is loaded and warmed up.
   static absl::StatusOr<std::unique_ptr<Server>> Create(const Options& options,

@@ -54,10 +54,11 @@ class InferReactor final : public grpc::ServerUnaryReactor {
  public:
   // `response` is owned by gRPC and outlives the reactor; `metrics` outlives
   // the call. Counts the call as started.
-  InferReactor(std::string request_id, absl::Time arrival,
+  InferReactor(std::string request_id, absl::Time arrival, absl::Time deadline,
                v1::InferResponse* response, Metrics* metrics)
       : request_id_(std::move(request_id)),
         arrival_(arrival),
+        deadline_(deadline),
         response_(response),
         metrics_(metrics) {
     metrics_->RpcStarted(Rpc::kInfer);
@@ -71,6 +72,14 @@ class InferReactor final : public grpc::ServerUnaryReactor {
   // Fills the response, logs the call and finishes it. Call exactly once,
   // from any thread.
   void Complete(absl::StatusOr<InferResult> result) {
+    // The client is gone: an answer computed anyway (its batch was running)
+    // is not sent, and the call counts as what the client saw.
+    if (result.ok() && cancelled_->load()) {
+      // gRPC cancels a call at its deadline too.
+      result = absl::Now() >= deadline_
+                   ? absl::DeadlineExceededError("deadline passed in compute")
+                   : absl::CancelledError("cancelled by the client");
+    }
     const absl::Status status = result.status();
     if (result.ok()) {
       metrics_->RecordInferResult(*result);
@@ -92,6 +101,11 @@ class InferReactor final : public grpc::ServerUnaryReactor {
           Bounded(request_id_), DescribePlan(response_->plan()),
           t.queue_ms(), t.preprocess_ms(), t.compute_ms(), t.postprocess_ms(),
           total_ms);
+    } else if (status.code() == absl::StatusCode::kCancelled) {
+      // The client's choice (its deadline, its user), not a server problem:
+      // under client timeouts a WARNING per call would flood the log.
+      SLIM_LOG(DEBUG) << absl::StrFormat("infer id=%s cancelled after %.2f ms",
+                                         Bounded(request_id_), total_ms);
     } else if (IsServerError(status.code())) {
       SLIM_LOG(ERROR) << absl::StrFormat("infer id=%s failed after %.2f ms: %s",
                                          Bounded(request_id_),
@@ -111,6 +125,7 @@ class InferReactor final : public grpc::ServerUnaryReactor {
  private:
   const std::string request_id_;
   const absl::Time arrival_;
+  const absl::Time deadline_;
   v1::InferResponse* const response_;
   Metrics* const metrics_;
   const std::shared_ptr<std::atomic<bool>> cancelled_ =
@@ -128,10 +143,10 @@ grpc::ServerUnaryReactor* InferenceService::Infer(
     grpc::CallbackServerContext* context, const v1::InferRequest* request,
     v1::InferResponse* response) {
   const absl::Time arrival = absl::Now();
-  auto* reactor =
-      new InferReactor(request->request_id(), arrival, response, metrics_);
-
   const absl::Time deadline = DeadlineOf(*context);
+  auto* reactor = new InferReactor(request->request_id(), arrival, deadline,
+                                   response, metrics_);
+
   if (deadline <= arrival) {
     reactor->Complete(
         absl::DeadlineExceededError("deadline passed before the call arrived"));

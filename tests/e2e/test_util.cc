@@ -1,16 +1,23 @@
 #include "tests/e2e/test_util.h"
 
 #include <cstdlib>
+#include <sstream>
 #include <utility>
 
 #include "absl/status/status.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
+#include "absl/strings/strip.h"
 #include "absl/time/time.h"
 #include "base/status_macros.h"
 #include "engine/engine_core.h"
 #include "engine/model/spec.h"
 #include "engine/runtime/fake_model_runner.h"
 #include "engine/runtime/random_model.h"
+#include "grpcpp/grpcpp.h"
 #include "image/codec.h"
+#include "prometheus/text_serializer.h"
 
 namespace slimserve {
 
@@ -36,9 +43,9 @@ absl::StatusOr<std::unique_ptr<TestServer>> TestServer::Start() {
   return test;
 }
 
-absl::StatusOr<std::unique_ptr<TestServer>> TestServer::StartWithFakeRunner() {
+absl::StatusOr<std::unique_ptr<TestServer>> TestServer::StartWithFakeRunner(
+    Engine::Options engine_options) {
   std::unique_ptr<TestServer> test(new TestServer());
-  Engine::Options engine_options;
   SLIM_ASSIGN_OR_RETURN(engine_options.model_dir, TinyModelDir());
   TestServer* t = test.get();
   SLIM_ASSIGN_OR_RETURN(
@@ -56,16 +63,33 @@ absl::StatusOr<std::unique_ptr<TestServer>> TestServer::StartWithFakeRunner() {
 }
 
 absl::Status TestServer::Serve() {
-  TestServer* test = this;
+  Metrics::Options metrics_options;
+  metrics_options.grpc_version = grpc::Version();
+  SLIM_ASSIGN_OR_RETURN(metrics_, Metrics::Create(metrics_options));
   Server::Options server_options;
   server_options.address = "127.0.0.1:0";
-  SLIM_ASSIGN_OR_RETURN(test->server_,
-                        Server::Create(server_options, test->engine_.get()));
-  SLIM_ASSIGN_OR_RETURN(
-      test->client_,
-      SlimClient::Connect("127.0.0.1:" + std::to_string(test->server_->port()),
-                          absl::Seconds(10)));
+  server_options.metrics = metrics_;
+  SLIM_ASSIGN_OR_RETURN(server_, Server::Create(server_options, engine_.get()));
+  SLIM_ASSIGN_OR_RETURN(client_, SlimClient::Connect(target(), absl::Seconds(10)));
   return absl::OkStatus();
+}
+
+std::string TestServer::target() const {
+  return "127.0.0.1:" + std::to_string(server_->port());
+}
+
+std::optional<double> MetricSample(const Metrics& metrics,
+                                   const std::string& series) {
+  std::ostringstream out;
+  prometheus::TextSerializer().Serialize(out, metrics.Collect());
+  for (absl::string_view line : absl::StrSplit(out.str(), '\n')) {
+    double value = 0;
+    if (absl::ConsumePrefix(&line, series) && absl::ConsumePrefix(&line, " ") &&
+        absl::SimpleAtod(line, &value)) {
+      return value;
+    }
+  }
+  return std::nullopt;
 }
 
 std::vector<uint8_t> TestPixels(int height, int width, int channels) {

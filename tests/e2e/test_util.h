@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,7 @@
 #include "client/client.h"
 #include "engine/engine.h"
 #include "engine/runtime/fake_model_runner.h"
+#include "server/metrics.h"
 #include "server/server.h"
 #include "slimserve/v1/slimserve.pb.h"
 
@@ -31,12 +33,18 @@ class TestServer {
   // The same with a FakeModelRunner (engine/runtime/fake_model_runner.h)
   // instead of LibTorch, for tests that hold the network (e.g. to keep
   // calls in flight); its pre/post-processing, scheduler and gRPC are real.
-  static absl::StatusOr<std::unique_ptr<TestServer>> StartWithFakeRunner();
+  // `engine_options` are used as given but for model_dir (the tiny
+  // package).
+  static absl::StatusOr<std::unique_ptr<TestServer>> StartWithFakeRunner(
+      Engine::Options engine_options = {});
 
   Engine& engine() { return *engine_; }
   // Only with StartWithFakeRunner(); owned by the engine.
   FakeModelRunner* fake_runner() { return fake_runner_; }
   Server& server() { return *server_; }
+  // What the server counts (server/metrics.h); see MetricSample().
+  const Metrics& metrics() const { return *metrics_; }
+  std::string target() const;
   SlimClient& client() { return *client_; }
 
  private:
@@ -45,11 +53,18 @@ class TestServer {
   absl::Status Serve();
 
   // Declared in construction order: destroyed client, server, engine.
+  std::shared_ptr<Metrics> metrics_;
   std::unique_ptr<Engine> engine_;
   std::unique_ptr<Server> server_;
   std::unique_ptr<SlimClient> client_;
   FakeModelRunner* fake_runner_ = nullptr;
 };
+
+// The value of `series` (name and labels as the text format writes them,
+// e.g. `slimserve_requests_total{code="OK",rpc="Infer"}`) in what `metrics`
+// exports now; nullopt when there is no such series.
+std::optional<double> MetricSample(const Metrics& metrics,
+                                   const std::string& series);
 
 // height x width x channels uint8 pixels of a smooth colour pattern.
 std::vector<uint8_t> TestPixels(int height, int width, int channels);

@@ -15,6 +15,8 @@
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "base/files.h"
+#include "client/channel.h"
 #include "client/client.h"
 #include "engine/engine.h"
 #include "engine/model/spec.h"
@@ -22,9 +24,9 @@
 #include "gmock/gmock.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
-#include "prometheus/text_serializer.h"
 #include "server/metrics.h"
 #include "server/server.h"
+#include "tests/e2e/test_util.h"
 
 namespace slimserve {
 namespace {
@@ -33,26 +35,15 @@ using ::testing::HasSubstr;
 using ::testing::Optional;
 using HealthStatus = grpc::health::v1::HealthCheckResponse;
 
-// The tiny model package, written once.
-const std::string& TinyModelDir() {
-  static const std::string* dir = [] {
-    auto* path = new std::string(
-        absl::StrCat(std::getenv("TEST_TMPDIR"), "/tiny_model"));
-    const absl::Status written =
-        WriteRandomModelPackage(TinyModelSpec(), /*seed=*/1, *path);
-    if (!written.ok()) {
-      ADD_FAILURE() << written;
-      std::abort();
-    }
-    return path;
-  }();
-  return *dir;
-}
-
 // An engine per server: Server::Shutdown shuts its engine down.
 std::unique_ptr<Engine> NewEngine() {
   Engine::Options options;
-  options.model_dir = TinyModelDir();
+  absl::StatusOr<std::string> dir = TinyModelDir();
+  if (!dir.ok()) {
+    ADD_FAILURE() << dir.status();
+    std::abort();
+  }
+  options.model_dir = *std::move(dir);
   options.network.num_threads = 1;
   absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Create(options);
   if (!engine.ok()) {
@@ -81,21 +72,6 @@ v1::InferRequest SmallRequest() {
   raw->set_channels(3);
   request.mutable_budget()->set_fraction(0.5);
   return request;
-}
-
-// Value of `series` in the text format of `metrics`.
-std::optional<double> Sample(const Metrics& metrics,
-                             const std::string& series) {
-  std::ostringstream out;
-  prometheus::TextSerializer().Serialize(out, metrics.Collect());
-  for (absl::string_view line : absl::StrSplit(out.str(), '\n')) {
-    double value = 0;
-    if (absl::ConsumePrefix(&line, series) && absl::ConsumePrefix(&line, " ") &&
-        absl::SimpleAtod(line, &value)) {
-      return value;
-    }
-  }
-  return std::nullopt;
 }
 
 TEST(ServerOptionsTest, RejectsBadValuesNamingTheField) {
@@ -198,7 +174,7 @@ TEST(ServerDrainTest, DrainKeepsServingWithHealthNotServing) {
       SlimClient::Connect(Target(**server), absl::Seconds(10));
   ASSERT_TRUE(client.ok()) << client.status();
   EXPECT_EQ((*client)->Health()->status(), HealthStatus::SERVING);
-  EXPECT_THAT(Sample(**metrics, "slimserve_serving"), Optional(1.0));
+  EXPECT_THAT(MetricSample(**metrics, "slimserve_serving"), Optional(1.0));
 
   (*server)->StartDrain();
   (*server)->StartDrain();  // Idempotent.
@@ -207,7 +183,7 @@ TEST(ServerDrainTest, DrainKeepsServingWithHealthNotServing) {
     ASSERT_TRUE(health.ok()) << health.status();
     EXPECT_EQ(health->status(), HealthStatus::NOT_SERVING) << service;
   }
-  EXPECT_THAT(Sample(**metrics, "slimserve_serving"), Optional(0.0));
+  EXPECT_THAT(MetricSample(**metrics, "slimserve_serving"), Optional(0.0));
   // New calls are still served while load balancers move away.
   EXPECT_TRUE((*client)->Infer(SmallRequest()).ok());
   EXPECT_TRUE((*client)->GetModelInfo().ok());
@@ -251,38 +227,211 @@ TEST(ServerMetricsTest, CountsCallsThroughTheService) {
     EXPECT_TRUE((*client)->Health().ok());  // gRPC's, not counted.
 
     const Metrics& m = **metrics;
-    EXPECT_THAT(Sample(m, R"(slimserve_requests_total{code="OK",rpc="Infer"})"),
+    EXPECT_THAT(MetricSample(m, R"(slimserve_requests_total{code="OK",rpc="Infer"})"),
                 Optional(2.0));
     EXPECT_THAT(
-        Sample(
+        MetricSample(
             m,
             R"(slimserve_requests_total{code="INVALID_ARGUMENT",rpc="Infer"})"),
         Optional(1.0));
-    EXPECT_THAT(Sample(m, R"(slimserve_requests_total{code="OK",rpc="Plan"})"),
+    EXPECT_THAT(MetricSample(m, R"(slimserve_requests_total{code="OK",rpc="Plan"})"),
                 Optional(1.0));
     EXPECT_THAT(
-        Sample(m, R"(slimserve_requests_total{code="OK",rpc="GetModelInfo"})"),
+        MetricSample(m, R"(slimserve_requests_total{code="OK",rpc="GetModelInfo"})"),
         Optional(1.0));
     EXPECT_THAT(
-        Sample(
+        MetricSample(
             m,
             R"(slimserve_rejected_requests_total{reason="invalid_request"})"),
         Optional(1.0));
-    EXPECT_THAT(Sample(m, "slimserve_queue_duration_seconds_count"),
+    EXPECT_THAT(MetricSample(m, "slimserve_queue_duration_seconds_count"),
                 Optional(2.0));
-    EXPECT_THAT(Sample(m, "slimserve_inflight_requests"), Optional(0.0));
-    EXPECT_THAT(Sample(m, "slimserve_queue_depth"), Optional(0.0));
+    EXPECT_THAT(MetricSample(m, "slimserve_inflight_requests"), Optional(0.0));
+    EXPECT_THAT(MetricSample(m, "slimserve_queue_depth"), Optional(0.0));
     EXPECT_THAT(
-        Sample(
+        MetricSample(
             m,
             R"(slimserve_model_info{name="tiny",tasks="semseg,depth,normals,edges",version="test"})"),
         Optional(1.0));
-    EXPECT_GT(*Sample(m, "slimserve_planned_flops_total"), 0);
+    EXPECT_GT(*MetricSample(m, "slimserve_planned_flops_total"), 0);
     server->reset();
   }
   // The engine is gone; scraping must not touch it.
-  EXPECT_THAT(Sample(**metrics, "slimserve_queue_depth"), Optional(0.0));
-  EXPECT_THAT(Sample(**metrics, "slimserve_serving"), Optional(0.0));
+  EXPECT_THAT(MetricSample(**metrics, "slimserve_queue_depth"), Optional(0.0));
+  EXPECT_THAT(MetricSample(**metrics, "slimserve_serving"), Optional(0.0));
+}
+
+// The throw-away PKI of make_certs.sh, generated once per test binary.
+struct Pki {
+  std::string ca, server_cert, server_key, client_cert, client_key;
+  std::string other_ca, other_client_cert, other_client_key;
+};
+
+const Pki& TestPki() {
+  static const Pki* pki = [] {
+    const std::string dir = absl::StrCat(std::getenv("TEST_TMPDIR"), "/pki");
+    const std::string command =
+        absl::StrCat("tests/ops/make_certs.sh ", dir);
+    if (std::system(command.c_str()) != 0) {
+      ADD_FAILURE() << command << " failed";
+      std::abort();
+    }
+    auto read = [&dir](const char* name) {
+      absl::StatusOr<std::string> bytes =
+          ReadFileBytes(absl::StrCat(dir, "/", name));
+      if (!bytes.ok()) {
+        ADD_FAILURE() << bytes.status();
+        std::abort();
+      }
+      return *std::move(bytes);
+    };
+    return new Pki{read("ca.pem"),           read("server.pem"),
+                   read("server.key"),       read("client.pem"),
+                   read("client.key"),       read("other_ca.pem"),
+                   read("other_client.pem"), read("other_client.key")};
+  }();
+  return *pki;
+}
+
+Server::TlsOptions ServerTls(bool mutual) {
+  Server::TlsOptions tls;
+  tls.cert_chain_pem = TestPki().server_cert;
+  tls.private_key_pem = TestPki().server_key;
+  if (mutual) tls.client_ca_pem = TestPki().ca;
+  return tls;
+}
+
+// A TLS client trusting `root`, with a client certificate when given.
+ChannelOptions ClientTls(const std::string& root, const std::string& cert = "",
+                         const std::string& key = "") {
+  ChannelOptions options;
+  options.tls.enabled = true;
+  options.tls.root_certs_pem = root;
+  options.tls.cert_chain_pem = cert;
+  options.tls.private_key_pem = key;
+  return options;
+}
+
+// Connects (short timeout: a refused handshake never succeeds) and, when
+// connected, runs one Infer; the status of whichever failed.
+absl::Status ConnectAndInfer(const std::string& target,
+                             const ChannelOptions& options) {
+  absl::StatusOr<std::unique_ptr<SlimClient>> client =
+      SlimClient::Connect(target, absl::Seconds(2), options);
+  if (!client.ok()) return client.status();
+  return (*client)->Infer(SmallRequest()).status();
+}
+
+TEST(ServerTlsTest, RejectsInconsistentTlsOptionsNamingTheField) {
+  std::unique_ptr<Engine> engine = NewEngine();
+  const Pki& pki = TestPki();
+  struct Case {
+    const char* field;
+    Server::TlsOptions tls;
+  };
+  const Case cases[] = {
+      {"tls.private_key_pem", {pki.server_cert, "", ""}},
+      {"tls.cert_chain_pem", {"", pki.server_key, ""}},
+      {"tls.client_ca_pem", {"", "", pki.ca}},
+      // Swapped files.
+      {"tls.cert_chain_pem", {pki.server_key, pki.server_cert, ""}},
+      {"tls.client_ca_pem", {pki.server_cert, pki.server_key, pki.server_key}},
+  };
+  for (const Case& c : cases) {
+    Server::Options options = LoopbackOptions();
+    options.tls = c.tls;
+    const absl::Status status = Server::Create(options, engine.get()).status();
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << c.field;
+    EXPECT_THAT(status.message(), HasSubstr(c.field));
+  }
+  // A key that is not the certificate's: gRPC cannot start the port.
+  Server::Options options = LoopbackOptions();
+  options.tls = {pki.server_cert, pki.client_key, ""};
+  const absl::Status mismatch = Server::Create(options, engine.get()).status();
+  EXPECT_EQ(mismatch.code(), absl::StatusCode::kInvalidArgument) << mismatch;
+  EXPECT_THAT(mismatch.message(), HasSubstr("Server::Options.tls"));
+}
+
+TEST(ServerTlsTest, ServesTlsClientsAndRefusesPlaintextOnes) {
+  std::unique_ptr<Engine> engine = NewEngine();
+  Server::Options options = LoopbackOptions();
+  options.tls = ServerTls(/*mutual=*/false);
+  absl::StatusOr<std::unique_ptr<Server>> server =
+      Server::Create(options, engine.get());
+  ASSERT_TRUE(server.ok()) << server.status();
+  const Pki& pki = TestPki();
+  const std::string by_ip = Target(**server);
+  const std::string by_name = absl::StrCat("localhost:", (*server)->port());
+
+  EXPECT_TRUE(ConnectAndInfer(by_ip, ClientTls(pki.ca)).ok());
+  EXPECT_TRUE(ConnectAndInfer(by_name, ClientTls(pki.ca)).ok());
+  // A client certificate is not asked for, so one may come along.
+  EXPECT_TRUE(
+      ConnectAndInfer(by_name, ClientTls(pki.ca, pki.client_cert,
+                                         pki.client_key))
+          .ok());
+  ChannelOptions wrong_name = ClientTls(pki.ca);
+  wrong_name.tls.server_name = "not-the-server.example";
+  EXPECT_EQ(ConnectAndInfer(by_ip, wrong_name).code(),
+            absl::StatusCode::kUnavailable);
+  EXPECT_EQ(ConnectAndInfer(by_ip, ClientTls(pki.other_ca)).code(),
+            absl::StatusCode::kUnavailable);
+  EXPECT_EQ(ConnectAndInfer(by_ip, ChannelOptions()).code(),
+            absl::StatusCode::kUnavailable);
+  // After the refused handshakes it still serves.
+  EXPECT_TRUE(ConnectAndInfer(by_ip, ClientTls(pki.ca)).ok());
+}
+
+TEST(ServerTlsTest, MutualTlsRefusesClientsWithoutACertificateOfItsCa) {
+  std::unique_ptr<Engine> engine = NewEngine();
+  Server::Options options = LoopbackOptions();
+  options.tls = ServerTls(/*mutual=*/true);
+  absl::StatusOr<std::unique_ptr<Server>> server =
+      Server::Create(options, engine.get());
+  ASSERT_TRUE(server.ok()) << server.status();
+  const Pki& pki = TestPki();
+  const std::string target = Target(**server);
+
+  EXPECT_TRUE(
+      ConnectAndInfer(target,
+                      ClientTls(pki.ca, pki.client_cert, pki.client_key))
+          .ok());
+  EXPECT_EQ(ConnectAndInfer(target, ClientTls(pki.ca)).code(),
+            absl::StatusCode::kUnavailable);
+  EXPECT_EQ(ConnectAndInfer(target, ClientTls(pki.ca, pki.other_client_cert,
+                                              pki.other_client_key))
+                .code(),
+            absl::StatusCode::kUnavailable);
+  EXPECT_EQ(ConnectAndInfer(target, ChannelOptions()).code(),
+            absl::StatusCode::kUnavailable);
+  EXPECT_TRUE(
+      ConnectAndInfer(target,
+                      ClientTls(pki.ca, pki.client_cert, pki.client_key))
+          .ok());
+}
+
+TEST(ChannelOptionsTest, RejectsInconsistentOptionsNamingTheField) {
+  ChannelOptions plain_with_roots;
+  plain_with_roots.tls.root_certs_pem = "x";
+  ChannelOptions cert_without_key = ClientTls("", "cert", "");
+  ChannelOptions key_without_cert = ClientTls("", "", "key");
+  ChannelOptions too_many_attempts;
+  too_many_attempts.max_attempts = 6;
+  for (const auto& [field, options] :
+       {std::pair<const char*, ChannelOptions>{"tls.root_certs_pem",
+                                               plain_with_roots},
+        {"tls.private_key_pem", cert_without_key},
+        {"tls.cert_chain_pem", key_without_cert},
+        {"max_attempts", too_many_attempts}}) {
+    const absl::Status status =
+        CreateSlimChannel("127.0.0.1:1", options).status();
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << field;
+    EXPECT_THAT(status.message(), HasSubstr(field));
+  }
+  ChannelOptions no_retry;
+  no_retry.retry = false;
+  no_retry.max_attempts = 0;  // unused without retries
+  EXPECT_TRUE(CreateSlimChannel("127.0.0.1:1", no_retry).ok());
 }
 
 }  // namespace

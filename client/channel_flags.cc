@@ -1,0 +1,64 @@
+#include "client/channel_flags.h"
+
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "base/files.h"
+
+ABSL_FLAG(bool, tls, false,
+          "connect with TLS (implied by the other --tls_* flags)");
+ABSL_FLAG(std::string, tls_ca_file, "",
+          "TLS: PEM CA certificates the server's certificate must chain to "
+          "(empty: the system's roots)");
+ABSL_FLAG(std::string, tls_cert_file, "",
+          "mutual TLS: PEM certificate chain of this client");
+ABSL_FLAG(std::string, tls_key_file, "",
+          "mutual TLS: PEM private key of --tls_cert_file");
+ABSL_FLAG(std::string, tls_server_name, "",
+          "TLS: name the server's certificate must carry (empty: the "
+          "target's host)");
+
+namespace slimserve {
+namespace {
+
+// Reads the file a flag names into *pem (nothing when the flag is empty).
+absl::Status ReadPemFlag(const char* flag, const std::string& path,
+                         std::string* pem) {
+  if (path.empty()) return absl::OkStatus();
+  // Certificates are kilobytes; a megabyte is a wrong file.
+  absl::StatusOr<std::string> bytes = ReadFileBytes(path, 1 << 20);
+  if (!bytes.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", flag, ": ", bytes.status().message()));
+  }
+  *pem = *std::move(bytes);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<ChannelOptions> ChannelOptionsFromFlags(ChannelOptions base) {
+  ChannelTlsOptions& tls = base.tls;
+  const std::string ca = absl::GetFlag(FLAGS_tls_ca_file);
+  const std::string cert = absl::GetFlag(FLAGS_tls_cert_file);
+  const std::string key = absl::GetFlag(FLAGS_tls_key_file);
+  tls.server_name = absl::GetFlag(FLAGS_tls_server_name);
+  tls.enabled = absl::GetFlag(FLAGS_tls) || !ca.empty() || !cert.empty() ||
+                !key.empty() || !tls.server_name.empty();
+  if (cert.empty() != key.empty()) {
+    return absl::InvalidArgumentError(
+        "--tls_cert_file and --tls_key_file: give both or neither");
+  }
+  for (absl::Status st : {ReadPemFlag("tls_ca_file", ca, &tls.root_certs_pem),
+                          ReadPemFlag("tls_cert_file", cert,
+                                      &tls.cert_chain_pem),
+                          ReadPemFlag("tls_key_file", key,
+                                      &tls.private_key_pem)}) {
+    if (!st.ok()) return st;
+  }
+  return base;
+}
+
+}  // namespace slimserve
