@@ -66,6 +66,21 @@ absl::Status ValidateRequestId(absl::string_view id) {
                    kMaxRequestIdBytes));
 }
 
+absl::Status ValidateTaskMapLimits(absl::string_view field, size_t entries,
+                                   size_t longest_name) {
+  if (entries > kMaxTaskEntries) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ": ", entries, " entries, more than the limit of ",
+                     kMaxTaskEntries));
+  }
+  if (longest_name > kMaxTaskNameBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ": a task name of ", longest_name,
+                     " bytes, more than the limit of ", kMaxTaskNameBytes));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<Device> ParseDevice(absl::string_view text) {
   Device device;
   if (text == "cpu") return device;

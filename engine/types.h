@@ -76,6 +76,18 @@ inline constexpr size_t kMaxRequestIdBytes = 256;
 // INVALID_ARGUMENT "request_id: N bytes, more than the limit of 256".
 absl::Status ValidateRequestId(absl::string_view id);
 
+// The task maps of a request (task_weights, output_formats): a model has a
+// few tasks, so bigger maps, or longer names, are mistakes, refused at the
+// edge before they are copied or searched.
+inline constexpr size_t kMaxTaskEntries = 64;
+inline constexpr size_t kMaxTaskNameBytes = 64;
+// INVALID_ARGUMENT "task_weights: 100 entries, more than the limit of 64",
+// or "task_weights: a task name of 300 bytes, more than the limit of 64",
+// for a map of `entries` entries whose longest name has `longest_name`
+// bytes; `field` names the map.
+absl::Status ValidateTaskMapLimits(absl::string_view field, size_t entries,
+                                   size_t longest_name);
+
 struct InferRequest {
   std::string id;  // for logs only; at most kMaxRequestIdBytes
   ImageInput image;

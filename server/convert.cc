@@ -1,5 +1,6 @@
 #include "server/convert.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <string>
@@ -95,6 +96,13 @@ v1::DataType DTypeToProto(DType dtype) {
 
 double Ms(absl::Duration d) { return absl::ToDoubleMilliseconds(d); }
 
+template <typename Map>
+absl::Status CheckTaskMap(absl::string_view field, const Map& map) {
+  size_t longest = 0;
+  for (const auto& entry : map) longest = std::max(longest, entry.first.size());
+  return ValidateTaskMapLimits(field, map.size(), longest);
+}
+
 }  // namespace
 
 grpc::Status ToGrpcStatus(const absl::Status& status) {
@@ -147,6 +155,10 @@ absl::StatusOr<ImageInput> ImageFromProto(const v1::Image& image) {
 absl::StatusOr<PlanRequest> PlanRequestFromProto(
     const v1::PlanRequest& request) {
   PlanRequest out;
+  if (absl::Status st = CheckTaskMap("task_weights", request.task_weights());
+      !st.ok()) {
+    return st;
+  }
   absl::StatusOr<Budget> budget = BudgetFromProto(request.budget());
   if (!budget.ok()) return budget.status();
   out.budget = *budget;
@@ -159,6 +171,11 @@ absl::StatusOr<InferRequest> InferRequestFromProto(
     const v1::InferRequest& request) {
   InferRequest out;
   out.id = request.request_id();
+  for (absl::Status st :
+       {CheckTaskMap("task_weights", request.task_weights()),
+        CheckTaskMap("output_formats", request.output_formats())}) {
+    if (!st.ok()) return st;
+  }
 
   absl::StatusOr<ImageInput> image = ImageFromProto(request.image());
   if (!image.ok()) return image.status();

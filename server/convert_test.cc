@@ -137,6 +137,37 @@ TEST(InferRequestFromProtoTest, RejectsBadFormats) {
   EXPECT_LT(InferRequestFromProto(request).status().message().size(), 200u);
 }
 
+TEST(RequestFromProtoTest, BoundsTheTaskMaps) {
+  v1::InferRequest request = ValidInferRequest();
+  request.clear_output_formats();
+  for (int i = 0; i < 64; ++i) {
+    (*request.mutable_output_formats())[std::string(64, 'a' + i % 26) +
+                                        std::to_string(i)] = v1::PNG;
+  }
+  // 64 entries are allowed; names of 66 bytes are not.
+  EXPECT_EQ(InferRequestFromProto(request).status().message(),
+            "output_formats: a task name of 66 bytes, more than the limit of "
+            "64");
+  request = ValidInferRequest();
+  request.clear_task_weights();
+  for (int i = 0; i < 64; ++i) {
+    (*request.mutable_task_weights())["t" + std::to_string(i)] = 1;
+  }
+  EXPECT_TRUE(InferRequestFromProto(request).ok());
+  (*request.mutable_task_weights())["one more"] = 1;
+  EXPECT_EQ(InferRequestFromProto(request).status().message(),
+            "task_weights: 65 entries, more than the limit of 64");
+
+  v1::PlanRequest plan;
+  plan.mutable_budget()->set_fraction(0.5);
+  (*plan.mutable_task_weights())[std::string(1 << 20, 'x')] = 1;
+  const absl::Status status = PlanRequestFromProto(plan).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(status.message(),
+            "task_weights: a task name of 1048576 bytes, more than the limit "
+            "of 64");
+}
+
 TEST(InferResultToProtoTest, ConvertsOutputsPlanAndTimings) {
   InferResult result;
   TaskOutput raw;

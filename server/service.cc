@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <utility>
@@ -15,6 +16,9 @@
 #include "absl/time/time.h"
 #include "base/log.h"
 #include "base/strings.h"
+#include "google/protobuf/message.h"
+#include "grpcpp/support/byte_buffer.h"
+#include "grpcpp/impl/codegen/proto_utils.h"
 #include "server/convert.h"
 
 namespace slimserve {
@@ -40,6 +44,36 @@ std::string DescribePlan(const v1::PlanInfo& plan) {
   return out;
 }
 
+// Parses the raw request of a call. Bytes that are not an `M` are the
+// client's mistake: INVALID_ARGUMENT, with the type and size (never the
+// bytes).
+template <typename M>
+absl::Status ParseRequest(const grpc::ByteBuffer& bytes, M* message) {
+  // Deserialize consumes its buffer; a copy shares the slices.
+  grpc::ByteBuffer copy(bytes);
+  if (!grpc::SerializationTraits<M>::Deserialize(&copy, message).ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "request: not a valid ", M::descriptor()->full_name(), " (",
+        bytes.Length(),
+        " bytes: bad wire format, or a string field that is not UTF-8)"));
+  }
+  return absl::OkStatus();
+}
+
+// The serialised `message`; INTERNAL if protobuf cannot (over 2 GiB).
+absl::Status SerializeResponse(const google::protobuf::Message& message,
+                               grpc::ByteBuffer* out) {
+  bool own_buffer = false;
+  const grpc::Status status =
+      grpc::SerializationTraits<google::protobuf::Message>::Serialize(
+          message, out, &own_buffer);
+  if (!status.ok()) {
+    return absl::InternalError(absl::StrCat("cannot serialise the response: ",
+                                            status.error_message()));
+  }
+  return absl::OkStatus();
+}
+
 // Server-side failures are errors; the rest (bad requests, refusals under
 // load, cancellations) are the client's or expected, and warnings.
 bool IsServerError(absl::StatusCode code) {
@@ -52,17 +86,16 @@ bool IsServerError(absl::StatusCode code) {
 // Request ids come from clients: logs show them escaped.
 class InferReactor final : public grpc::ServerUnaryReactor {
  public:
-  // `response` is owned by gRPC and outlives the reactor; `metrics` outlives
+  // `out` is owned by gRPC and outlives the reactor; `metrics` outlives
   // the call. Counts the call as started.
-  InferReactor(std::string request_id, absl::Time arrival, absl::Time deadline,
-               v1::InferResponse* response, Metrics* metrics)
-      : request_id_(std::move(request_id)),
-        arrival_(arrival),
-        deadline_(deadline),
-        response_(response),
-        metrics_(metrics) {
+  InferReactor(absl::Time arrival, absl::Time deadline, grpc::ByteBuffer* out,
+               Metrics* metrics)
+      : arrival_(arrival), deadline_(deadline), out_(out), metrics_(metrics) {
     metrics_->RpcStarted(Rpc::kInfer);
   }
+
+  // The client's id, echoed and logged; set once the request is parsed.
+  void set_request_id(std::string id) { request_id_ = std::move(id); }
 
   // Set when the call is cancelled; shared with the engine.
   std::shared_ptr<const std::atomic<bool>> cancelled() const {
@@ -80,25 +113,27 @@ class InferReactor final : public grpc::ServerUnaryReactor {
                    ? absl::DeadlineExceededError("deadline passed in compute")
                    : absl::CancelledError("cancelled by the client");
     }
-    const absl::Status status = result.status();
+    absl::Status status = result.status();
+    v1::InferResponse response;
     if (result.ok()) {
       metrics_->RecordInferResult(*result);
       if (result->first_in_batch) {  // each batch counted once
         metrics_->RecordBatch(result->plan.encoder_width_index,
                               result->batch_size);
       }
-      InferResultToProto(*std::move(result), response_);
+      InferResultToProto(*std::move(result), &response);
     }
-    response_->set_request_id(request_id_);
+    response.set_request_id(request_id_);
     const absl::Duration total = absl::Now() - arrival_;
     const double total_ms = absl::ToDoubleMilliseconds(total);
-    response_->mutable_timings()->set_total_ms(total_ms);
+    response.mutable_timings()->set_total_ms(total_ms);
+    if (status.ok()) status = SerializeResponse(response, out_);
     if (status.ok()) {
-      const v1::Timings& t = response_->timings();
+      const v1::Timings& t = response.timings();
       SLIM_LOG(DEBUG) << absl::StrFormat(
           "infer id=%s OK plan: %s; ms: queue %.2f preprocess %.2f compute "
           "%.2f postprocess %.2f total %.2f",
-          Bounded(request_id_), DescribePlan(response_->plan()),
+          Bounded(request_id_), DescribePlan(response.plan()),
           t.queue_ms(), t.preprocess_ms(), t.compute_ms(), t.postprocess_ms(),
           total_ms);
     } else if (status.code() == absl::StatusCode::kCancelled) {
@@ -123,10 +158,10 @@ class InferReactor final : public grpc::ServerUnaryReactor {
   void OnDone() override { delete this; }
 
  private:
-  const std::string request_id_;
+  std::string request_id_;
   const absl::Time arrival_;
   const absl::Time deadline_;
-  v1::InferResponse* const response_;
+  grpc::ByteBuffer* const out_;
   Metrics* const metrics_;
   const std::shared_ptr<std::atomic<bool>> cancelled_ =
       std::make_shared<std::atomic<bool>>(false);
@@ -134,26 +169,41 @@ class InferReactor final : public grpc::ServerUnaryReactor {
 
 }  // namespace
 
+namespace {
+
+grpc::ByteBuffer SerializedModelInfo(const ModelInfo& info) {
+  grpc::ByteBuffer bytes;
+  if (!SerializeResponse(ModelInfoToProto(info), &bytes).ok()) std::abort();
+  return bytes;
+}
+
+}  // namespace
+
 InferenceService::InferenceService(Engine* engine, Metrics* metrics)
     : engine_(engine),
       metrics_(metrics),
-      model_info_(ModelInfoToProto(engine->model_info())) {}
+      model_info_(SerializedModelInfo(engine->model_info())) {}
 
 grpc::ServerUnaryReactor* InferenceService::Infer(
-    grpc::CallbackServerContext* context, const v1::InferRequest* request,
-    v1::InferResponse* response) {
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request_bytes,
+    grpc::ByteBuffer* response) {
   const absl::Time arrival = absl::Now();
   const absl::Time deadline = DeadlineOf(*context);
-  auto* reactor = new InferReactor(request->request_id(), arrival, deadline,
-                                   response, metrics_);
+  auto* reactor = new InferReactor(arrival, deadline, response, metrics_);
 
   if (deadline <= arrival) {
     reactor->Complete(
         absl::DeadlineExceededError("deadline passed before the call arrived"));
     return reactor;
   }
-  absl::StatusOr<InferRequest> engine_request =
-      InferRequestFromProto(*request);
+  v1::InferRequest request;
+  if (absl::Status parsed = ParseRequest(*request_bytes, &request);
+      !parsed.ok()) {
+    reactor->Complete(parsed);
+    return reactor;
+  }
+  reactor->set_request_id(request.request_id());
+  absl::StatusOr<InferRequest> engine_request = InferRequestFromProto(request);
   if (!engine_request.ok()) {
     reactor->Complete(engine_request.status());
     return reactor;
@@ -170,31 +220,35 @@ grpc::ServerUnaryReactor* InferenceService::Infer(
 }
 
 grpc::ServerUnaryReactor* InferenceService::Plan(
-    grpc::CallbackServerContext* context, const v1::PlanRequest* request,
-    v1::PlanResponse* response) {
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request_bytes,
+    grpc::ByteBuffer* response_bytes) {
   const absl::Time arrival = absl::Now();
   metrics_->RpcStarted(Rpc::kPlan);
-  absl::Status status = ValidateRequestId(request->request_id());
+  v1::PlanRequest request;
+  v1::PlanResponse response;
+  absl::Status status = ParseRequest(*request_bytes, &request);
+  if (status.ok()) status = ValidateRequestId(request.request_id());
   if (status.ok()) {
-    absl::StatusOr<PlanRequest> plan_request = PlanRequestFromProto(*request);
+    absl::StatusOr<PlanRequest> plan_request = PlanRequestFromProto(request);
     absl::StatusOr<ArchPlan> plan = plan_request.ok()
                                         ? engine_->PlanFor(*plan_request)
                                         : plan_request.status();
     if (plan.ok()) {
-      PlanToProto(*plan, response->mutable_plan());
+      PlanToProto(*plan, response.mutable_plan());
     } else {
       status = plan.status();
     }
   }
-  response->set_request_id(request->request_id());
+  response.set_request_id(request.request_id());
+  if (status.ok()) status = SerializeResponse(response, response_bytes);
   if (status.ok()) {
-    SLIM_LOG(DEBUG) << "plan id=" << Bounded(request->request_id())
-                    << " OK " << DescribePlan(response->plan());
+    SLIM_LOG(DEBUG) << "plan id=" << Bounded(request.request_id()) << " OK "
+                    << DescribePlan(response.plan());
   } else if (IsServerError(status.code())) {
-    SLIM_LOG(ERROR) << "plan id=" << Bounded(request->request_id())
+    SLIM_LOG(ERROR) << "plan id=" << Bounded(request.request_id())
                     << " failed: " << status;
   } else {
-    SLIM_LOG(WARNING) << "plan id=" << Bounded(request->request_id())
+    SLIM_LOG(WARNING) << "plan id=" << Bounded(request.request_id())
                       << " failed: " << status;
   }
   metrics_->RpcFinished(Rpc::kPlan, status.code(), absl::Now() - arrival);
@@ -204,15 +258,21 @@ grpc::ServerUnaryReactor* InferenceService::Plan(
 }
 
 grpc::ServerUnaryReactor* InferenceService::GetModelInfo(
-    grpc::CallbackServerContext* context,
-    const v1::GetModelInfoRequest* /*request*/, v1::ModelInfo* response) {
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request_bytes,
+    grpc::ByteBuffer* response) {
   const absl::Time arrival = absl::Now();
   metrics_->RpcStarted(Rpc::kGetModelInfo);
-  *response = model_info_;
-  metrics_->RpcFinished(Rpc::kGetModelInfo, absl::StatusCode::kOk,
+  v1::GetModelInfoRequest request;
+  const absl::Status status = ParseRequest(*request_bytes, &request);
+  if (status.ok()) {
+    *response = model_info_;  // shares the slices
+  } else {
+    SLIM_LOG(WARNING) << "model info failed: " << status;
+  }
+  metrics_->RpcFinished(Rpc::kGetModelInfo, status.code(),
                         absl::Now() - arrival);
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(grpc::Status::OK);
+  reactor->Finish(ToGrpcStatus(status));
   return reactor;
 }
 

@@ -10,7 +10,11 @@
 // if it has not started. Plan and GetModelInfo answer inline (microseconds).
 //
 // Errors keep the engine's code and message (see ToGrpcStatus); requests the
-// wire format cannot express are INVALID_ARGUMENT naming the field.
+// wire format cannot express are INVALID_ARGUMENT naming the field. The
+// methods take the raw bytes and parse them here, so that bytes that are no
+// request at all (bad wire format, a string field that is not UTF-8) get
+// INVALID_ARGUMENT "request: not a valid slimserve.v1.InferRequest" too;
+// gRPC's own parsing would answer UNIMPLEMENTED with no message.
 //
 // Every call is counted in `metrics` (see server/metrics.h) and logged: one
 // line per call at debug level (id, plan, timings), failures at warning.
@@ -22,29 +26,36 @@
 
 namespace slimserve {
 
-class InferenceService final : public v1::Inference::CallbackService {
+class InferenceService final
+    : public v1::Inference::WithRawCallbackMethod_Infer<
+          v1::Inference::WithRawCallbackMethod_Plan<
+              v1::Inference::WithRawCallbackMethod_GetModelInfo<
+                  v1::Inference::Service>>> {
  public:
   // REQUIRES: `engine` and `metrics` outlive the service and every call it
   // started.
   InferenceService(Engine* engine, Metrics* metrics);
 
+  // `request` holds a serialised v1::InferRequest (PlanRequest,
+  // GetModelInfoRequest); `response` gets the serialised answer.
   grpc::ServerUnaryReactor* Infer(grpc::CallbackServerContext* context,
-                                  const v1::InferRequest* request,
-                                  v1::InferResponse* response) override;
+                                  const grpc::ByteBuffer* request,
+                                  grpc::ByteBuffer* response) override;
 
   grpc::ServerUnaryReactor* Plan(grpc::CallbackServerContext* context,
-                                 const v1::PlanRequest* request,
-                                 v1::PlanResponse* response) override;
+                                 const grpc::ByteBuffer* request,
+                                 grpc::ByteBuffer* response) override;
 
   grpc::ServerUnaryReactor* GetModelInfo(grpc::CallbackServerContext* context,
-                                         const v1::GetModelInfoRequest* request,
-                                         v1::ModelInfo* response) override;
+                                         const grpc::ByteBuffer* request,
+                                         grpc::ByteBuffer* response) override;
 
  private:
   // Constant after construction.
   Engine* const engine_;
   Metrics* const metrics_;
-  const v1::ModelInfo model_info_;
+  // GetModelInfo's answer, serialised once.
+  const grpc::ByteBuffer model_info_;
 };
 
 }  // namespace slimserve

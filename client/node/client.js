@@ -19,6 +19,10 @@
 // Messages use the .proto field names (keepCase); enums are strings; bytes
 // are Buffers. Errors reject with grpc-js ServiceErrors: err.code is the
 // numeric status, codeName(err.code) its name (e.g. 'INVALID_ARGUMENT').
+// Calls failing with a code of RETRYABLE_CODES are retried by gRPC's retry
+// policy ({retry: false} turns it off), as the C++ and Python clients do.
+// TLS: {tls: {rootCerts, certChain, privateKey, serverName}} (PEM Buffers;
+// no rootCerts: the system's roots; certChain + privateKey: mutual TLS).
 //
 // As a command (prints JSON; output data as byte counts; exit 1 on an RPC
 // error, 2 on a usage error):
@@ -26,6 +30,8 @@
 //   node client.js --target=HOST:PORT health [--service=NAME]
 //   node client.js --target=HOST:PORT infer (--image=FILE | --raw=HxWxC)
 //       [--budget=F] [--weights=semseg=1,depth=0.5] [--request_id=ID]
+//   TLS: [--tls_ca_file=PEM] [--tls_cert_file=PEM --tls_key_file=PEM]
+//       [--tls_server_name=NAME] (any of them, or --tls=true, turns it on)
 
 const fs = require('fs');
 const path = require('path');
@@ -46,6 +52,40 @@ const LOADER_OPTIONS = {
   oneofs: true,
 };
 
+// What a client may retry (client/channel.h says why).
+const RETRYABLE_CODES = ['UNAVAILABLE', 'RESOURCE_EXHAUSTED', 'CANCELLED'];
+
+// gRPC service config (JSON) of the retry policy, as client/channel.cc
+// writes it.
+function retryServiceConfig(maxAttempts = 3) {
+  if (!(maxAttempts >= 2 && maxAttempts <= 5)) {
+    throw new RangeError(`maxAttempts must be in [2, 5], got ${maxAttempts}`);
+  }
+  return JSON.stringify({
+    methodConfig: [{
+      name: [{service: 'slimserve.v1.Inference'},
+        {service: 'grpc.health.v1.Health'}],
+      retryPolicy: {
+        maxAttempts,
+        initialBackoff: '0.05s',
+        maxBackoff: '1s',
+        backoffMultiplier: 2,
+        retryableStatusCodes: RETRYABLE_CODES,
+      },
+    }],
+    retryThrottling: {maxTokens: 10, tokenRatio: 0.1},
+  });
+}
+
+function credentialsFor(tls) {
+  if (!tls) return grpc.credentials.createInsecure();
+  if (!tls.certChain !== !tls.privateKey) {
+    throw new TypeError('tls.certChain and tls.privateKey go together');
+  }
+  return grpc.credentials.createSsl(tls.rootCerts || null,
+      tls.privateKey || null, tls.certChain || null);
+}
+
 function codeName(code) {
   // waitForReady fails without a code when the deadline passes unconnected.
   if (code === undefined) return 'UNAVAILABLE';
@@ -65,14 +105,21 @@ function loadProtos(protoDir, healthProto) {
 
 class SlimClient {
   // target: host:port or a gRPC target URI.
+  // tls: see above; retry, maxAttempts (2..5): the retry policy.
   constructor(target, {protoDir = PROTO_DIR, healthProto = HEALTH_PROTO,
-    channelOptions = {}} = {}) {
+    channelOptions = {}, tls = null, retry = true, maxAttempts = 3} = {}) {
     const services = loadProtos(protoDir, healthProto);
     const options = {
       'grpc.max_receive_message_length': MAX_RECEIVE_MESSAGE_BYTES,
-      ...channelOptions,
+      'grpc.enable_retries': retry ? 1 : 0,
     };
-    const credentials = grpc.credentials.createInsecure();
+    if (retry) options['grpc.service_config'] = retryServiceConfig(maxAttempts);
+    if (tls && tls.serverName) {
+      options['grpc.ssl_target_name_override'] = tls.serverName;
+      options['grpc.default_authority'] = tls.serverName;
+    }
+    Object.assign(options, channelOptions);
+    const credentials = credentialsFor(tls);
     this.inference = new services.inference(target, credentials, options);
     // Same target, credentials and options: grpc-js shares the connection.
     this.healthStub = new services.health(target, credentials, options);
@@ -172,6 +219,22 @@ function inferRequest(flags) {
   return request;
 }
 
+// {tls} options of the --tls* flags, or null for plaintext.
+function tlsFromFlags(flags) {
+  const read = (name) => (flags[name] ? fs.readFileSync(flags[name]) : null);
+  const tls = {
+    rootCerts: read('tls_ca_file'),
+    certChain: read('tls_cert_file'),
+    privateKey: read('tls_key_file'),
+    serverName: flags.tls_server_name || null,
+  };
+  if (!!tls.certChain !== !!tls.privateKey) {
+    usage('--tls_cert_file and --tls_key_file: give both or neither');
+  }
+  const any = flags.tls === 'true' || Object.values(tls).some((v) => v);
+  return any ? tls : null;
+}
+
 // The response without output data (byte counts instead).
 function summarize(response) {
   const outputs = response.outputs.map((output) => ({
@@ -188,7 +251,8 @@ async function main() {
   const {flags, positional} = parseArgs(process.argv.slice(2));
   if (positional.length !== 1) usage('one command: model, health or infer');
   const timeoutMs = 1000 * Number(flags.timeout_s || 30);
-  const client = new SlimClient(flags.target || 'localhost:50051');
+  const client = new SlimClient(flags.target || 'localhost:50051',
+      {tls: tlsFromFlags(flags), retry: flags.retry !== 'false'});
   try {
     await client.waitForReady(timeoutMs);
     let result;
@@ -217,6 +281,7 @@ async function main() {
   }
 }
 
-module.exports = {SlimClient, codeName, loadProtos};
+module.exports = {SlimClient, codeName, loadProtos, RETRYABLE_CODES,
+  retryServiceConfig};
 
 if (require.main === module) main();

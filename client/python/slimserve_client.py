@@ -12,12 +12,23 @@
 
 Errors are grpc.RpcError with the server's code and message (e.g.
 INVALID_ARGUMENT naming the field, OUT_OF_RANGE with the smallest accepted
-budget). Thread-safe: one client may serve many threads.
+budget). Calls that fail with a code in RETRYABLE_CODES are retried by
+gRPC's retry policy (retry=False turns it off), as the C++ client does.
+TLS: root_certificates (PEM bytes; None with tls=True: the system's roots),
+and for mutual TLS certificate_chain and private_key. Thread-safe: one
+client may serve many threads.
+
+    SlimClient("server.example:50051",
+               root_certificates=open("ca.pem", "rb").read(),
+               certificate_chain=open("client.pem", "rb").read(),
+               private_key=open("client.key", "rb").read())
 
 Needs python3-grpcio and python3-protobuf, and the stubs Bazel generates
 beside this file (bazel build //client/python:slimserve_client; then put
 bazel-bin/client/python and this directory on PYTHONPATH).
 """
+
+import json
 
 import grpc
 
@@ -32,6 +43,35 @@ from slimserve.v1 import slimserve_pb2_grpc
 MAX_RECEIVE_MESSAGE_BYTES = 64 << 20
 
 INFERENCE_SERVICE = "slimserve.v1.Inference"
+
+# What a client may retry (client/channel.h says why): no call has side
+# effects, and each of these means it did not run or did not finish, for a
+# reason that may be gone on the next attempt or replica. Never
+# DEADLINE_EXCEEDED, nor the codes of a wrong request.
+RETRYABLE_CODES = ("UNAVAILABLE", "RESOURCE_EXHAUSTED", "CANCELLED")
+
+
+def retry_service_config(max_attempts=3):
+    """gRPC service config (JSON) of the retry policy, as client/channel.cc
+    writes it: exponential backoff 50 ms doubling to 1 s, and a throttle
+    that stops retrying while more than about 1 call in 10 fails."""
+    if not 2 <= max_attempts <= 5:
+        raise ValueError("max_attempts must be in [2, 5], got %r" %
+                         (max_attempts,))
+    return json.dumps({
+        "methodConfig": [{
+            "name": [{"service": INFERENCE_SERVICE},
+                     {"service": "grpc.health.v1.Health"}],
+            "retryPolicy": {
+                "maxAttempts": max_attempts,
+                "initialBackoff": "0.05s",
+                "maxBackoff": "1s",
+                "backoffMultiplier": 2,
+                "retryableStatusCodes": list(RETRYABLE_CODES),
+            },
+        }],
+        "retryThrottling": {"maxTokens": 10, "tokenRatio": 0.1},
+    }, separators=(",", ":"))
 
 RAW = slimserve_pb2.RAW
 PNG = slimserve_pb2.PNG
@@ -62,16 +102,45 @@ def _budget(budget, budget_mflops):
 class SlimClient:
     """A channel to one slimserve server and the stubs on it."""
 
-    def __init__(self, target, connect_timeout=10.0, options=()):
+    def __init__(self, target, connect_timeout=10.0, options=(), tls=False,
+                 root_certificates=None, certificate_chain=None,
+                 private_key=None, server_name=None, retry=True,
+                 max_attempts=3):
         """Connects to `target` (host:port or a gRPC target URI).
 
         Waits up to `connect_timeout` seconds for the channel to be ready
-        (grpc.FutureTimeoutError if it is not); None: do not wait.
+        (grpc.FutureTimeoutError if it is not; with TLS also when the
+        handshake is refused); None: do not wait. TLS when `tls` or any of
+        the PEM arguments is given; `server_name`: the name the server's
+        certificate must carry when it is not the target's host.
         """
-        self._channel = grpc.insecure_channel(
-            target,
-            options=[("grpc.max_receive_message_length",
-                      MAX_RECEIVE_MESSAGE_BYTES)] + list(options))
+        if (certificate_chain is None) != (private_key is None):
+            raise ValueError("certificate_chain and private_key go together")
+        tls = tls or any(x is not None for x in (
+            root_certificates, certificate_chain, server_name))
+        channel_options = [("grpc.max_receive_message_length",
+                            MAX_RECEIVE_MESSAGE_BYTES)]
+        if retry:
+            channel_options += [
+                ("grpc.enable_retries", 1),
+                ("grpc.service_config", retry_service_config(max_attempts))]
+        else:
+            channel_options.append(("grpc.enable_retries", 0))
+        if server_name is not None:
+            channel_options.append(("grpc.ssl_target_name_override",
+                                    server_name))
+        channel_options += list(options)
+        if tls:
+            self._channel = grpc.secure_channel(
+                target,
+                grpc.ssl_channel_credentials(
+                    root_certificates=root_certificates,
+                    private_key=private_key,
+                    certificate_chain=certificate_chain),
+                options=channel_options)
+        else:
+            self._channel = grpc.insecure_channel(target,
+                                                  options=channel_options)
         try:
             if connect_timeout is not None:
                 grpc.channel_ready_future(self._channel).result(

@@ -5,9 +5,13 @@
 #include <limits>
 #include <string>
 
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
+#include "grpcpp/generic/generic_stub.h"
+#include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "tests/e2e/shared_server.h"
 
@@ -102,6 +106,23 @@ std::vector<BadInfer> BadInfers() {
       {"request_id_too_long",
        [](R* r) { r->set_request_id(std::string(257, 'x')); }, kInvalid,
        "request_id: 257 bytes, more than the limit of 256"},
+      {"too_many_task_weights",
+       [](R* r) {
+         for (int i = 0; i < 65; ++i) {
+           (*r->mutable_task_weights())["t" + std::to_string(i)] = 1;
+         }
+       },
+       kInvalid, "task_weights: 65 entries, more than the limit of 64"},
+      {"task_name_too_long",
+       [](R* r) { (*r->mutable_task_weights())[std::string(65, 'n')] = 1; },
+       kInvalid, "task_weights: a task name of 65 bytes, more than the limit"},
+      {"too_many_output_formats",
+       [](R* r) {
+         for (int i = 0; i < 100; ++i) {
+           (*r->mutable_output_formats())["t" + std::to_string(i)] = v1::PNG;
+         }
+       },
+       kInvalid, "output_formats: 100 entries, more than the limit of 64"},
       {"format_for_unknown_task",
        [](R* r) { (*r->mutable_output_formats())["sky"] = v1::PNG; }, kInvalid,
        "output_formats: unknown task \"sky\""},
@@ -162,6 +183,43 @@ TEST_F(E2eTest, BadPlansAreRejected) {
   v1::PlanRequest good;
   good.mutable_budget()->set_fraction(0.5);
   EXPECT_TRUE(client().Plan(good).ok());
+}
+
+// Bytes that are no request at all, sent as a client with a broken encoder
+// (or none) would: INVALID_ARGUMENT naming the type, never UNIMPLEMENTED.
+TEST_F(E2eTest, UnparseableRequestBytesAreInvalidArgument) {
+  const std::string target =
+      absl::StrCat("127.0.0.1:", SharedServer().server().port());
+  auto channel = grpc::CreateChannel(target, grpc::InsecureChannelCredentials());
+  grpc::GenericStub stub(channel);
+  // Truncated varint; a string field (request_id, 1) holding invalid UTF-8.
+  const std::string bad_inputs[] = {std::string("\x08\xff\xff", 3),
+                                    std::string("\x0a\x02\xc3\x28", 4)};
+  for (const char* method : {"Infer", "Plan", "GetModelInfo"}) {
+    for (const std::string& bytes : bad_inputs) {
+      if (std::string(method) == "GetModelInfo" && bytes[0] == '\x0a') {
+        continue;  // an empty message: field 1 is an unknown field there
+      }
+      grpc::Slice slice(bytes);
+      grpc::ByteBuffer request(&slice, 1);
+      grpc::ByteBuffer response;
+      grpc::ClientContext context;
+      absl::Notification done;
+      grpc::Status status;
+      stub.UnaryCall(&context, absl::StrCat("/slimserve.v1.Inference/", method),
+                     grpc::StubOptions(), &request, &response,
+                     [&](grpc::Status s) {
+                       status = std::move(s);
+                       done.Notify();
+                     });
+      done.WaitForNotification();
+      EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
+          << method << ": " << status.error_message();
+      EXPECT_THAT(status.error_message(),
+                  HasSubstr("request: not a valid slimserve.v1."));
+    }
+  }
+  ExpectServerStillWorks();
 }
 
 }  // namespace

@@ -4,15 +4,18 @@ Both clients call Infer, GetModelInfo and Health; the Python one also lists
 the services through server reflection. One server serves every test.
 """
 
+import concurrent.futures
 import json
 import os
 import subprocess
+import threading
 import unittest
 
 import grpc
 
 import ops_util
 import slimserve_client
+from slimserve.v1 import slimserve_pb2
 
 TASKS = ["semseg", "depth", "normals", "edges"]
 
@@ -156,6 +159,140 @@ class NodeClientTest(unittest.TestCase):
         code, health = self.node("health", "--service=no.such.Service")
         self.assertEqual(code, 1)
         self.assertEqual(health["error"]["code"], "NOT_FOUND")
+
+
+class FlakyServer:
+    """A gRPC server of slimserve.v1.Inference/GetModelInfo that answers
+    the first `failures` calls with `code`, then with a ModelInfo named
+    "flaky"; it counts every attempt. A stand-in for a replica that is
+    restarting, to test the clients' retry policy deterministically (the
+    real server's refusals are tested in tests/e2e/faults_test.cc)."""
+
+    def __init__(self, failures, code):
+        self.lock = threading.Lock()
+        self.attempts = 0
+        self.failures = failures
+        self.code = code
+        handler = grpc.method_handlers_generic_handler(
+            "slimserve.v1.Inference", {
+                "GetModelInfo": grpc.unary_unary_rpc_method_handler(
+                    self._model_info,
+                    request_deserializer=(
+                        slimserve_pb2.GetModelInfoRequest.FromString),
+                    response_serializer=(
+                        slimserve_pb2.ModelInfo.SerializeToString)),
+            })
+        self.server = grpc.server(
+            concurrent.futures.ThreadPoolExecutor(max_workers=4))
+        self.server.add_generic_rpc_handlers((handler,))
+        self.port = self.server.add_insecure_port("127.0.0.1:0")
+        self.target = "127.0.0.1:%d" % self.port
+        self.server.start()
+
+    def _model_info(self, request, context):
+        with self.lock:
+            self.attempts += 1
+            failing = self.attempts <= self.failures
+        if failing:
+            context.abort(self.code, "flaky: attempt %d" % self.attempts)
+        return slimserve_pb2.ModelInfo(name="flaky")
+
+    def stop(self):
+        self.server.stop(None)
+
+
+class RetryPolicyTest(unittest.TestCase):
+    """Each client retries exactly the retryable codes, up to 3 attempts.
+
+    gRPC's retry throttle is kept per server name for the whole process, so
+    each case gets a FlakyServer of its own (a new port), with a full one.
+    """
+
+    @classmethod
+    def setUpClass(cls):
+        cls.node_script = os.path.realpath(
+            ops_util.runfile("client/node/client.js"))
+
+    def setUp(self):
+        self.flaky = None
+
+    def tearDown(self):
+        if self.flaky is not None:
+            self.flaky.stop()
+
+    def fail_next(self, failures, code):
+        """A new FlakyServer as self.flaky."""
+        if self.flaky is not None:
+            self.flaky.stop()
+        self.flaky = FlakyServer(failures, code)
+
+    def python(self, **kwargs):
+        """(ModelInfo name or status code name, attempts seen)."""
+        with slimserve_client.SlimClient(self.flaky.target, **kwargs) as c:
+            try:
+                result = c.model_info(timeout=20).name
+            except grpc.RpcError as error:
+                result = error.code().name
+        return result, self.flaky.attempts
+
+    def test_python_retries_each_retryable_code(self):
+        for code in slimserve_client.RETRYABLE_CODES:
+            self.fail_next(2, grpc.StatusCode[code])
+            self.assertEqual(self.python(), ("flaky", 3), code)
+
+    def test_python_gives_up_after_max_attempts(self):
+        self.fail_next(5, grpc.StatusCode.UNAVAILABLE)
+        self.assertEqual(self.python(), ("UNAVAILABLE", 3))
+        self.fail_next(5, grpc.StatusCode.UNAVAILABLE)
+        self.assertEqual(self.python(max_attempts=5), ("UNAVAILABLE", 5))
+
+    def test_python_never_retries_other_codes_or_without_retry(self):
+        for code in ("INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "INTERNAL",
+                     "OUT_OF_RANGE"):
+            self.fail_next(1, grpc.StatusCode[code])
+            self.assertEqual(self.python(), (code, 1))
+        self.fail_next(1, grpc.StatusCode.UNAVAILABLE)
+        self.assertEqual(self.python(retry=False), ("UNAVAILABLE", 1))
+
+    def test_slimctl_retries(self):
+        self.fail_next(2, grpc.StatusCode.UNAVAILABLE)
+        done = subprocess.run(
+            [ops_util.runfile("client/slimctl"),
+             "--target=" + self.flaky.target, "--timeout_s=20", "model",
+             "--json"], capture_output=True, timeout=60, check=False)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertEqual(json.loads(done.stdout)["name"], "flaky")
+        self.assertEqual(self.flaky.attempts, 3)
+        self.fail_next(2, grpc.StatusCode.UNAVAILABLE)
+        done = subprocess.run(
+            [ops_util.runfile("client/slimctl"),
+             "--target=" + self.flaky.target, "--retry=false", "model"],
+            capture_output=True, timeout=60, check=False)
+        self.assertEqual(done.returncode, 1, done.stderr)
+        self.assertEqual(self.flaky.attempts, 1)
+
+    def test_node_retries(self):
+        for code, expected, attempts in (
+                ("RESOURCE_EXHAUSTED", "flaky", 3),
+                ("INVALID_ARGUMENT", "INVALID_ARGUMENT", 1)):
+            self.fail_next(2, grpc.StatusCode[code])
+            done = subprocess.run(
+                ["node", self.node_script, "--target=" + self.flaky.target,
+                 "--timeout_s=20", "model"],
+                capture_output=True, timeout=60, check=False)
+            output = json.loads(done.stdout.decode())
+            got = output.get("name") or output["error"]["code"]
+            self.assertEqual((got, self.flaky.attempts),
+                             (expected, attempts), done.stderr)
+
+    def test_the_three_clients_write_one_policy(self):
+        done = subprocess.run(
+            ["node", "-e",
+             "process.stdout.write(require(process.argv[1])"
+             ".retryServiceConfig(3))", self.node_script],
+            capture_output=True, timeout=60, check=True)
+        self.assertEqual(json.loads(done.stdout),
+                         json.loads(slimserve_client.retry_service_config(3)))
 
 
 if __name__ == "__main__":

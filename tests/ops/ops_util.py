@@ -173,14 +173,16 @@ class Slimserve(Child):
                 "--log_level=debug"] + list(flags)
         super().__init__(args, name)
 
-    def wait_serving(self, timeout=60):
-        """A connected SlimClient once health reports SERVING."""
+    def wait_serving(self, timeout=60, **client_kwargs):
+        """A connected SlimClient (SlimClient(target, **client_kwargs), e.g.
+        with TLS) once health reports SERVING."""
         def serving():
             if not self.alive():
                 raise AssertionError("%s exited with %s:\n%s" % (
                     self.name, self.popen.returncode, self.log()[-3000:]))
             try:
-                client = SlimClient(self.target, connect_timeout=1)
+                client = SlimClient(self.target, connect_timeout=1,
+                                    **client_kwargs)
             except grpc.FutureTimeoutError:
                 return None
             try:
