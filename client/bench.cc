@@ -93,6 +93,7 @@ class Run : public std::enable_shared_from_this<Run> {
     r.sent = sent_;
     r.ok = static_cast<int64_t>(latencies_ms_.size());
     r.errors = errors_;
+    r.expired = expired_;
     r.throughput = r.duration_s > 0 ? r.ok / r.duration_s : 0;
     r.p50_ms = Percentile(latencies_ms_, 50);
     r.p90_ms = Percentile(latencies_ms_, 90);
@@ -176,6 +177,12 @@ class Run : public std::enable_shared_from_this<Run> {
           }
         } else {
           ++errors_[CodeName(status.error_code())];
+          // A refusal at admission comes back at once; a call that was
+          // admitted and then ran out of time comes back at its deadline.
+          if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED &&
+              end - call->start >= 0.9 * o_.deadline) {
+            ++expired_;
+          }
         }
       } else if (call->measured) {
         --sent_;  // started after the window: not part of the report
@@ -197,6 +204,7 @@ class Run : public std::enable_shared_from_this<Run> {
   absl::Time measure_until_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
   int64_t sent_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t met_slo_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t expired_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t degraded_ ABSL_GUARDED_BY(mu_) = 0;
   double mflops_sum_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<double> latencies_ms_ ABSL_GUARDED_BY(mu_);
@@ -300,10 +308,11 @@ std::string ReportText(const BenchReport& r) {
   std::string s = absl::StrFormat(
       "mode %s, %.1f s: sent %d, ok %d, throughput %.2f req/s\n"
       "latency ms: p50 %.2f  p90 %.2f  p99 %.2f  max %.2f  mean %.2f\n"
-      "SLO attainment %.2f%%, mean planned %.2f MFLOPs, degraded %.2f%%\n",
+      "SLO attainment %.2f%%, mean planned %.2f MFLOPs, degraded %.2f%%, "
+      "expired after admission %d\n",
       r.mode, r.duration_s, r.sent, r.ok, r.throughput, r.p50_ms, r.p90_ms,
       r.p99_ms, r.max_ms, r.mean_ms, 100 * r.slo_attainment,
-      r.mean_planned_mflops, 100 * r.degraded_fraction);
+      r.mean_planned_mflops, 100 * r.degraded_fraction, r.expired);
   for (const auto& [code, n] : r.errors) {
     absl::StrAppendFormat(&s, "errors %s: %d\n", code, n);
   }
@@ -321,10 +330,10 @@ std::string ReportJson(const BenchReport& r) {
       "\"throughput_rps\": %.4f, \"latency_ms\": {\"p50\": %.3f, \"p90\": "
       "%.3f, \"p99\": %.3f, \"max\": %.3f, \"mean\": %.3f}, "
       "\"slo_attainment\": %.5f, \"mean_planned_mflops\": %.4f, "
-      "\"degraded_fraction\": %.5f, \"errors\": {%s}}\n",
+      "\"degraded_fraction\": %.5f, \"expired\": %d, \"errors\": {%s}}\n",
       r.mode, r.duration_s, r.sent, r.ok, r.throughput, r.p50_ms, r.p90_ms,
       r.p99_ms, r.max_ms, r.mean_ms, r.slo_attainment, r.mean_planned_mflops,
-      r.degraded_fraction, errors);
+      r.degraded_fraction, r.expired, errors);
 }
 
 }  // namespace bench

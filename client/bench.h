@@ -68,6 +68,10 @@ struct BenchReport {
   int64_t sent = 0;
   int64_t ok = 0;
   std::map<std::string, int64_t> errors;  // by gRPC status code name
+  // Of errors["DEADLINE_EXCEEDED"], the calls that took at least 90% of the
+  // deadline: admitted, then late (a refusal at admission comes back in
+  // milliseconds).
+  int64_t expired = 0;
   double throughput = 0;  // OK responses per second
   // Latency of OK responses, milliseconds.
   double p50_ms = 0, p90_ms = 0, p99_ms = 0, max_ms = 0, mean_ms = 0;

@@ -19,6 +19,7 @@
 #include "base/log.h"
 #include "base/status_macros.h"
 #include "engine/batching/batch_cost_model.h"
+#include "engine/batching/lateness.h"
 #include "engine/batching/scheduler.h"
 #include "engine/engine.h"
 #include "engine/engine_core.h"
@@ -48,6 +49,9 @@ struct Job : Scheduler::Task {
   ImageWork work;      // what pre-processing will cost (StageCostEstimate)
   absl::Time submitted;
   absl::Time computed;              // when its batch's network pass ended
+  // When admission predicted it done; InfiniteFuture() without a deadline
+  // (then its lateness is not recorded).
+  absl::Time predicted_end = absl::InfiniteFuture();
   OutputShape output;               // the size its outputs come at
   std::vector<float> input;         // the network's input, [3, H, W]
   std::vector<OutputTensor> outputs;  // the network's, per plan task
@@ -105,6 +109,14 @@ absl::Status ValidateEngineOptions(const Engine::Options& o) {
     return absl::InvalidArgumentError(
         absl::StrCat("Engine::Options.batching.", st.message()));
   }
+  if (!(b.lateness_quantile >= 0 && b.lateness_quantile <= 1)) {
+    return Bad("batching.lateness_quantile",
+               absl::StrCat("must be in [0, 1], got ", b.lateness_quantile));
+  }
+  if (b.lateness_window < 1) {
+    return Bad("batching.lateness_window",
+               absl::StrCat("must be >= 1, got ", b.lateness_window));
+  }
   if (o.stages.num_threads < 0 || o.stages.num_threads > 256) {
     return Bad("stages.num_threads",
                absl::StrCat("must be in [0, 256], got ", o.stages.num_threads));
@@ -152,8 +164,11 @@ class Engine::Impl {
         planner_(std::move(planner)),
         preprocess_(PreprocessOptionsFor(package_.spec,
                                          options.stages.max_image_pixels)),
-        context_{&package_.spec, &package_.costs, &package_.quality, nullptr} {
-  }
+        context_{&package_.spec, &package_.costs, &package_.quality, nullptr},
+        lateness_(*LatenessTracker::Create(
+            {options.batching.lateness_window,
+             options.batching.lateness_quantile,
+             std::min(16, options.batching.lateness_window)})) {}
 
   ~Impl() { Shutdown(); }
 
@@ -229,8 +244,10 @@ class Engine::Impl {
     load.latency_scale = scheduled.compute_scale;
     const absl::Time now = clock_->Now();
     const absl::Time compute_deadline = request.deadline - postprocess;
-    if (request.deadline != absl::InfiniteFuture()) {
+    const bool has_deadline = request.deadline != absl::InfiniteFuture();
+    if (has_deadline) {
       load.deadline_ms = Ms(compute_deadline - now);
+      load.queue_wait_ms += Ms(lateness_.Margin());
     }
     SLIM_ASSIGN_OR_RETURN(ArchPlan plan, Admit(*planner_, context_,
                                                request.plan_request, load));
@@ -246,6 +263,13 @@ class Engine::Impl {
     job->work = work;
     job->output = output;
     job->submitted = now;
+    if (has_deadline) {
+      job->predicted_end =
+          now + absl::Milliseconds(load.queue_wait_ms +
+                                   job->plan.predicted_latency_ms *
+                                       load.latency_scale) +
+          postprocess;
+    }
     {
       absl::MutexLock lock(&mu_);
       if (stopping_) return Unavailable();
@@ -448,6 +472,12 @@ class Engine::Impl {
   void Finish(std::unique_ptr<Job> job, absl::StatusOr<InferResult> result) {
     // Failed before it was queued: the scheduler must not wait for it.
     if (job->announced) scheduler_->Withdraw(job->encoder_width);
+    // Done, or dropped at its deadline (then at least this late).
+    if (job->predicted_end != absl::InfiniteFuture() &&
+        (result.ok() ||
+         result.status().code() == absl::StatusCode::kDeadlineExceeded)) {
+      lateness_.Record(clock_->Now() - job->predicted_end);
+    }
     InferDone done = std::move(job->done);
     bool waiting;
     {
@@ -578,8 +608,9 @@ class Engine::Impl {
   std::unique_ptr<StagePool> pool_;
   std::unique_ptr<Scheduler> scheduler_;
 
-  // Thread-safe on its own.
+  // Thread-safe on their own.
   StageCostEstimate stage_costs_;
+  LatenessTracker lateness_;
 
   mutable absl::Mutex mu_;
   // Admitted and not yet computing (pre-processing or queued).

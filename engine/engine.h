@@ -70,6 +70,14 @@ class Engine {
       // A request without a deadline is scheduled as if due this long after
       // it was queued, so that no encoder width starves. > 0.
       absl::Duration starvation_limit = absl::Milliseconds(200);
+      // Admission adds this quantile of how late the last
+      // lateness_window requests with deadlines ended against their
+      // prediction to a new one's predicted wait
+      // (engine/batching/lateness.h): what the estimates miss under load
+      // becomes a refusal at admission instead of an expiry after it. In
+      // [0, 1]; 0: off. lateness_window >= 1.
+      double lateness_quantile = 0.98;
+      int lateness_window = 256;
     };
     Batching batching;
 

@@ -333,6 +333,43 @@ TEST_F(EngineCoreTest, CancelledRequestsAreNotRun) {
   EXPECT_EQ(runner_->runs().size(), 1u);
 }
 
+// Requests that ended later than admission predicted (here: compute held
+// 40 ms past its modelled time) make admission leave that much room: a
+// deadline the fastest configuration would meet on the predictions alone is
+// refused, where with the margin off it is admitted.
+TEST_F(EngineCoreTest, AdmissionLeavesRoomForHowLateRequestsEnded) {
+  for (const double quantile : {0.98, 0.0}) {
+    SCOPED_TRACE(quantile);
+    Engine::Options options = Batching(1, absl::ZeroDuration());
+    options.batching.lateness_quantile = quantile;
+    options.batching.lateness_window = 8;
+    Start(options);
+    for (int i = 0; i < 8; ++i) {
+      runner_->HoldRuns();
+      InferRequest r = RawRequest(1.0);
+      r.deadline = clock_.Now() + absl::Seconds(10);
+      Answer& answer = NewAnswer();
+      ASSERT_TRUE(Submit(r, &answer).ok());
+      runner_->BlockUntilRunsStarted(i + 1);
+      clock_.Advance(absl::Milliseconds(40));
+      runner_->ReleaseRuns();
+      ASSERT_TRUE(answer.Wait().ok()) << answer.Wait().status();
+    }
+    InferRequest tight = RawRequest(1.0);
+    tight.deadline = clock_.Now() + absl::Milliseconds(30);
+    Answer& answer = NewAnswer();
+    const absl::Status admitted = Submit(tight, &answer);
+    if (quantile > 0) {
+      EXPECT_EQ(admitted.code(), absl::StatusCode::kResourceExhausted)
+          << admitted;
+    } else {
+      EXPECT_TRUE(admitted.ok()) << admitted;
+      EXPECT_TRUE(answer.Wait().ok()) << answer.Wait().status();
+    }
+    engine_.reset();
+  }
+}
+
 TEST_F(EngineCoreTest, ARunnerErrorFailsOnlyItsBatch) {
   Start(Batching(1, absl::ZeroDuration()));
   runner_->FailNextRuns(1, absl::UnavailableError("device lost"));

@@ -21,7 +21,7 @@ command -v clang-14 >/dev/null || slimserve_apt_install clang-14
 base="$HOME/.cache/slimserve-fuzz-base"
 labels=()
 for t in "${targets[@]}"; do labels+=("//tests/fuzz:$t"); done
-bazel --output_base="$base" build --config=fuzz \
+bazel --output_base="$base" build --config=fuzz --symlink_prefix=/ \
   --disk_cache="${SLIMSERVE_BAZEL_CACHE:-$HOME/.cache/slimserve-bazel}" \
   "${labels[@]}" 2>&1 | grep -v 'linux-sandbox'
 bin=$(bazel --output_base="$base" info --config=fuzz bazel-bin 2>/dev/null)
