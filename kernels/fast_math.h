@@ -34,8 +34,14 @@ inline float Exp(float x) {
   p = p * r + 0.5f;
   p = p * r + 1.0f;
   p = p * r + 1.0f;
-  // 2^n from its exponent bits; n in [-126, 127] by the clamps.
-  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
+  // 2^n from its exponent bits; n in [-126, 127] by the clamps. n is read
+  // from t's low bits (t = 1.5 * 2^23 + n), in unsigned arithmetic: a NaN x
+  // (which the clamps let through, so that NaN comes out) must not reach a
+  // float-to-int conversion or a shift of a negative int, both undefined
+  // (UBSan found the shift).
+  uint32_t t_bits;
+  std::memcpy(&t_bits, &t, sizeof(t_bits));
+  const uint32_t bits = (t_bits - 0x4B400000u + 127u) << 23;
   float scale;
   std::memcpy(&scale, &bits, sizeof(scale));
   return p * scale;
