@@ -19,7 +19,7 @@
 #include "base/log.h"
 #include "base/status_macros.h"
 #include "engine/batching/batch_cost_model.h"
-#include "engine/batching/lateness.h"
+#include "engine/batching/wait_scale.h"
 #include "engine/batching/scheduler.h"
 #include "engine/engine.h"
 #include "engine/engine_core.h"
@@ -49,9 +49,10 @@ struct Job : Scheduler::Task {
   ImageWork work;      // what pre-processing will cost (StageCostEstimate)
   absl::Time submitted;
   absl::Time computed;              // when its batch's network pass ended
-  // When admission predicted it done; InfiniteFuture() without a deadline
-  // (then its lateness is not recorded).
-  absl::Time predicted_end = absl::InfiniteFuture();
+  // The wait for compute admission predicted before WaitScale's factor;
+  // recorded against the real one (for requests with deadlines) once.
+  absl::Duration predicted_wait;
+  bool wait_recorded = false;
   OutputShape output;               // the size its outputs come at
   std::vector<float> input;         // the network's input, [3, H, W]
   std::vector<OutputTensor> outputs;  // the network's, per plan task
@@ -109,13 +110,13 @@ absl::Status ValidateEngineOptions(const Engine::Options& o) {
     return absl::InvalidArgumentError(
         absl::StrCat("Engine::Options.batching.", st.message()));
   }
-  if (!(b.lateness_quantile >= 0 && b.lateness_quantile <= 1)) {
-    return Bad("batching.lateness_quantile",
-               absl::StrCat("must be in [0, 1], got ", b.lateness_quantile));
+  if (!(b.wait_scale_quantile >= 0 && b.wait_scale_quantile <= 1)) {
+    return Bad("batching.wait_scale_quantile",
+               absl::StrCat("must be in [0, 1], got ", b.wait_scale_quantile));
   }
-  if (b.lateness_window < 1) {
-    return Bad("batching.lateness_window",
-               absl::StrCat("must be >= 1, got ", b.lateness_window));
+  if (b.wait_scale_window < 1) {
+    return Bad("batching.wait_scale_window",
+               absl::StrCat("must be >= 1, got ", b.wait_scale_window));
   }
   if (o.stages.num_threads < 0 || o.stages.num_threads > 256) {
     return Bad("stages.num_threads",
@@ -165,10 +166,10 @@ class Engine::Impl {
         preprocess_(PreprocessOptionsFor(package_.spec,
                                          options.stages.max_image_pixels)),
         context_{&package_.spec, &package_.costs, &package_.quality, nullptr},
-        lateness_(*LatenessTracker::Create(
-            {options.batching.lateness_window,
-             options.batching.lateness_quantile,
-             std::min(16, options.batching.lateness_window)})) {}
+        wait_scale_(*WaitScale::Create(
+            {options.batching.wait_scale_window,
+             options.batching.wait_scale_quantile,
+             std::min(16, options.batching.wait_scale_window)})) {}
 
   ~Impl() { Shutdown(); }
 
@@ -245,9 +246,10 @@ class Engine::Impl {
     const absl::Time now = clock_->Now();
     const absl::Time compute_deadline = request.deadline - postprocess;
     const bool has_deadline = request.deadline != absl::InfiniteFuture();
+    const double predicted_wait_ms = load.queue_wait_ms;
     if (has_deadline) {
       load.deadline_ms = Ms(compute_deadline - now);
-      load.queue_wait_ms += Ms(lateness_.Margin());
+      load.queue_wait_ms *= wait_scale_.Scale();
     }
     SLIM_ASSIGN_OR_RETURN(ArchPlan plan, Admit(*planner_, context_,
                                                request.plan_request, load));
@@ -263,13 +265,8 @@ class Engine::Impl {
     job->work = work;
     job->output = output;
     job->submitted = now;
-    if (has_deadline) {
-      job->predicted_end =
-          now + absl::Milliseconds(load.queue_wait_ms +
-                                   job->plan.predicted_latency_ms *
-                                       load.latency_scale) +
-          postprocess;
-    }
+    job->predicted_wait = absl::Milliseconds(predicted_wait_ms);
+    job->wait_recorded = !has_deadline;
     {
       absl::MutexLock lock(&mu_);
       if (stopping_) return Unavailable();
@@ -331,14 +328,15 @@ class Engine::Impl {
   }
 
   // Checked again before each expensive step.
+  // The deadline first: gRPC cancels a call at its deadline too.
   absl::Status StillWanted(const Job& job, absl::string_view step) const {
-    if (job.request.cancelled && job.request.cancelled->load()) {
-      return absl::CancelledError(
-          absl::StrCat("cancelled by the client before ", step));
-    }
     if (clock_->Now() > job.request.deadline) {
       return absl::DeadlineExceededError(
           absl::StrCat("the deadline passed before ", step));
+    }
+    if (job.request.cancelled && job.request.cancelled->load()) {
+      return absl::CancelledError(
+          absl::StrCat("cancelled by the client before ", step));
     }
     return absl::OkStatus();
   }
@@ -384,6 +382,10 @@ class Engine::Impl {
     for (size_t i = 0; i < jobs.size(); ++i) {
       Job& job = *jobs[i];
       job.timings.queue += batch.picked - job.enqueued;
+      if (!job.wait_recorded) {
+        wait_scale_.Record(job.predicted_wait, batch.picked - job.submitted);
+        job.wait_recorded = true;
+      }
       rows[i].input = job.input.data();
       rows[i].encoder_width = job.encoder_width;
       rows[i].tasks = job.widths.tasks;
@@ -472,11 +474,12 @@ class Engine::Impl {
   void Finish(std::unique_ptr<Job> job, absl::StatusOr<InferResult> result) {
     // Failed before it was queued: the scheduler must not wait for it.
     if (job->announced) scheduler_->Withdraw(job->encoder_width);
-    // Done, or dropped at its deadline (then at least this late).
-    if (job->predicted_end != absl::InfiniteFuture() &&
-        (result.ok() ||
-         result.status().code() == absl::StatusCode::kDeadlineExceeded)) {
-      lateness_.Record(clock_->Now() - job->predicted_end);
+    // Dropped before compute for its deadline (passed, cancelled by gRPC
+    // at it, or predicted to be missed): it waited at least this long.
+    if (!job->wait_recorded && !result.ok() &&
+        (result.status().code() == absl::StatusCode::kDeadlineExceeded ||
+         clock_->Now() >= job->request.deadline)) {
+      wait_scale_.Record(job->predicted_wait, clock_->Now() - job->submitted);
     }
     InferDone done = std::move(job->done);
     bool waiting;
@@ -610,7 +613,7 @@ class Engine::Impl {
 
   // Thread-safe on their own.
   StageCostEstimate stage_costs_;
-  LatenessTracker lateness_;
+  WaitScale wait_scale_;
 
   mutable absl::Mutex mu_;
   // Admitted and not yet computing (pre-processing or queued).

@@ -70,14 +70,14 @@ class Engine {
       // A request without a deadline is scheduled as if due this long after
       // it was queued, so that no encoder width starves. > 0.
       absl::Duration starvation_limit = absl::Milliseconds(200);
-      // Admission adds this quantile of how late the last
-      // lateness_window requests with deadlines ended against their
-      // prediction to a new one's predicted wait
-      // (engine/batching/lateness.h): what the estimates miss under load
-      // becomes a refusal at admission instead of an expiry after it. In
-      // [0, 1]; 0: off. lateness_window >= 1.
-      double lateness_quantile = 0.98;
-      int lateness_window = 256;
+      // Admission scales a request's predicted wait by this quantile (1:
+      // the largest) of waited / predicted of the last wait_scale_window
+      // requests with deadlines (engine/batching/wait_scale.h): what the
+      // estimates miss under load (the stages and the network sharing
+      // cores) becomes a refusal at admission instead of an expiry in the
+      // queue. In [0, 1]; 0: off. wait_scale_window >= 1.
+      double wait_scale_quantile = 1.0;
+      int wait_scale_window = 256;
     };
     Batching batching;
 

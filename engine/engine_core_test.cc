@@ -333,39 +333,46 @@ TEST_F(EngineCoreTest, CancelledRequestsAreNotRun) {
   EXPECT_EQ(runner_->runs().size(), 1u);
 }
 
-// Requests that ended later than admission predicted (here: compute held
-// 40 ms past its modelled time) make admission leave that much room: a
-// deadline the fastest configuration would meet on the predictions alone is
-// refused, where with the margin off it is admitted.
-TEST_F(EngineCoreTest, AdmissionLeavesRoomForHowLateRequestsEnded) {
-  for (const double quantile : {0.98, 0.0}) {
+// Requests that waited far longer than admission predicted (here: behind a
+// run held 100 ms of the clock, predicted to take 8 ms at first) make
+// admission scale its next predictions: a deadline met on the prediction
+// alone is refused, where with the scale off it is admitted. (The held runs
+// also raise the compute scale, in both cases alike.)
+TEST_F(EngineCoreTest, AdmissionScalesWaitsByHowLongRequestsReallyWaited) {
+  for (const double quantile : {0.95, 0.0}) {
     SCOPED_TRACE(quantile);
     Engine::Options options = Batching(1, absl::ZeroDuration());
-    options.batching.lateness_quantile = quantile;
-    options.batching.lateness_window = 8;
+    options.batching.wait_scale_quantile = quantile;
+    options.batching.wait_scale_window = 8;
     Start(options);
     for (int i = 0; i < 8; ++i) {
-      runner_->HoldRuns();
+      Answer& running = NewAnswer();
+      OccupyExecutor(&running);
       InferRequest r = RawRequest(1.0);
       r.deadline = clock_.Now() + absl::Seconds(10);
       Answer& answer = NewAnswer();
       ASSERT_TRUE(Submit(r, &answer).ok());
-      runner_->BlockUntilRunsStarted(i + 1);
-      clock_.Advance(absl::Milliseconds(40));
+      while (engine_->InFlight() < 2) absl::SleepFor(absl::Milliseconds(1));
+      clock_.Advance(absl::Milliseconds(100));
       runner_->ReleaseRuns();
+      ASSERT_TRUE(running.Wait().ok()) << running.Wait().status();
       ASSERT_TRUE(answer.Wait().ok()) << answer.Wait().status();
     }
+    Answer& running = NewAnswer();
+    OccupyExecutor(&running);
     InferRequest tight = RawRequest(1.0);
-    tight.deadline = clock_.Now() + absl::Milliseconds(30);
+    tight.deadline = clock_.Now() + absl::Milliseconds(100);
     Answer& answer = NewAnswer();
     const absl::Status admitted = Submit(tight, &answer);
+    runner_->ReleaseRuns();
     if (quantile > 0) {
       EXPECT_EQ(admitted.code(), absl::StatusCode::kResourceExhausted)
           << admitted;
     } else {
       EXPECT_TRUE(admitted.ok()) << admitted;
-      EXPECT_TRUE(answer.Wait().ok()) << answer.Wait().status();
     }
+    if (admitted.ok()) answer.Wait();
+    running.Wait();
     engine_.reset();
   }
 }

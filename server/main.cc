@@ -97,11 +97,10 @@ ABSL_FLAG(bool, adaptive_queue_delay,
           EngineDefaults().batching.adaptive_queue_delay,
           "wait for a batch to fill only while requests of its width are "
           "being pre-processed; false: always up to --max_queue_delay_us");
-ABSL_FLAG(double, lateness_quantile,
-          EngineDefaults().batching.lateness_quantile,
-          "admission adds this quantile of how late recent requests with "
-          "deadlines ended against their prediction to the predicted wait "
-          "(0: off)");
+ABSL_FLAG(double, wait_scale_quantile,
+          EngineDefaults().batching.wait_scale_quantile,
+          "admission scales a request's predicted wait by this quantile of "
+          "waited / predicted of recent requests with deadlines (0: off)");
 ABSL_FLAG(slimserve::PlannerKind, planner, EngineDefaults().planner,
           "planning strategy: paper, exact, uniform or widest-fit");
 ABSL_FLAG(bool, measure_latency, EngineDefaults().latency.measure,
@@ -289,8 +288,8 @@ int Main() {
       absl::Microseconds(absl::GetFlag(FLAGS_max_queue_delay_us));
   engine_options.batching.adaptive_queue_delay =
       absl::GetFlag(FLAGS_adaptive_queue_delay);
-  engine_options.batching.lateness_quantile =
-      absl::GetFlag(FLAGS_lateness_quantile);
+  engine_options.batching.wait_scale_quantile =
+      absl::GetFlag(FLAGS_wait_scale_quantile);
   engine_options.stages.num_threads = absl::GetFlag(FLAGS_num_stage_threads);
   engine_options.stages.png_compression_level =
       absl::GetFlag(FLAGS_png_compression_level);

@@ -61,6 +61,29 @@ def slimbench(args, target, load, seconds, deadline_ms=0, warmup_s=2):
     return report
 
 
+def server_counts(metrics_port):
+    """{series: value} of the server's request and refusal counters."""
+    import urllib.request
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % metrics_port,
+                                timeout=10) as response:
+        text = response.read().decode()
+    counts = {}
+    for line in text.splitlines():
+        for prefix in ("slimserve_requests_total{", "slimserve_rejected_",
+                       "slimserve_degraded_requests_total{"):
+            if line.startswith(prefix) and 'rpc="Plan"' not in line and \
+                    'rpc="GetModelInfo"' not in line:
+                name, value = line.rsplit(" ", 1)
+                if float(value):
+                    counts[name] = float(value)
+    return counts
+
+
+def diff(after, before):
+    return {k: v - before.get(k, 0) for k, v in after.items()
+            if v - before.get(k, 0)}
+
+
 def slope_mb_per_min(samples):
     """Least-squares slope of (seconds, MB) samples, in MB per minute."""
     n = len(samples)
@@ -123,16 +146,20 @@ def main():
     parser.add_argument("--soak_s", type=float, default=0)
     parser.add_argument("--soak_load", type=float, default=0.8)
     parser.add_argument("--json_out", default="")
+    parser.add_argument("--keep_log", action="store_true",
+                        help="keep the server's log (its path is printed)")
     args = parser.parse_args()
 
     port = free_port()
+    metrics_port = free_port()
     target = "127.0.0.1:%d" % port
     log = tempfile.NamedTemporaryFile(prefix="slimserve-overload-",
                                       suffix=".log", delete=False)
     server = subprocess.Popen(
         [os.path.join(args.bin, "server/slimserve"),
          "--model_dir=" + args.model_dir, "--address=" + target,
-         "--metrics_address=", "--num_threads=2", "--drain_grace_s=0"] +
+         "--metrics_address=127.0.0.1:%d" % metrics_port, "--num_threads=2",
+         "--drain_grace_s=0"] +
         args.server_flags.split(), stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 120
@@ -146,8 +173,11 @@ def main():
         cap = capacity["throughput_rps"]
         rss_warm = rss_mb(server.pid)
         rate = args.overload * cap
+        before = server_counts(metrics_port)
         overload, samples = open_loop(args, server.pid, target, rate,
                                       args.overload_s, 5)
+        # The server's view, warm-up of the open loop included.
+        server_view = diff(server_counts(metrics_port), before)
         sent = overload["sent"]
         counted = outcomes(overload)
         result = {
@@ -173,6 +203,7 @@ def main():
                 "rss_mb_end": samples[-1][1] if samples else rss_mb(
                     server.pid),
                 "rss_mb_max": max(r for _, r in samples) if samples else 0,
+                "server_counts": server_view,
             },
         }
         if args.soak_s > 0:
@@ -194,7 +225,10 @@ def main():
             server.wait(60)
         except subprocess.TimeoutExpired:
             server.kill()
-        os.unlink(log.name)
+        if args.keep_log:
+            print("server log: " + log.name, file=sys.stderr)
+        else:
+            os.unlink(log.name)
     text = json.dumps(result, indent=2)
     print(text)
     if args.json_out:
