@@ -295,13 +295,7 @@ class Engine::Impl {
     }
     if (scheduler_ == nullptr) return;  // Start() did not get that far
     scheduler_->StartDrain();
-    {
-      absl::MutexLock lock(&mu_);
-      auto answered = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        return in_flight_ == 0;
-      };
-      mu_.Await(absl::Condition(&answered));
-    }
+    AwaitInFlight(0);
     scheduler_->Shutdown();
     pool_->Shutdown();
   }
@@ -309,6 +303,14 @@ class Engine::Impl {
   int InFlight() const {
     absl::MutexLock lock(&mu_);
     return in_flight_;
+  }
+
+  void AwaitInFlight(int n) const {
+    absl::MutexLock lock(&mu_);
+    auto reached = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return in_flight_ == n;
+    };
+    mu_.Await(absl::Condition(&reached));
   }
 
  private:
@@ -659,5 +661,6 @@ absl::Status Engine::Submit(InferRequest request, InferDone done) {
 
 void Engine::Shutdown() { impl_->Shutdown(); }
 int Engine::InFlight() const { return impl_->InFlight(); }
+void Engine::AwaitInFlight(int n) const { impl_->AwaitInFlight(n); }
 
 }  // namespace slimserve

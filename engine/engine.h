@@ -172,6 +172,11 @@ class Engine {
   // Requests accepted and not yet answered.
   int InFlight() const;
 
+  // Blocks until InFlight() == n (a request counts as answered just after
+  // its `done` callback returns). For tests and drains that must know the
+  // engine let go of every request, without polling.
+  void AwaitInFlight(int n) const;
+
   // Implementation details follow. API users need not read.
   class Impl;  // engine/engine.cc
   // Used by the factories (engine/engine_core.h); Impl is not visible

@@ -352,7 +352,7 @@ TEST_F(EngineCoreTest, AdmissionScalesWaitsByHowLongRequestsReallyWaited) {
       r.deadline = clock_.Now() + absl::Seconds(10);
       Answer& answer = NewAnswer();
       ASSERT_TRUE(Submit(r, &answer).ok());
-      while (engine_->InFlight() < 2) absl::SleepFor(absl::Milliseconds(1));
+      engine_->AwaitInFlight(2);
       clock_.Advance(absl::Milliseconds(100));
       runner_->ReleaseRuns();
       ASSERT_TRUE(running.Wait().ok()) << running.Wait().status();

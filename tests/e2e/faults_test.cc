@@ -38,16 +38,6 @@ std::unique_ptr<TestServer> StartFake(Engine::Options options = {}) {
   return *std::move(started);
 }
 
-// Waits until the engine holds `n` requests (queued or running).
-void AwaitInFlight(Engine& engine, int n) {
-  while (engine.InFlight() < n) absl::SleepFor(absl::Milliseconds(1));
-}
-
-// Waits until the engine holds no request.
-void AwaitIdle(Engine& engine) {
-  while (engine.InFlight() > 0) absl::SleepFor(absl::Milliseconds(1));
-}
-
 double InferCount(const TestServer& test, const char* code) {
   return MetricSample(test.metrics(),
                       absl::StrCat("slimserve_requests_total{code=\"", code,
@@ -72,7 +62,7 @@ TEST(FaultTest, AFailingBatchFailsOnlyItsCallsAndTheServerServesOn) {
       status = test->client().Infer(PngInferRequest(0.5)).status();
     });
   }
-  AwaitInFlight(test->engine(), 3);
+  test->engine().AwaitInFlight(3);
   runner.FailNextRuns(1, absl::UnavailableError("device lost"));
   runner.ReleaseRuns();
   first_call.join();
@@ -86,7 +76,7 @@ TEST(FaultTest, AFailingBatchFailsOnlyItsCallsAndTheServerServesOn) {
   EXPECT_TRUE(test->client().Infer(PngInferRequest(0.25)).ok());
   // The engine lets go of every call (it counts one as answered just after
   // its client may have seen the answer).
-  AwaitIdle(test->engine());
+  test->engine().AwaitInFlight(0);
 }
 
 TEST(FaultTest, AClientCancellingMidBatchLeavesItsBatchMateAlone) {
@@ -128,7 +118,7 @@ TEST(FaultTest, AClientCancellingMidBatchLeavesItsBatchMateAlone) {
   EXPECT_EQ(mate->outputs_size(), 4);
   // The engine lets go of both, and the server serves on (two calls: a
   // lone one would wait out the 30 s window).
-  AwaitIdle(test->engine());
+  test->engine().AwaitInFlight(0);
   absl::Status again;
   std::thread again_call(
       [&] { again = test->client().Infer(PngInferRequest(1.0)).status(); });
@@ -154,7 +144,7 @@ class RetryTest : public ::testing::Test {
       holders_.emplace_back([this] {
         EXPECT_TRUE(test_->client().Infer(PngInferRequest(1.0)).ok());
       });
-      AwaitInFlight(test_->engine(), i + 1);
+      test_->engine().AwaitInFlight(i + 1);
     }
   }
   void TearDown() override {
