@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -35,6 +36,18 @@ absl::StatusOr<std::string> ReadFileBytes(const std::string& path,
     return absl::DataLossError(absl::StrCat(path, ": read error"));
   }
   return bytes;
+}
+
+absl::Status ReadFlagFile(const char* flag, const std::string& path,
+                          int64_t max_bytes, std::string* out) {
+  if (path.empty()) return absl::OkStatus();
+  absl::StatusOr<std::string> bytes = ReadFileBytes(path, max_bytes);
+  if (!bytes.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", flag, ": ", bytes.status().message()));
+  }
+  *out = *std::move(bytes);
+  return absl::OkStatus();
 }
 
 }  // namespace slimserve

@@ -44,5 +44,26 @@ TEST(ReadFileBytesTest, RefusesMoreThanTheLimit) {
             absl::StatusCode::kFailedPrecondition);
 }
 
+TEST(ReadFlagFileTest, ReadsTheNamedFileOrNothing) {
+  std::string out = "kept";
+  EXPECT_TRUE(ReadFlagFile("tls_ca_file", "", 10, &out).ok());
+  EXPECT_EQ(out, "kept");
+  EXPECT_TRUE(ReadFlagFile("tls_ca_file", WriteTemp("pem", "PEM"), 10, &out)
+                  .ok());
+  EXPECT_EQ(out, "PEM");
+}
+
+TEST(ReadFlagFileTest, ErrorsNameTheFlag) {
+  std::string out = "kept";
+  absl::Status st = ReadFlagFile("tls_key_file", "/no/such.key", 10, &out);
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(st.message().rfind("--tls_key_file: /no/such.key: ", 0), 0u)
+      << st;
+  st = ReadFlagFile("image", WriteTemp("eleven", "01234567890"), 10, &out);
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(st.message().find("larger than 10 bytes"), std::string::npos);
+  EXPECT_EQ(out, "kept");
+}
+
 }  // namespace
 }  // namespace slimserve

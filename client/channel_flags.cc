@@ -21,23 +21,6 @@ ABSL_FLAG(std::string, tls_server_name, "",
           "target's host)");
 
 namespace slimserve {
-namespace {
-
-// Reads the file a flag names into *pem (nothing when the flag is empty).
-absl::Status ReadPemFlag(const char* flag, const std::string& path,
-                         std::string* pem) {
-  if (path.empty()) return absl::OkStatus();
-  // Certificates are kilobytes; a megabyte is a wrong file.
-  absl::StatusOr<std::string> bytes = ReadFileBytes(path, 1 << 20);
-  if (!bytes.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--", flag, ": ", bytes.status().message()));
-  }
-  *pem = *std::move(bytes);
-  return absl::OkStatus();
-}
-
-}  // namespace
 
 absl::StatusOr<ChannelOptions> ChannelOptionsFromFlags(ChannelOptions base) {
   ChannelTlsOptions& tls = base.tls;
@@ -51,11 +34,12 @@ absl::StatusOr<ChannelOptions> ChannelOptionsFromFlags(ChannelOptions base) {
     return absl::InvalidArgumentError(
         "--tls_cert_file and --tls_key_file: give both or neither");
   }
-  for (absl::Status st : {ReadPemFlag("tls_ca_file", ca, &tls.root_certs_pem),
-                          ReadPemFlag("tls_cert_file", cert,
-                                      &tls.cert_chain_pem),
-                          ReadPemFlag("tls_key_file", key,
-                                      &tls.private_key_pem)}) {
+  for (absl::Status st :
+       {ReadFlagFile("tls_ca_file", ca, kMaxPemFileBytes, &tls.root_certs_pem),
+        ReadFlagFile("tls_cert_file", cert, kMaxPemFileBytes,
+                     &tls.cert_chain_pem),
+        ReadFlagFile("tls_key_file", key, kMaxPemFileBytes,
+                     &tls.private_key_pem)}) {
     if (!st.ok()) return st;
   }
   return base;

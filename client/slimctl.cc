@@ -205,13 +205,13 @@ absl::StatusOr<v1::InferRequest> MakeInferRequest() {
     return absl::InvalidArgumentError(
         absl::StrCat("--format: must be png or raw, got \"", format, "\""));
   }
-  absl::StatusOr<std::string> image = ReadFileBytes(image_path);
-  if (!image.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--image: ", image.status().message()));
-  }
   v1::InferRequest request;
-  request.mutable_image()->set_encoded(*std::move(image));
+  if (absl::Status st =
+          ReadFlagFile("image", image_path, kMaxFileBytes,
+                       request.mutable_image()->mutable_encoded());
+      !st.ok()) {
+    return st;
+  }
   absl::Status flags = FillBudgetAndWeights(request.mutable_budget(),
                                             request.mutable_task_weights());
   if (!flags.ok()) return flags;

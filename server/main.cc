@@ -210,14 +210,11 @@ absl::StatusOr<Server::TlsOptions> TlsOptionsFromFlags() {
          &tls.private_key_pem},
         {"tls_client_ca_file", absl::GetFlag(FLAGS_tls_client_ca_file),
          &tls.client_ca_pem}}) {
-    if (path.empty()) continue;
-    // Certificates are kilobytes; a megabyte is a wrong file.
-    absl::StatusOr<std::string> bytes = ReadFileBytes(ResolvePath(path), 1 << 20);
-    if (!bytes.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--", flag, ": ", bytes.status().message()));
+    if (absl::Status st = ReadFlagFile(flag, ResolvePath(path),
+                                       kMaxPemFileBytes, pem);
+        !st.ok()) {
+      return st;
     }
-    *pem = *std::move(bytes);
   }
   return tls;
 }
