@@ -165,7 +165,6 @@ class Run : public std::enable_shared_from_this<Run> {
       // Re-issuing keeps this call's slot, so outstanding_ never touches 0
       // while the loop goes on.
       again = reissue_;
-      if (!again) --outstanding_;
       if (call->measured && call->start < measure_until_) {
         if (status.ok()) {
           latencies_ms_.push_back(ms);
@@ -188,8 +187,16 @@ class Run : public std::enable_shared_from_this<Run> {
         --sent_;  // started after the window: not part of the report
       }
     }
+    // Before the slot is given back: once outstanding_ reaches 0, RunBench
+    // returns and the process may exit, and a ClientContext destroyed
+    // during gRPC's shutdown trips its reference counts.
     delete call;
-    if (again) Start();
+    if (again) {
+      Start();
+      return;
+    }
+    absl::MutexLock lock(&mu_);
+    --outstanding_;
   }
 
   const BenchOptions o_;
