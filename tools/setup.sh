@@ -22,8 +22,9 @@ SLIMSERVE_TEST_PACKAGES=(
 
 # Test tools installed only when their command is missing, so a Node.js from
 # elsewhere does too (NodeSource's nodejs bundles npm and conflicts with
-# Debian's npm). The Node client's npm packages: slimserve_node_modules.
-SLIMSERVE_TEST_COMMANDS=(node:nodejs npm:npm)
+# Debian's npm; a kubectl from elsewhere, such as Google Cloud SDK's, is
+# used as it is). npm packages: slimserve_node_modules.
+SLIMSERVE_TEST_COMMANDS=(node:nodejs npm:npm kubectl:kubernetes-client)
 
 # Prints the packages of the arguments that are not installed.
 slimserve_missing() {
@@ -76,18 +77,22 @@ slimserve_install_test_packages() {
   fi
 }
 
-# The Node client's dependencies (client/node/package-lock.json) into
-# client/node/node_modules with `npm ci`; skipped when that lock file is what
-# is installed already. Needs the npm registry the first time.
+# The npm packages of the Node client (client/node) and of the offline
+# Kubernetes schema check (tests/ops/k8s_schema), each from its
+# package-lock.json into its node_modules with `npm ci`; skipped where that
+# lock file is what is installed already. Needs the npm registry the first
+# time.
 slimserve_node_modules() {
-  local dir
-  dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/client/node"
-  local stamp="$dir/node_modules/.slimserve-installed-lock"
-  cmp -s "$dir/package-lock.json" "$stamp" 2>/dev/null && return 0
-  echo "setup: npm ci in client/node" >&2
-  (cd "$dir" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error) >&2 \
-    || return 1
-  cp "$dir/package-lock.json" "$stamp"
+  local root dir
+  root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+  for dir in "$root/client/node" "$root/tests/ops/k8s_schema"; do
+    local stamp="$dir/node_modules/.slimserve-installed-lock"
+    cmp -s "$dir/package-lock.json" "$stamp" 2>/dev/null && continue
+    echo "setup: npm ci in ${dir#"$root"/}" >&2
+    (cd "$dir" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error) >&2 \
+      || return 1
+    cp "$dir/package-lock.json" "$stamp"
+  done
 }
 
 # Bazel with the shared disk cache: a fresh clone on the same machine reuses

@@ -9,9 +9,10 @@ source tools/setup.sh
 set +e
 slimserve_install_packages || exit 1
 slimserve_install_test_packages || exit 1
-# Without them only the Node client test fails (it says why); run the rest.
+# Without them only the Node client and k8s schema tests fail (they say
+# why); run the rest.
 slimserve_node_modules \
-  || echo "setup: npm ci failed; //tests/ops:clients_test will fail" >&2
+  || echo "setup: npm ci failed; //tests/ops:clients_test and deploy_test will fail" >&2
 
 slimserve_bazel test //... --keep_going "$@" 2>&1 | grep -v 'linux-sandbox'
 bazel_rc=${PIPESTATUS[0]}

@@ -5,10 +5,13 @@ That the dashboard and the rules read only metrics the server exports is
 checked against a real server in prometheus_test.py.
 """
 
+import copy
 import json
 import os
 import re
+import shutil
 import subprocess
+import tempfile
 import unittest
 
 import yaml
@@ -145,28 +148,185 @@ class PromqlTest(unittest.TestCase):
             {"c_total_count", "nope", "h_seconds_max"})
 
 
+def quantity_bytes(quantity):
+    """Bytes of a Kubernetes memory quantity such as 512Mi or 1G."""
+    units = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "K": 10**3, "M": 10**6,
+             "G": 10**9}
+    match = re.fullmatch(r"(\d+)([KMG]i?)?", quantity)
+    if not match:
+        raise AssertionError("unexpected quantity %r" % quantity)
+    return int(match.group(1)) * units.get(match.group(2), 1)
+
+
+def kubectl_kustomize(directory):
+    """The objects `kubectl kustomize directory` renders, and its YAML.
+
+    kubectl is whichever is on PATH: Debian's kubernetes-client (1.20,
+    kustomize 2.0.3; tools/setup.sh installs it when there is none) or a
+    newer one (kustomize 5); the manifests are written for both.
+    """
+    done = subprocess.run(["kubectl", "kustomize", directory],
+                          capture_output=True, timeout=60, check=False)
+    if done.returncode != 0:
+        raise AssertionError("kubectl kustomize %s: %s" % (
+            directory, done.stderr.decode()[-2000:]))
+    text = done.stdout.decode()
+    return [d for d in yaml.safe_load_all(text) if d is not None], text
+
+
+def copy_k8s_tree():
+    """deploy/k8s copied to a temporary directory, as real files.
+
+    Runfiles are symlinks into the source tree, and kustomize refuses files
+    that resolve outside the directory it renders.
+    """
+    root = tempfile.mkdtemp(dir=ops_util.tmpdir())
+    shutil.copytree(deploy("k8s"), os.path.join(root, "k8s"))
+    return root
+
+
+def validate_schemas(rendered_yaml):
+    """(exit code, per-object results) of tests/ops/k8s_schema/validate.mjs.
+
+    It checks every object against the JSON schema of its API offline
+    (kubernetes-models: Kubernetes 1.27's OpenAPI; the Prometheus
+    Operator's CRDs). Its node_modules are installed by tools/test.sh (npm
+    ci) next to the real script, outside Bazel's view.
+    """
+    script = os.path.realpath(
+        ops_util.runfile("tests/ops/k8s_schema/validate.mjs"))
+    modules = os.path.join(os.path.dirname(script), "node_modules")
+    if not os.path.isdir(os.path.join(modules, "kubernetes-models")):
+        raise AssertionError("%s has no kubernetes-models: run tools/test.sh, "
+                             "or (cd tests/ops/k8s_schema && npm ci)" % modules)
+    done = subprocess.run(["node", script], input=rendered_yaml.encode(),
+                          capture_output=True, timeout=60, check=False)
+    results = [json.loads(line) for line in done.stdout.decode().splitlines()]
+    if done.returncode not in (0, 1) or not results:
+        raise AssertionError("validate.mjs: exit %d, %s" % (
+            done.returncode, done.stderr.decode()[-2000:]))
+    return done.returncode, results
+
+
 class KubernetesTest(unittest.TestCase):
+    """What `kubectl kustomize deploy/k8s` renders, as applied."""
 
     @classmethod
     def setUpClass(cls):
+        cls.root = copy_k8s_tree()
+        objects, cls.rendered = kubectl_kustomize(
+            os.path.join(cls.root, "k8s"))
         cls.docs = {}
-        k8s = deploy("k8s")
-        for name in sorted(os.listdir(k8s)):
-            for doc in load_yaml_documents(os.path.join(k8s, name)):
-                cls.docs.setdefault(doc["kind"], []).append(doc)
+        for doc in objects:
+            cls.docs.setdefault(doc["kind"], []).append(doc)
         cls.deployment = cls.docs["Deployment"][0]
+        cls.pod_labels = cls.deployment["spec"]["template"]["metadata"][
+            "labels"]
         cls.pod = cls.deployment["spec"]["template"]["spec"]
         cls.container = cls.pod["containers"][0]
         cls.ports = {p["name"]: p["containerPort"]
                      for p in cls.container["ports"]}
 
-    def test_every_manifest_parses(self):
-        self.assertEqual(set(self.docs),
-                         {"Deployment", "Service", "ServiceMonitor",
-                          "Kustomization"})
-        for resource in self.docs["Kustomization"][0]["resources"]:
-            self.assertTrue(os.path.exists(deploy("k8s/" + resource)),
-                            resource)
+    def test_renders_every_object(self):
+        self.assertEqual(
+            sorted((kind, len(docs)) for kind, docs in self.docs.items()),
+            [("ConfigMap", 1), ("Deployment", 1),
+             ("HorizontalPodAutoscaler", 1), ("PodDisruptionBudget", 1),
+             ("Service", 2), ("ServiceMonitor", 1)])
+
+    def test_objects_match_their_api_schemas(self):
+        code, results = validate_schemas(self.rendered)
+        self.assertEqual(code, 0, [r for r in results if r["error"]])
+        self.assertEqual(len(results), sum(map(len, self.docs.values())))
+        _, adapter = kubectl_kustomize(
+            os.path.join(self.root, "k8s", "prometheus-adapter"))
+        code, results = validate_schemas(adapter)
+        self.assertEqual(code, 0, results)
+        self.assertEqual([(r["kind"], r["name"]) for r in results],
+                         [("ConfigMap", "adapter-config")])
+
+    def test_schema_check_refuses_a_wrong_object(self):
+        hpa = copy.deepcopy(self.docs["HorizontalPodAutoscaler"][0])
+        hpa["spec"]["minReplicas"] = "two"
+        del hpa["spec"]["scaleTargetRef"]["name"]
+        code, results = validate_schemas(yaml.safe_dump(hpa))
+        self.assertEqual(code, 1)
+        self.assertIn("minReplicas", results[0]["error"])
+        self.assertIn("name", results[0]["error"])
+        code, results = validate_schemas(
+            "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\n")
+        self.assertEqual(code, 1)
+        self.assertIn("no schema", results[0]["error"])
+
+    def test_an_overlay_sets_the_image_and_the_model(self):
+        overlay = os.path.join(self.root, "mine")
+        os.makedirs(overlay)
+        with open(os.path.join(overlay, "kustomization.yaml"), "w") as f:
+            # bases: kustomize 2.0.3 takes directories only there (5 warns
+            # that it is deprecated, and takes it).
+            yaml.safe_dump({
+                "apiVersion": "kustomize.config.k8s.io/v1beta1",
+                "kind": "Kustomization",
+                "bases": ["../k8s"],
+                "images": [{"name": "localhost/slimserve",
+                            "newName": "registry.example.com/team/slimserve",
+                            "newTag": "1.2.3"}],
+                "configMapGenerator": [{
+                    "name": "slimserve-model", "behavior": "replace",
+                    "literals": ["model_dir=/models/mine"]}],
+            }, f)
+        objects, _ = kubectl_kustomize(overlay)
+        deployment = next(o for o in objects if o["kind"] == "Deployment")
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        self.assertEqual(container["image"],
+                         "registry.example.com/team/slimserve:1.2.3")
+        ref = next(e for e in container["env"]
+                   if e["name"] == "SLIMSERVE_MODEL_DIR")
+        ref = ref["valueFrom"]["configMapKeyRef"]
+        maps = {o["metadata"]["name"]: o for o in objects
+                if o["kind"] == "ConfigMap"}
+        self.assertIn(ref["name"], maps)  # the generated (hashed) name
+        self.assertEqual(maps[ref["name"]]["data"][ref["key"]],
+                         "/models/mine")
+
+    def test_model_dir_comes_from_the_config_map(self):
+        self.assertEqual(flag_value(self.container["args"], "model_dir"),
+                         "$(SLIMSERVE_MODEL_DIR)")
+        self.assertEqual(self.container["image"], "localhost/slimserve:0.1.0")
+        config = self.docs["ConfigMap"][0]
+        self.assertEqual(config["data"]["model_dir"], "/models/default")
+
+    def test_autoscaling_and_disruption_fit_together(self):
+        hpa = self.docs["HorizontalPodAutoscaler"][0]["spec"]
+        self.assertEqual((hpa["scaleTargetRef"]["kind"],
+                          hpa["scaleTargetRef"]["name"]),
+                         ("Deployment", self.deployment["metadata"]["name"]))
+        # The HPA owns the replica count.
+        self.assertNotIn("replicas", self.deployment["spec"])
+        # Per-pod load first, CPU (relative to a request that is set) second.
+        metrics = hpa["metrics"]
+        self.assertEqual([m["type"] for m in metrics], ["Pods", "Resource"])
+        self.assertEqual(metrics[1]["resource"]["name"], "cpu")
+        self.assertIn("cpu", self.container["resources"]["requests"])
+        # The Pods metric is one the adapter rule serves, from a gauge the
+        # server exports (checked against a real server and Prometheus in
+        # prometheus_test.py).
+        with open(deploy("k8s/prometheus-adapter/rules.yaml")) as f:
+            served = {r["name"]["as"] for r in yaml.safe_load(f)["rules"]}
+        self.assertIn(metrics[0]["pods"]["metric"]["name"], served)
+        # A drain may take one replica while one keeps serving.
+        pdb = self.docs["PodDisruptionBudget"][0]["spec"]
+        self.assertLess(pdb["maxUnavailable"], hpa["minReplicas"])
+        self.assertLessEqual(pdb["selector"]["matchLabels"].items(),
+                             self.pod_labels.items())
+        spread = self.pod["topologySpreadConstraints"]
+        self.assertEqual({c["topologyKey"] for c in spread},
+                         {"kubernetes.io/hostname",
+                          "topology.kubernetes.io/zone"})
+        for constraint in spread:
+            self.assertLessEqual(
+                constraint["labelSelector"]["matchLabels"].items(),
+                self.pod_labels.items())
 
     def test_probes_use_grpc_health(self):
         grpc_port = self.ports["grpc"]
@@ -224,7 +384,7 @@ class KubernetesTest(unittest.TestCase):
         port_names = {p["name"] for p in selected[0]["spec"]["ports"]}
         for endpoint in monitor["endpoints"]:
             self.assertIn(endpoint["port"], port_names)
-        pod_labels = self.deployment["spec"]["template"]["metadata"]["labels"]
+        pod_labels = self.pod_labels
         for service in services.values():
             self.assertLessEqual(service["spec"]["selector"].items(),
                                  pod_labels.items())
@@ -234,9 +394,14 @@ class KubernetesTest(unittest.TestCase):
     def test_resources_are_set(self):
         resources = self.container["resources"]
         self.assertIn("cpu", resources["requests"])
-        self.assertIn("memory", resources["requests"])
-        self.assertIn("memory", resources["limits"])
-
+        request = quantity_bytes(resources["requests"]["memory"])
+        limit = quantity_bytes(resources["limits"]["memory"])
+        # The limit holds the gRPC quota on top of the request (the model,
+        # its activations and the batches: RELIABILITY.md measures them).
+        grpc_quota = int(flag_value(self.container["args"],
+                                    "max_grpc_memory_bytes"))
+        self.assertGreater(grpc_quota, 0)
+        self.assertGreaterEqual(limit, request + grpc_quota)
 
 if __name__ == "__main__":
     ops_util.main()

@@ -21,6 +21,19 @@ import ops_util
 import promql
 
 
+ADAPTER_NAMESPACE = "slimserve-test"
+ADAPTER_POD = "slimserve-0"
+
+
+def adapter_query(template, series, namespace, pods):
+    """`template` as prometheus-adapter expands a metricsQuery for the
+    custom metrics API's per-pod request (pods of one namespace)."""
+    matchers = 'namespace="%s",pod=~"%s"' % (namespace, "|".join(pods))
+    return (template.replace("<<.Series>>", series)
+            .replace("<<.LabelMatchers>>", matchers)
+            .replace("<<.GroupBy>>", "pod"))
+
+
 class Prometheus(ops_util.Child):
     """prometheus on a free loopback port, scraping `metrics_port`."""
 
@@ -36,8 +49,12 @@ class Prometheus(ops_util.Child):
                 "rule_files": [rule_file],
                 "scrape_configs": [{
                     "job_name": "slimserve",
+                    # The labels a Kubernetes scrape (the ServiceMonitor)
+                    # attaches, which prometheus-adapter's rules match.
                     "static_configs": [
-                        {"targets": ["127.0.0.1:%d" % metrics_port]}],
+                        {"targets": ["127.0.0.1:%d" % metrics_port],
+                         "labels": {"namespace": ADAPTER_NAMESPACE,
+                                    "pod": ADAPTER_POD}}],
                 }],
             }, f)
         super().__init__(
@@ -216,6 +233,42 @@ class PrometheusTest(unittest.TestCase):
         # A healthy, idle server fires nothing.
         self.assertEqual([r["name"] for r in rules if r["state"] == "firing"],
                          [])
+
+    def test_adapter_rules_serve_a_value_per_pod(self):
+        """deploy/k8s/prometheus-adapter's rules, as the adapter runs them:
+        the series query finds the server's series, and the metrics query
+        gives one value per pod, the one hpa.yaml scales on among them."""
+        with open(ops_util.runfile(
+                "deploy/k8s/prometheus-adapter/rules.yaml")) as f:
+            rules = yaml.safe_load(f)["rules"]
+        self.assertIn("slimserve_inflight_requests",
+                      [r["name"]["as"] for r in rules])
+        for rule in rules:
+            found = self.prometheus.api("/api/v1/series",
+                                        **{"match[]": rule["seriesQuery"]})
+            names = {s["__name__"] for s in found}
+            self.assertEqual(len(names), 1, (rule["seriesQuery"], names))
+            series = names.pop()
+            self.assertRegex(series, rule["name"]["matches"])
+            for label, target in rule["resources"]["overrides"].items():
+                self.assertIn(label, found[0], rule["seriesQuery"])
+                self.assertIn(target["resource"], {"namespace", "pod"})
+            expr = adapter_query(rule["metricsQuery"], series,
+                                 ADAPTER_NAMESPACE, [ADAPTER_POD, "other-1"])
+
+            def per_pod():
+                return self.prometheus.api("/api/v1/query",
+                                           query=expr)["result"]
+            result = ops_util.poll(per_pod, timeout=20, what=expr)
+            self.assertEqual([r["metric"] for r in result],
+                             [{"pod": ADAPTER_POD}], expr)
+            value = float(result[0]["value"][1])
+            self.assertTrue(math.isfinite(value) and value >= 0, value)
+            # Another namespace's pods are not this one's.
+            other = adapter_query(rule["metricsQuery"], series, "elsewhere",
+                                  [ADAPTER_POD])
+            self.assertEqual(self.prometheus.api("/api/v1/query",
+                                                 query=other)["result"], [])
 
     def test_dashboard_and_alerts_read_only_exported_metrics(self):
         samples, families = ops_util.parse_metrics(self.server.metrics_text())
