@@ -287,26 +287,37 @@ absl::StatusOr<BenchReport> RunBench(const BenchOptions& o) {
   const absl::Time from = start + o.warmup;
   const absl::Time until = from + o.duration;
   run.SetWindow(from, until);
+  // Sleeps until `t`; false if o.stop was notified first.
+  auto wait_until = [&o](absl::Time t) {
+    if (o.stop == nullptr) {
+      absl::SleepFor(t - absl::Now());
+      return true;
+    }
+    return !o.stop->WaitForNotificationWithTimeout(t - absl::Now());
+  };
   BenchReport report;
   if (o.concurrency > 0) {
     report.mode = absl::StrCat("closed(", o.concurrency, ")");
     run.StartReissuing();
     for (int i = 0; i < o.concurrency; ++i) run.Issue();
-    absl::SleepFor(until - absl::Now());
+    wait_until(until);
     run.StopReissuing();
   } else {
     report.mode = absl::StrFormat("open(%g/s)", o.rate);
     std::mt19937_64 rng(o.seed ^ 0x5eed);
     std::exponential_distribution<double> gap(o.rate);
     absl::Time next = start;
-    while (next < until) {
-      absl::SleepFor(next - absl::Now());
+    while (next < until && wait_until(next)) {
       run.TryIssue();
       next += absl::Seconds(gap(rng));
     }
   }
+  // Stopped early: the window ends now, and calls started later (closed
+  // loop re-issues racing the stop) are not part of it.
+  const absl::Time ended = std::min(until, absl::Now());
+  run.SetWindow(from, ended);
   run.WaitIdle();
-  BenchReport r = run.Report(o.duration);
+  BenchReport r = run.Report(std::max(absl::ZeroDuration(), ended - from));
   r.mode = report.mode;
   return r;
 }

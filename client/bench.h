@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "client/channel.h"
 #include "slimserve/v1/slimserve.pb.h"
@@ -58,6 +59,10 @@ struct BenchOptions {
   // Open loop: calls outstanding beyond this are counted as "client_overflow"
   // errors and not sent (protects the client machine).
   int max_outstanding = 4096;
+  // When notified, the run stops sending (before `duration` is up) and
+  // reports on the window so far once the calls outstanding are answered.
+  // slimbench notifies it on SIGTERM/SIGINT. Not owned; may be null.
+  const absl::Notification* stop = nullptr;
 };
 
 absl::Status ValidateBenchOptions(const BenchOptions& options);

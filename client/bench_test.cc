@@ -1,7 +1,11 @@
 // slimbench's statistics, and short real runs against a loopback server.
 #include "client/bench.h"
 
+#include <thread>
+
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "tests/e2e/test_util.h"
 
@@ -74,6 +78,42 @@ TEST_F(BenchRunTest, ClosedLoopCountsEveryCall) {
   EXPECT_LE(r->p99_ms, r->max_ms);
   EXPECT_DOUBLE_EQ(r->slo_attainment, 1.0);
   EXPECT_NE(ReportJson(*r).find("\"p99\""), std::string::npos);
+}
+
+// A stop ends an hour-long run once it has been notified, with every call
+// it made answered and reported.
+TEST_F(BenchRunTest, StopEndsTheRunEarly) {
+  for (bool closed : {true, false}) {
+    absl::Notification stop;
+    BenchOptions o = Options();
+    o.duration = absl::Hours(1);
+    if (closed) {
+      o.concurrency = 2;
+    } else {
+      o.rate = 200;
+    }
+    o.stop = &stop;
+    absl::StatusOr<BenchReport> r;
+    // Until the server has answered 5 of this run's calls (polled: the
+    // count is the server's, with nothing to wait on).
+    auto served = [this] {
+      return MetricSample(server_->metrics(),
+                          R"(slimserve_requests_total{code="OK",rpc="Infer"})")
+          .value_or(0);
+    };
+    const double before = served();
+    std::thread run([&] { r = RunBench(o); });
+    const absl::Time give_up = absl::Now() + absl::Seconds(60);
+    while (served() < before + 5 && absl::Now() < give_up) {
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+    stop.Notify();
+    run.join();
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_GE(r->ok, 5) << closed;
+    EXPECT_EQ(r->sent, r->ok) << ReportText(*r);
+    EXPECT_LT(r->duration_s, 3600) << closed;
+  }
 }
 
 TEST_F(BenchRunTest, OpenLoopErrorsAreCountedByCode) {

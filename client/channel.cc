@@ -1,6 +1,8 @@
 #include "client/channel.h"
 
+#include <algorithm>
 #include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -37,6 +39,14 @@ absl::Status Validate(const ChannelOptions& options) {
     return Bad("max_attempts",
                absl::StrCat("must be in [2, 5], got ", options.max_attempts));
   }
+  if (options.lb_policy != "pick_first" && options.lb_policy != "round_robin") {
+    return Bad("lb_policy",
+               "must be pick_first or round_robin");  // not echoed: unbounded
+  }
+  if (options.max_reconnect_backoff < absl::Milliseconds(100) ||
+      options.max_reconnect_backoff > absl::Hours(1)) {
+    return Bad("max_reconnect_backoff", "must be in [100ms, 1h]");
+  }
   if (options.max_receive_message_bytes <= 0) {
     return Bad("max_receive_message_bytes", "must be > 0");
   }
@@ -51,16 +61,43 @@ const std::vector<std::string>& RetryableCodes() {
   return *codes;
 }
 
-std::string RetryServiceConfig(int max_attempts) {
+namespace {
+
+// The members of the service config's top-level object for the retry
+// policy and for the balancing policy.
+std::string RetryMembers(int max_attempts) {
   // gRFC A6. The throttle: each failed attempt costs a token, each success
   // earns 0.1; retries stop while fewer than half of the 10 are left.
   return absl::StrCat(
-      R"({"methodConfig":[{"name":[{"service":"slimserve.v1.Inference"},)",
+      R"("methodConfig":[{"name":[{"service":"slimserve.v1.Inference"},)",
       R"({"service":"grpc.health.v1.Health"}],"retryPolicy":{"maxAttempts":)",
       max_attempts,
       R"(,"initialBackoff":"0.05s","maxBackoff":"1s","backoffMultiplier":2,)",
       R"("retryableStatusCodes":[")", absl::StrJoin(RetryableCodes(), "\",\""),
-      R"("]}}],"retryThrottling":{"maxTokens":10,"tokenRatio":0.1}})");
+      R"("]}}],"retryThrottling":{"maxTokens":10,"tokenRatio":0.1})");
+}
+
+std::string BalancingMembers(const std::string& lb_policy) {
+  if (lb_policy != "round_robin") return "";
+  // gRFC A17 client-side health checking: a subchannel is picked only
+  // while its server says SERVING for this service.
+  return R"("loadBalancingConfig":[{"round_robin":{}}],)"
+         R"("healthCheckConfig":{"serviceName":"slimserve.v1.Inference"})";
+}
+
+}  // namespace
+
+std::string RetryServiceConfig(int max_attempts) {
+  return absl::StrCat("{", RetryMembers(max_attempts), "}");
+}
+
+std::string ServiceConfigJson(const ChannelOptions& options) {
+  std::vector<std::string> members;
+  if (options.retry) members.push_back(RetryMembers(options.max_attempts));
+  std::string balancing = BalancingMembers(options.lb_policy);
+  if (!balancing.empty()) members.push_back(std::move(balancing));
+  if (members.empty()) return "";
+  return absl::StrCat("{", absl::StrJoin(members, ","), "}");
 }
 
 absl::StatusOr<std::shared_ptr<grpc::Channel>> CreateSlimChannel(
@@ -68,12 +105,16 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> CreateSlimChannel(
   if (absl::Status st = Validate(options); !st.ok()) return st;
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(options.max_receive_message_bytes);
-  if (options.retry) {
-    args.SetServiceConfigJSON(RetryServiceConfig(options.max_attempts));
-    args.SetInt(GRPC_ARG_ENABLE_RETRIES, 1);
-  } else {
-    args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
+  args.SetInt(GRPC_ARG_ENABLE_RETRIES, options.retry ? 1 : 0);
+  if (std::string config = ServiceConfigJson(options); !config.empty()) {
+    args.SetServiceConfigJSON(config);
   }
+  const int max_backoff_ms = static_cast<int>(
+      absl::ToInt64Milliseconds(options.max_reconnect_backoff));
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, max_backoff_ms);
+  // gRPC starts at 1 s; never above the maximum.
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
+              std::min(1000, max_backoff_ms));
   std::shared_ptr<grpc::ChannelCredentials> credentials;
   const ChannelTlsOptions& tls = options.tls;
   if (tls.enabled) {

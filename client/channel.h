@@ -11,6 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "grpcpp/grpcpp.h"
 
 namespace slimserve {
@@ -45,6 +46,23 @@ struct ChannelOptions {
   int max_attempts = 3;
   // Largest response accepted: RAW outputs of every task of a big model.
   int max_receive_message_bytes = 64 << 20;
+  // How calls spread over the addresses the target resolves to:
+  //   "pick_first"   one connection, to the first address that answers
+  //                  (gRPC's default; what a single server or a Kubernetes
+  //                  Service's virtual IP needs);
+  //   "round_robin"  a connection to every address, each call to the next
+  //                  one that is READY and whose health
+  //                  (grpc.health.v1, service slimserve.v1.Inference) is
+  //                  SERVING: replicas behind a list of addresses
+  //                  ("ipv4:10.0.0.1:50051,10.0.0.2:50051") or a headless
+  //                  Service ("dns:///slimserve-headless:50051"). A
+  //                  draining replica turns NOT_SERVING and gets no new
+  //                  calls while it finishes the ones it holds.
+  std::string lb_policy = "pick_first";
+  // Longest wait between reconnection attempts to an address that went
+  // away (gRPC's default is 120 s): a restarted replica gets calls again
+  // within about this long.
+  absl::Duration max_reconnect_backoff = absl::Seconds(5);
 };
 
 // The codes a client may retry: no slimserve call has side effects, and each
@@ -62,6 +80,11 @@ const std::vector<std::string>& RetryableCodes();
 // The gRPC service config (JSON) of that policy for slimserve.v1.Inference and
 // grpc.health.v1.Health, as the Python and Node clients also set it.
 std::string RetryServiceConfig(int max_attempts);
+
+// The whole service config of a channel with `options`: the retry policy
+// (when options.retry) and the load-balancing policy with its health
+// checks (round_robin). "" when there is nothing to configure.
+std::string ServiceConfigJson(const ChannelOptions& options);
 
 // A channel to `target` (host:port or any gRPC target URI). INVALID_ARGUMENT
 // naming the field for inconsistent options. Does not connect.

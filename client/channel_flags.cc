@@ -20,9 +20,19 @@ ABSL_FLAG(std::string, tls_server_name, "",
           "TLS: name the server's certificate must carry (empty: the "
           "target's host)");
 
+ABSL_FLAG(std::string, lb_policy, "pick_first",
+          "pick_first (one connection) or round_robin (every address the "
+          "target resolves to, e.g. ipv4:127.0.0.1:50051,127.0.0.1:50052 or "
+          "dns:///headless-service:50051; each call to the next SERVING one)");
+
 namespace slimserve {
 
 absl::StatusOr<ChannelOptions> ChannelOptionsFromFlags(ChannelOptions base) {
+  base.lb_policy = absl::GetFlag(FLAGS_lb_policy);
+  if (base.lb_policy != "pick_first" && base.lb_policy != "round_robin") {
+    return absl::InvalidArgumentError(
+        "--lb_policy: must be pick_first or round_robin");
+  }
   ChannelTlsOptions& tls = base.tls;
   const std::string ca = absl::GetFlag(FLAGS_tls_ca_file);
   const std::string cert = absl::GetFlag(FLAGS_tls_cert_file);

@@ -1,7 +1,9 @@
 #ifndef SLIMSERVE_CLIENT_CHANNEL_FLAGS_H_
 #define SLIMSERVE_CLIENT_CHANNEL_FLAGS_H_
 
-// The TLS flags slimctl and slimbench share:
+// The channel flags slimctl and slimbench share:
+//   --lb_policy=P         pick_first (default) or round_robin over every
+//                         address of the target
 //   --tls                 TLS (implied by any flag below)
 //   --tls_ca_file=PEM     roots the server's certificate must chain to
 //                         (default: the system's)
@@ -15,7 +17,7 @@
 
 namespace slimserve {
 
-// `base` with its tls filled in from the flags (files read here).
+// `base` with its tls and lb_policy filled in from the flags (files read here).
 // INVALID_ARGUMENT naming the flag for an unreadable file or a certificate
 // without its key.
 absl::StatusOr<ChannelOptions> ChannelOptionsFromFlags(ChannelOptions base);

@@ -3,15 +3,20 @@
 //   slimbench --rate=40 --deadline_ms=200 --budgets=0.25,0.5,1 --weights=random
 //   slimbench --concurrency=4 --images=a.png,b.jpg --json_out=report.json
 
+#include <pthread.h>
+#include <signal.h>
+
 #include <fstream>
 #include <iostream>
 #include <random>
 #include <sstream>
+#include <thread>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/notification.h"
 #include "base/files.h"
 #include "client/bench.h"
 #include "client/channel_flags.h"
@@ -82,14 +87,34 @@ bool GeneratedImage(int h, int w, int index, const std::string& format,
   return true;
 }
 
+// SIGTERM and SIGINT end the run early (it still reports): blocked here
+// before any thread starts, so every thread inherits the mask, and taken by
+// one thread with sigwait, where notifying is safe (not in a handler).
+void StopOnSignals(absl::Notification* stop) {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::thread([signals, stop] {
+    int signal = 0;
+    sigwait(&signals, &signal);
+    stop->Notify();
+  }).detach();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
-      "slimbench (--concurrency=N | --rate=R) [--duration_s=S] ...");
+      "slimbench (--concurrency=N | --rate=R) [--duration_s=S] ...\n"
+      "SIGTERM/SIGINT stop it early; it reports on the time so far.");
   absl::ParseCommandLine(argc, argv);
+  static absl::Notification stop;
+  StopOnSignals(&stop);
   namespace b = slimserve::bench;
   b::BenchOptions o;
+  o.stop = &stop;
   o.target = absl::GetFlag(FLAGS_target);
   o.channel.retry = absl::GetFlag(FLAGS_retry);
   absl::StatusOr<slimserve::ChannelOptions> channel =

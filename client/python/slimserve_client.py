@@ -73,6 +73,24 @@ def retry_service_config(max_attempts=3):
         "retryThrottling": {"maxTokens": 10, "tokenRatio": 0.1},
     }, separators=(",", ":"))
 
+LB_POLICIES = ("pick_first", "round_robin")
+
+
+def service_config(retry=True, max_attempts=3, lb_policy="pick_first"):
+    """The channel's whole gRPC service config (JSON), as client/channel.cc
+    writes it: the retry policy (when `retry`) and, for round_robin, the
+    balancing policy with client-side health checks (a replica whose
+    health for slimserve.v1.Inference is NOT_SERVING, e.g. draining, gets
+    no new calls). None when there is nothing to configure."""
+    if lb_policy not in LB_POLICIES:
+        raise ValueError("lb_policy must be pick_first or round_robin")
+    config = json.loads(retry_service_config(max_attempts)) if retry else {}
+    if lb_policy == "round_robin":
+        config["loadBalancingConfig"] = [{"round_robin": {}}]
+        config["healthCheckConfig"] = {"serviceName": INFERENCE_SERVICE}
+    return json.dumps(config, separators=(",", ":")) if config else None
+
+
 RAW = slimserve_pb2.RAW
 PNG = slimserve_pb2.PNG
 OUTPUT_SIZE_MODEL = slimserve_pb2.OUTPUT_SIZE_MODEL
@@ -105,7 +123,7 @@ class SlimClient:
     def __init__(self, target, connect_timeout=10.0, options=(), tls=False,
                  root_certificates=None, certificate_chain=None,
                  private_key=None, server_name=None, retry=True,
-                 max_attempts=3):
+                 max_attempts=3, lb_policy="pick_first"):
         """Connects to `target` (host:port or a gRPC target URI).
 
         Waits up to `connect_timeout` seconds for the channel to be ready
@@ -113,6 +131,11 @@ class SlimClient:
         handshake is refused); None: do not wait. TLS when `tls` or any of
         the PEM arguments is given; `server_name`: the name the server's
         certificate must carry when it is not the target's host.
+        `lb_policy`: pick_first (one connection) or round_robin (every
+        address the target resolves to, e.g.
+        "ipv4:10.0.0.1:50051,10.0.0.2:50051" or
+        "dns:///slimserve-headless:50051"; each call to the next replica
+        that is connected and SERVING).
         """
         if (certificate_chain is None) != (private_key is None):
             raise ValueError("certificate_chain and private_key go together")
@@ -120,12 +143,14 @@ class SlimClient:
             root_certificates, certificate_chain, server_name))
         channel_options = [("grpc.max_receive_message_length",
                             MAX_RECEIVE_MESSAGE_BYTES)]
-        if retry:
-            channel_options += [
-                ("grpc.enable_retries", 1),
-                ("grpc.service_config", retry_service_config(max_attempts))]
-        else:
-            channel_options.append(("grpc.enable_retries", 0))
+        channel_options.append(("grpc.enable_retries", 1 if retry else 0))
+        config = service_config(retry, max_attempts, lb_policy)
+        if config is not None:
+            channel_options.append(("grpc.service_config", config))
+        # A replica that went away and came back gets calls again within
+        # 5 s (gRPC's default backoff grows to 120 s), as in channel.h.
+        channel_options += [("grpc.initial_reconnect_backoff_ms", 1000),
+                            ("grpc.max_reconnect_backoff_ms", 5000)]
         if server_name is not None:
             channel_options.append(("grpc.ssl_target_name_override",
                                     server_name))

@@ -161,9 +161,12 @@ class Slimserve(Child):
     wait_serving() returns a SlimClient once health says SERVING.
     """
 
-    def __init__(self, name="slimserve", flags=()):
-        self.port = free_port()
-        self.metrics_port = free_port()
+    def __init__(self, name="slimserve", flags=(), port=None,
+                 metrics_port=None):
+        """`port`, `metrics_port`: the ones to listen on (a replica
+        restarted where it was); a free one each by default."""
+        self.port = port or free_port()
+        self.metrics_port = metrics_port or free_port()
         self.target = "127.0.0.1:%d" % self.port
         args = [runfile("server/slimserve"),
                 "--address=" + self.target,

@@ -1,6 +1,7 @@
 // The Server's operations options, drain and metrics, in process: a real
 // Engine on the tiny model and a real gRPC server on loopback.
 
+#include <algorithm>
 #include <cstdlib>
 #include <memory>
 #include <optional>
@@ -11,6 +12,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
@@ -32,6 +34,7 @@ namespace slimserve {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 using ::testing::Optional;
 using HealthStatus = grpc::health::v1::HealthCheckResponse;
 
@@ -425,12 +428,18 @@ TEST(ChannelOptionsTest, RejectsInconsistentOptionsNamingTheField) {
   ChannelOptions key_without_cert = ClientTls("", "", "key");
   ChannelOptions too_many_attempts;
   too_many_attempts.max_attempts = 6;
+  ChannelOptions unknown_policy;
+  unknown_policy.lb_policy = "grpclb";
+  ChannelOptions tiny_backoff;
+  tiny_backoff.max_reconnect_backoff = absl::Milliseconds(1);
   for (const auto& [field, options] :
        {std::pair<const char*, ChannelOptions>{"tls.root_certs_pem",
                                                plain_with_roots},
         {"tls.private_key_pem", cert_without_key},
         {"tls.cert_chain_pem", key_without_cert},
-        {"max_attempts", too_many_attempts}}) {
+        {"max_attempts", too_many_attempts},
+        {"lb_policy", unknown_policy},
+        {"max_reconnect_backoff", tiny_backoff}}) {
     const absl::Status status =
         CreateSlimChannel("127.0.0.1:1", options).status();
     EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << field;
@@ -440,6 +449,83 @@ TEST(ChannelOptionsTest, RejectsInconsistentOptionsNamingTheField) {
   no_retry.retry = false;
   no_retry.max_attempts = 0;  // unused without retries
   EXPECT_TRUE(CreateSlimChannel("127.0.0.1:1", no_retry).ok());
+}
+
+TEST(ChannelOptionsTest, ServiceConfigHasWhatTheOptionsAskFor) {
+  ChannelOptions options;
+  EXPECT_EQ(ServiceConfigJson(options), RetryServiceConfig(3));
+  options.lb_policy = "round_robin";
+  const std::string both = ServiceConfigJson(options);
+  EXPECT_THAT(both, HasSubstr(R"("retryPolicy")"));
+  EXPECT_THAT(both, HasSubstr(R"("loadBalancingConfig":[{"round_robin":{}}])"));
+  EXPECT_THAT(both, HasSubstr(
+      R"("healthCheckConfig":{"serviceName":"slimserve.v1.Inference"})"));
+  options.retry = false;
+  EXPECT_THAT(ServiceConfigJson(options), Not(HasSubstr("retryPolicy")));
+  options.lb_policy = "pick_first";
+  EXPECT_EQ(ServiceConfigJson(options), "");
+}
+
+// Plan calls `server` has answered OK.
+double PlansServed(const TestServer& server) {
+  return MetricSample(server.metrics(),
+                      R"(slimserve_requests_total{code="OK",rpc="Plan"})")
+      .value_or(0);
+}
+
+// round_robin over three replicas: each call to the next one, and a
+// draining replica (health NOT_SERVING, still answering) left out.
+TEST(ChannelBalancingTest, RoundRobinSpreadsCallsAndSkipsADrainingReplica) {
+  std::vector<std::unique_ptr<TestServer>> replicas;
+  std::vector<std::string> addresses;
+  for (int i = 0; i < 3; ++i) {
+    absl::StatusOr<std::unique_ptr<TestServer>> server =
+        TestServer::StartWithFakeRunner();
+    ASSERT_TRUE(server.ok()) << server.status();
+    addresses.push_back((*server)->target());
+    replicas.push_back(*std::move(server));
+  }
+  ChannelOptions options;
+  options.lb_policy = "round_robin";
+  absl::StatusOr<std::unique_ptr<SlimClient>> client = SlimClient::Connect(
+      absl::StrCat("ipv4:", absl::StrJoin(addresses, ",")),
+      absl::Seconds(30), options);
+  ASSERT_TRUE(client.ok()) << client.status();
+  v1::PlanRequest plan;
+  plan.mutable_budget()->set_fraction(0.5);
+  auto served = [&] {
+    std::vector<double> n;
+    for (const auto& r : replicas) n.push_back(PlansServed(*r));
+    return n;
+  };
+  // Connections come up one by one: call until every replica has had one.
+  for (int i = 0; i < 1000; ++i) {
+    const std::vector<double> n = served();
+    if (*std::min_element(n.begin(), n.end()) > 0) break;
+    ASSERT_TRUE((*client)->Plan(plan).ok());
+  }
+  std::vector<double> before = served();
+  ASSERT_GT(*std::min_element(before.begin(), before.end()), 0);
+  for (int i = 0; i < 30; ++i) ASSERT_TRUE((*client)->Plan(plan).ok());
+  std::vector<double> after = served();
+  for (int r = 0; r < 3; ++r) EXPECT_EQ(after[r] - before[r], 10) << r;
+
+  // The client watches each replica's health: once it has seen the
+  // drain, calls go to the other two only.
+  replicas[0]->server().StartDrain();
+  int unchanged = 0;
+  for (int i = 0; i < 1000 && unchanged < 10; ++i) {
+    const double drained = PlansServed(*replicas[0]);
+    ASSERT_TRUE((*client)->Plan(plan).ok());
+    unchanged = PlansServed(*replicas[0]) == drained ? unchanged + 1 : 0;
+  }
+  ASSERT_EQ(unchanged, 10) << "the draining replica still gets calls";
+  before = served();
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE((*client)->Plan(plan).ok());
+  after = served();
+  EXPECT_EQ(after[0] - before[0], 0);
+  EXPECT_EQ(after[1] - before[1], 10);
+  EXPECT_EQ(after[2] - before[2], 10);
 }
 
 }  // namespace
