@@ -21,6 +21,7 @@ def main():
     logs, bazel_rc, targets = args[0], int(args[1]), args[2:]
     passed = failed = 0
     failures = []
+    skips = []
     files = [(t, os.path.join(logs, t.lstrip("/").replace(":", "/"), "test.xml"))
              for t in targets] + [("junit:" + f, f) for f in extra]
     for target, path in files:
@@ -39,9 +40,15 @@ def main():
         for case in cases:
             any_case = True
             bad = case.find("failure") is not None or case.find("error") is not None
+            skipped = case.find("skipped")
             if bad:
                 failed += 1
                 failures.append("%s %s.%s" % (target, case.get("classname"), case.get("name")))
+            elif skipped is not None:
+                # Neither passed nor failed: listed with its reason.
+                skips.append("%s %s.%s: %s" % (
+                    target, case.get("classname"), case.get("name"),
+                    (skipped.get("message") or skipped.text or "")[:300]))
             else:
                 passed += 1
         if not any_case:
@@ -56,6 +63,8 @@ def main():
     elif bazel_rc == 3 and not failures:
         failed += 1
         failures.append("bazel reported failed tests")
+    for s in skips:
+        print("SKIPPED (not counted): " + s)
     for f in failures:
         print("FAILED: " + f)
     print("%d passed, %d failed" % (passed, failed))

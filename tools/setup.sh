@@ -15,9 +15,12 @@ SLIMSERVE_PACKAGES=(
 
 # Only the tests need these (tests/ops): Prometheus and promtool, the Python
 # client (stubs from protoc + grpc_python_plugin of protobuf-compiler-grpc;
-# python3-grpc-tools, a 2018 grpcio-tools, is not needed) and PyYAML.
+# python3-grpc-tools, a 2018 grpcio-tools, is not needed) and PyYAML;
+# podman and runc build and run the runtime image (tests/ops/image_test;
+# runc because crun refuses the hybrid cgroups of some VMs).
 SLIMSERVE_TEST_PACKAGES=(
   prometheus python3-grpcio python3-protobuf python3-yaml
+  podman runc
 )
 
 # Test tools installed only when their command is missing, so a Node.js from
