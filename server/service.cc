@@ -86,11 +86,15 @@ bool IsServerError(absl::StatusCode code) {
 // Request ids come from clients: logs show them escaped.
 class InferReactor final : public grpc::ServerUnaryReactor {
  public:
-  // `out` is owned by gRPC and outlives the reactor; `metrics` outlives
-  // the call. Counts the call as started.
-  InferReactor(absl::Time arrival, absl::Time deadline, grpc::ByteBuffer* out,
-               Metrics* metrics)
-      : arrival_(arrival), deadline_(deadline), out_(out), metrics_(metrics) {
+  // `context` and `out` are owned by gRPC and outlive the reactor;
+  // `metrics` outlives the call. Counts the call as started.
+  InferReactor(grpc::CallbackServerContext* context, absl::Time arrival,
+               absl::Time deadline, grpc::ByteBuffer* out, Metrics* metrics)
+      : context_(context),
+        arrival_(arrival),
+        deadline_(deadline),
+        out_(out),
+        metrics_(metrics) {
     metrics_->RpcStarted(Rpc::kInfer);
   }
 
@@ -107,7 +111,9 @@ class InferReactor final : public grpc::ServerUnaryReactor {
   void Complete(absl::StatusOr<InferResult> result) {
     // The client is gone: an answer computed anyway (its batch was running)
     // is not sent, and the call counts as what the client saw.
-    if (result.ok() && cancelled_->load()) {
+    // IsCancelled() too: it is set as the transport reads the client's
+    // RST_STREAM, while OnCancel may still be queued on a callback thread.
+    if (result.ok() && (cancelled_->load() || context_->IsCancelled())) {
       // gRPC cancels a call at its deadline too.
       result = absl::Now() >= deadline_
                    ? absl::DeadlineExceededError("deadline passed in compute")
@@ -158,6 +164,7 @@ class InferReactor final : public grpc::ServerUnaryReactor {
   void OnDone() override { delete this; }
 
  private:
+  grpc::CallbackServerContext* const context_;
   std::string request_id_;
   const absl::Time arrival_;
   const absl::Time deadline_;
@@ -189,7 +196,7 @@ grpc::ServerUnaryReactor* InferenceService::Infer(
     grpc::ByteBuffer* response) {
   const absl::Time arrival = absl::Now();
   const absl::Time deadline = DeadlineOf(*context);
-  auto* reactor = new InferReactor(arrival, deadline, response, metrics_);
+  auto* reactor = new InferReactor(context, arrival, deadline, response, metrics_);
 
   if (deadline <= arrival) {
     reactor->Complete(

@@ -4,10 +4,27 @@
 # build's stays as it is; prints "N passed, N failed" like tools/test.sh.
 # A slow build: every C++ file again, at -O1 with instrumentation.
 # Usage: tools/sanitize.sh [TARGET...]   (default: every package)
+#        tools/sanitize.sh --tsan [TARGET...]
+#   ThreadSanitizer (--config=tsan) with an instrumented Abseil
+#   (tools/tsan_absl.sh, built once, ~15 min); default: every C++ test that
+#   does not link LibTorch (scheduler, engine with the fake runner, stages,
+#   metrics, ...) and the gRPC transport tests that run on the fake runner.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 source tools/setup.sh
 set +e
+config=asan
+extra=(--test_tag_filters=-no_sanitizer
+  --test_env=LSAN_OPTIONS="suppressions=$PWD/tools/lsan.supp:print_suppressions=0")
+if [ "${1:-}" = "--tsan" ]; then
+  shift
+  config=tsan
+  absl_lib=$(tools/tsan_absl.sh) || exit 1
+  extra=(--test_tag_filters=-no_sanitizer
+    --test_env=LD_LIBRARY_PATH="$absl_lib"
+    --test_env=TSAN_OPTIONS="suppressions=$PWD/tools/tsan.supp:halt_on_error=1:second_deadlock_stack=1:history_size=4")
+fi
+base="$HOME/.cache/slimserve-$config-base"
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
   # Every package but the bazel-* symlinks of the main output base, which
@@ -17,18 +34,25 @@ if [ ${#targets[@]} -eq 0 ]; then
     [ -n "$(find "$dir" -name BUILD -print -quit)" ] && targets+=("//${dir%/}/...")
   done
   [ -f BUILD ] && targets+=("//:all")
+  if [ $config = tsan ]; then
+    # C++ tests without LibTorch, and the transport tests on the fake
+    # runner (they link LibTorch but never run it).
+    packages="set(${targets[*]})"
+    mapfile -t targets < <(bazel --output_base="$base" query \
+      "kind(cc_test, tests($packages)) except rdeps($packages, @torch//:torch)" \
+      2>/dev/null)
+    targets+=(//tests/e2e:faults_test)
+  fi
 fi
-base="$HOME/.cache/slimserve-asan-base"
 # Tests tagged no_sanitizer measure memory, which ASan's quarantine of
 # freed blocks inflates by design; LeakSanitizer skips the leaks of the
 # libraries listed in tools/lsan.supp.
-bazel --output_base="$base" test --config=asan --keep_going --symlink_prefix=/ \
-  --test_tag_filters=-no_sanitizer \
-  --test_env=LSAN_OPTIONS="suppressions=$PWD/tools/lsan.supp:print_suppressions=0" \
+bazel --output_base="$base" test --config=$config --keep_going --symlink_prefix=/ \
+  "${extra[@]}" \
   --disk_cache="${SLIMSERVE_BAZEL_CACHE:-$HOME/.cache/slimserve-bazel}" \
   "${targets[@]}" 2>&1 | grep -v 'linux-sandbox'
 rc=${PIPESTATUS[0]}
-logs=$(bazel --output_base="$base" info --config=asan bazel-testlogs 2>/dev/null)
+logs=$(bazel --output_base="$base" info --config=$config bazel-testlogs 2>/dev/null)
 all="tests(set(${targets[*]}))"
 tests=$(bazel --output_base="$base" query \
   "$all except attr(tags, no_sanitizer, $all)" 2>/dev/null)

@@ -112,6 +112,17 @@ TEST(FaultTest, AClientCancellingMidBatchLeavesItsBatchMateAlone) {
   cancelled_context.TryCancel();
   cancelled_done.WaitForNotification();
   EXPECT_EQ(cancelled_status.error_code(), grpc::StatusCode::CANCELLED);
+  // The cancellation is local until the server reads the RST_STREAM. A call
+  // on the same connection after it: once it is answered, the server has
+  // read the RST_STREAM too (frames of one connection arrive in order), so
+  // the held batch finishes after the server knows, however slow the
+  // machine.
+  {
+    grpc::ClientContext context;
+    v1::ModelInfo info;
+    ASSERT_TRUE(stub->GetModelInfo(&context, v1::GetModelInfoRequest(), &info)
+                    .ok());
+  }
   runner.ReleaseRuns();
   mate_call.join();
   ASSERT_TRUE(mate.ok()) << mate.status();
@@ -140,10 +151,13 @@ class RetryTest : public ::testing::Test {
     options.batching.max_batch_size = 1;
     test_ = StartFake(options);
     test_->fake_runner()->HoldRuns();
+    // One after the other: the second only once the first is running (out
+    // of the queue), or it could find the queue full and be refused.
     for (int i = 0; i < 2; ++i) {
       holders_.emplace_back([this] {
         EXPECT_TRUE(test_->client().Infer(PngInferRequest(1.0)).ok());
       });
+      if (i == 0) test_->fake_runner()->BlockUntilRunsStarted(1);
       test_->engine().AwaitInFlight(i + 1);
     }
   }

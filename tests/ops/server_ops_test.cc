@@ -498,8 +498,11 @@ TEST(ChannelBalancingTest, RoundRobinSpreadsCallsAndSkipsADrainingReplica) {
     for (const auto& r : replicas) n.push_back(PlansServed(*r));
     return n;
   };
-  // Connections come up one by one: call until every replica has had one.
-  for (int i = 0; i < 1000; ++i) {
+  // Connections come up one by one: call until every replica has had one
+  // (bounded by time, not by a count of calls, so a slow machine only
+  // waits longer).
+  const absl::Time give_up = absl::Now() + absl::Seconds(60);
+  while (absl::Now() < give_up) {
     const std::vector<double> n = served();
     if (*std::min_element(n.begin(), n.end()) > 0) break;
     ASSERT_TRUE((*client)->Plan(plan).ok());
@@ -514,7 +517,8 @@ TEST(ChannelBalancingTest, RoundRobinSpreadsCallsAndSkipsADrainingReplica) {
   // drain, calls go to the other two only.
   replicas[0]->server().StartDrain();
   int unchanged = 0;
-  for (int i = 0; i < 1000 && unchanged < 10; ++i) {
+  const absl::Time drain_give_up = absl::Now() + absl::Seconds(60);
+  while (unchanged < 10 && absl::Now() < drain_give_up) {
     const double drained = PlansServed(*replicas[0]);
     ASSERT_TRUE((*client)->Plan(plan).ok());
     unchanged = PlansServed(*replicas[0]) == drained ? unchanged + 1 : 0;
