@@ -39,9 +39,9 @@ absl::Status Validate(const ChannelOptions& options) {
     return Bad("max_attempts",
                absl::StrCat("must be in [2, 5], got ", options.max_attempts));
   }
-  if (options.lb_policy != "pick_first" && options.lb_policy != "round_robin") {
-    return Bad("lb_policy",
-               "must be pick_first or round_robin");  // not echoed: unbounded
+  if (!IsLbPolicy(options.lb_policy)) {
+    // The value is not echoed: it is unbounded.
+    return Bad("lb_policy", "must be pick_first or round_robin");
   }
   if (options.max_reconnect_backoff < absl::Milliseconds(100) ||
       options.max_reconnect_backoff > absl::Hours(1)) {
@@ -52,16 +52,6 @@ absl::Status Validate(const ChannelOptions& options) {
   }
   return absl::OkStatus();
 }
-
-}  // namespace
-
-const std::vector<std::string>& RetryableCodes() {
-  static const auto* codes = new std::vector<std::string>{
-      "UNAVAILABLE", "RESOURCE_EXHAUSTED", "CANCELLED"};
-  return *codes;
-}
-
-namespace {
 
 // The members of the service config's top-level object for the retry
 // policy and for the balancing policy.
@@ -86,6 +76,16 @@ std::string BalancingMembers(const std::string& lb_policy) {
 }
 
 }  // namespace
+
+bool IsLbPolicy(absl::string_view name) {
+  return name == "pick_first" || name == "round_robin";
+}
+
+const std::vector<std::string>& RetryableCodes() {
+  static const auto* codes = new std::vector<std::string>{
+      "UNAVAILABLE", "RESOURCE_EXHAUSTED", "CANCELLED"};
+  return *codes;
+}
 
 std::string RetryServiceConfig(int max_attempts) {
   return absl::StrCat("{", RetryMembers(max_attempts), "}");

@@ -65,6 +65,9 @@ struct ChannelOptions {
   absl::Duration max_reconnect_backoff = absl::Seconds(5);
 };
 
+// Whether `name` is an lb_policy ChannelOptions takes.
+bool IsLbPolicy(absl::string_view name);
+
 // The codes a client may retry: no slimserve call has side effects, and each
 // of these means the call did not run (or did not finish) for a reason that
 // may be gone on the next attempt or another replica:

@@ -29,7 +29,7 @@ namespace slimserve {
 
 absl::StatusOr<ChannelOptions> ChannelOptionsFromFlags(ChannelOptions base) {
   base.lb_policy = absl::GetFlag(FLAGS_lb_policy);
-  if (base.lb_policy != "pick_first" && base.lb_policy != "round_robin") {
+  if (!IsLbPolicy(base.lb_policy)) {
     return absl::InvalidArgumentError(
         "--lb_policy: must be pick_first or round_robin");
   }

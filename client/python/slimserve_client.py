@@ -51,14 +51,12 @@ INFERENCE_SERVICE = "slimserve.v1.Inference"
 RETRYABLE_CODES = ("UNAVAILABLE", "RESOURCE_EXHAUSTED", "CANCELLED")
 
 
-def retry_service_config(max_attempts=3):
-    """gRPC service config (JSON) of the retry policy, as client/channel.cc
-    writes it: exponential backoff 50 ms doubling to 1 s, and a throttle
-    that stops retrying while more than about 1 call in 10 fails."""
+def _retry_config(max_attempts):
+    """The service config's members for the retry policy, as a dict."""
     if not 2 <= max_attempts <= 5:
         raise ValueError("max_attempts must be in [2, 5], got %r" %
                          (max_attempts,))
-    return json.dumps({
+    return {
         "methodConfig": [{
             "name": [{"service": INFERENCE_SERVICE},
                      {"service": "grpc.health.v1.Health"}],
@@ -71,7 +69,14 @@ def retry_service_config(max_attempts=3):
             },
         }],
         "retryThrottling": {"maxTokens": 10, "tokenRatio": 0.1},
-    }, separators=(",", ":"))
+    }
+
+
+def retry_service_config(max_attempts=3):
+    """gRPC service config (JSON) of the retry policy, as client/channel.cc
+    writes it: exponential backoff 50 ms doubling to 1 s, and a throttle
+    that stops retrying while more than about 1 call in 10 fails."""
+    return json.dumps(_retry_config(max_attempts), separators=(",", ":"))
 
 LB_POLICIES = ("pick_first", "round_robin")
 
@@ -84,7 +89,7 @@ def service_config(retry=True, max_attempts=3, lb_policy="pick_first"):
     no new calls). None when there is nothing to configure."""
     if lb_policy not in LB_POLICIES:
         raise ValueError("lb_policy must be pick_first or round_robin")
-    config = json.loads(retry_service_config(max_attempts)) if retry else {}
+    config = _retry_config(max_attempts) if retry else {}
     if lb_policy == "round_robin":
         config["loadBalancingConfig"] = [{"round_robin": {}}]
         config["healthCheckConfig"] = {"serviceName": INFERENCE_SERVICE}

@@ -10,7 +10,6 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -39,10 +38,7 @@ std::unique_ptr<TestServer> StartFake(Engine::Options options = {}) {
 }
 
 double InferCount(const TestServer& test, const char* code) {
-  return MetricSample(test.metrics(),
-                      absl::StrCat("slimserve_requests_total{code=\"", code,
-                                   "\",rpc=\"Infer\"}"))
-      .value_or(-1);
+  return RequestCount(test, "Infer", code);
 }
 
 TEST(FaultTest, AFailingBatchFailsOnlyItsCallsAndTheServerServesOn) {

@@ -6,6 +6,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
@@ -90,6 +91,14 @@ std::optional<double> MetricSample(const Metrics& metrics,
     }
   }
   return std::nullopt;
+}
+
+double RequestCount(const TestServer& server, const std::string& rpc,
+                    const std::string& code) {
+  return MetricSample(server.metrics(),
+                      absl::StrCat("slimserve_requests_total{code=\"", code,
+                                   "\",rpc=\"", rpc, "\"}"))
+      .value_or(-1);
 }
 
 std::vector<uint8_t> TestPixels(int height, int width, int channels) {

@@ -66,6 +66,12 @@ class TestServer {
 std::optional<double> MetricSample(const Metrics& metrics,
                                    const std::string& series);
 
+// Calls of `rpc` (Infer, Plan, GetModelInfo) that `server` answered with
+// `code` (a gRPC code name), from slimserve_requests_total; -1 when there
+// is no such series.
+double RequestCount(const TestServer& server, const std::string& rpc,
+                    const std::string& code);
+
 // height x width x channels uint8 pixels of a smooth colour pattern.
 std::vector<uint8_t> TestPixels(int height, int width, int channels);
 

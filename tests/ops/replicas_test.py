@@ -36,11 +36,11 @@ SERVER_FLAGS = [
 SPREAD_CALLS = 600
 
 
-def infer_ok(replica):
-    """Infer calls `replica` (its process now) answered OK."""
+def answered(replica, rpc="Infer"):
+    """Calls of `rpc` that `replica` (its process now) answered OK."""
     samples, _ = ops_util.parse_metrics(replica.metrics_text())
     return ops_util.sample_sum(samples, "slimserve_requests_total",
-                               rpc="Infer", code="OK")
+                               rpc=rpc, code="OK")
 
 
 class Bench(ops_util.Child):
@@ -92,7 +92,7 @@ class ReplicasTest(unittest.TestCase):
             if not replica.alive():
                 raise AssertionError("%s exited:\n%s" % (
                     replica.name, replica.log()[-3000:]))
-            return infer_ok(replica) >= at_least
+            return answered(replica) >= at_least
         ops_util.poll(served, timeout=120, interval=0.05, what=what)
 
     def wait_all_served(self, bench, at_least):
@@ -116,11 +116,11 @@ class ReplicasTest(unittest.TestCase):
         bench = Bench("bench_spread", self.replicas)
         # Connections come up one by one: count from when all serve.
         self.wait_all_served(bench, 10)
-        start = [infer_ok(r) for r in self.replicas]
-        ops_util.poll(lambda: sum(infer_ok(r) for r in self.replicas) -
+        start = [answered(r) for r in self.replicas]
+        ops_util.poll(lambda: sum(answered(r) for r in self.replicas) -
                       sum(start) >= SPREAD_CALLS, timeout=300,
                       what="%d calls" % SPREAD_CALLS)
-        spread = [infer_ok(r) - s for r, s in zip(self.replicas, start)]
+        spread = [answered(r) - s for r, s in zip(self.replicas, start)]
         report = bench.stop()
         self.counts["spread"] = {"per_replica": spread,
                                  "client": report}
@@ -132,9 +132,7 @@ class ReplicasTest(unittest.TestCase):
 
     def test_1_python_client_balances_per_call(self):
         addresses = "ipv4:" + ",".join(r.target for r in self.replicas)
-        plans = lambda r: ops_util.sample_sum(  # noqa: E731
-            ops_util.parse_metrics(r.metrics_text())[0],
-            "slimserve_requests_total", rpc="Plan", code="OK")
+        plans = lambda r: answered(r, rpc="Plan")  # noqa: E731
         with SlimClient(addresses, lb_policy="round_robin") as client:
             # Until every replica has had a call (connections come up one
             # by one; bounded by time, not calls), then 30 more: 10 each.
@@ -158,7 +156,7 @@ class ReplicasTest(unittest.TestCase):
         served_before_stop, exits = [], []
         for i in range(REPLICAS):
             old = self.replicas[i]
-            served_before_stop.append(infer_ok(old))
+            served_before_stop.append(answered(old))
             exits.append(old.stop(timeout=60))
             self.assertEqual(exits[-1], 0, old.log()[-3000:])
             replica = self.restart(i, "replica%d_rolled" % i)
@@ -185,7 +183,7 @@ class ReplicasTest(unittest.TestCase):
             self.assertEqual(victim.wait(30), -signal.SIGKILL)
             # The other two carry the load meanwhile.
             others = [r for r in self.replicas if r is not victim]
-            marks = [infer_ok(r) for r in others]
+            marks = [answered(r) for r in others]
             for replica, mark in zip(others, marks):
                 self.wait_served(replica, mark + 20,
                                  replica.name + " to serve after the kill")

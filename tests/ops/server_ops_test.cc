@@ -468,9 +468,7 @@ TEST(ChannelOptionsTest, ServiceConfigHasWhatTheOptionsAskFor) {
 
 // Plan calls `server` has answered OK.
 double PlansServed(const TestServer& server) {
-  return MetricSample(server.metrics(),
-                      R"(slimserve_requests_total{code="OK",rpc="Plan"})")
-      .value_or(0);
+  return RequestCount(server, "Plan", "OK");
 }
 
 // round_robin over three replicas: each call to the next one, and a
