@@ -36,7 +36,7 @@ std::string CodeName(grpc::StatusCode code) {
 class Run : public std::enable_shared_from_this<Run> {
  public:
   Run(BenchOptions o, std::shared_ptr<grpc::Channel> channel)
-      : o_(std::move(o)), stub_(v1::Inference::NewStub(channel)), rng_(o_.seed) {}
+      : o_(std::move(o)), stub_(v1::InferenceService::NewStub(channel)), rng_(o_.seed) {}
 
   // Starts one call. Thread-safe.
   void Issue() {
@@ -142,7 +142,7 @@ class Run : public std::enable_shared_from_this<Run> {
     *req->mutable_image() = o_.images[n % o_.images.size()];
     const auto& budgets = o_.mix.budget_fractions;
     req->mutable_budget()->set_fraction(budgets[n % budgets.size()]);
-    req->set_default_output_format(o_.png_outputs ? v1::PNG : v1::RAW);
+    req->set_default_output_format(o_.png_outputs ? v1::OUTPUT_FORMAT_PNG : v1::OUTPUT_FORMAT_RAW);
     auto* weights = req->mutable_task_weights();
     if (!o_.mix.random_weights) {
       for (const auto& [task, w] : o_.mix.weights) (*weights)[task] = w;
@@ -200,7 +200,7 @@ class Run : public std::enable_shared_from_this<Run> {
   }
 
   const BenchOptions o_;
-  std::unique_ptr<v1::Inference::Stub> stub_;
+  std::unique_ptr<v1::InferenceService::Stub> stub_;
 
   absl::Mutex mu_;
   std::mt19937_64 rng_ ABSL_GUARDED_BY(mu_);

@@ -59,7 +59,7 @@ std::string RetryMembers(int max_attempts) {
   // gRFC A6. The throttle: each failed attempt costs a token, each success
   // earns 0.1; retries stop while fewer than half of the 10 are left.
   return absl::StrCat(
-      R"("methodConfig":[{"name":[{"service":"slimserve.v1.Inference"},)",
+      R"("methodConfig":[{"name":[{"service":"slimserve.v1.InferenceService"},)",
       R"({"service":"grpc.health.v1.Health"}],"retryPolicy":{"maxAttempts":)",
       max_attempts,
       R"(,"initialBackoff":"0.05s","maxBackoff":"1s","backoffMultiplier":2,)",
@@ -72,7 +72,7 @@ std::string BalancingMembers(const std::string& lb_policy) {
   // gRFC A17 client-side health checking: a subchannel is picked only
   // while its server says SERVING for this service.
   return R"("loadBalancingConfig":[{"round_robin":{}}],)"
-         R"("healthCheckConfig":{"serviceName":"slimserve.v1.Inference"})";
+         R"("healthCheckConfig":{"serviceName":"slimserve.v1.InferenceService"})";
 }
 
 }  // namespace

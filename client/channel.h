@@ -52,7 +52,7 @@ struct ChannelOptions {
   //                  Service's virtual IP needs);
   //   "round_robin"  a connection to every address, each call to the next
   //                  one that is READY and whose health
-  //                  (grpc.health.v1, service slimserve.v1.Inference) is
+  //                  (grpc.health.v1, service slimserve.v1.InferenceService) is
   //                  SERVING: replicas behind a list of addresses
   //                  ("ipv4:10.0.0.1:50051,10.0.0.2:50051") or a headless
   //                  Service ("dns:///slimserve-headless:50051"). A
@@ -80,7 +80,7 @@ bool IsLbPolicy(absl::string_view name);
 // that mean the request itself is wrong (INVALID_ARGUMENT, OUT_OF_RANGE, ...).
 const std::vector<std::string>& RetryableCodes();
 
-// The gRPC service config (JSON) of that policy for slimserve.v1.Inference and
+// The gRPC service config (JSON) of that policy for slimserve.v1.InferenceService and
 // grpc.health.v1.Health, as the Python and Node clients also set it.
 std::string RetryServiceConfig(int max_attempts);
 

@@ -39,7 +39,7 @@ absl::StatusOr<std::unique_ptr<SlimClient>> SlimClient::Connect(
 
 SlimClient::SlimClient(std::shared_ptr<grpc::Channel> channel)
     : channel_(std::move(channel)),
-      inference_(v1::Inference::NewStub(channel_)),
+      inference_(v1::InferenceService::NewStub(channel_)),
       health_(grpc::health::v1::Health::NewStub(channel_)) {}
 
 absl::StatusOr<v1::InferResponse> SlimClient::Infer(
@@ -66,11 +66,11 @@ absl::StatusOr<v1::PlanResponse> SlimClient::Plan(v1::PlanRequest request,
   return response;
 }
 
-absl::StatusOr<v1::ModelInfo> SlimClient::GetModelInfo(
+absl::StatusOr<v1::GetModelInfoResponse> SlimClient::GetModelInfo(
     const CallOptions& options) {
   grpc::ClientContext context;
   ApplyDeadline(options, &context);
-  v1::ModelInfo response;
+  v1::GetModelInfoResponse response;
   absl::Status status = FromGrpcStatus(
       inference_->GetModelInfo(&context, v1::GetModelInfoRequest(), &response));
   if (!status.ok()) return status;

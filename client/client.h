@@ -53,7 +53,7 @@ class SlimClient {
   absl::StatusOr<v1::PlanResponse> Plan(v1::PlanRequest request,
                                         const CallOptions& options = {});
 
-  absl::StatusOr<v1::ModelInfo> GetModelInfo(const CallOptions& options = {});
+  absl::StatusOr<v1::GetModelInfoResponse> GetModelInfo(const CallOptions& options = {});
 
   // grpc.health.v1.Health/Check of `service` ("" asks about the server as a
   // whole). NOT_FOUND for a service the server does not know.
@@ -65,7 +65,7 @@ class SlimClient {
 
   // Constant after construction; the stubs are thread-safe.
   const std::shared_ptr<grpc::Channel> channel_;
-  const std::unique_ptr<v1::Inference::Stub> inference_;
+  const std::unique_ptr<v1::InferenceService::Stub> inference_;
   const std::unique_ptr<grpc::health::v1::Health::Stub> health_;
 };
 

@@ -179,8 +179,10 @@ std::string ShapeString(const google::protobuf::RepeatedField<int64_t>& shape) {
   return absl::StrJoin(shape, "x");
 }
 
+// "float32" for DATA_TYPE_FLOAT32.
 std::string DTypeName(v1::DataType dtype) {
-  return absl::AsciiStrToLower(v1::DataType_Name(dtype));
+  return absl::AsciiStrToLower(
+      absl::StripPrefix(v1::DataType_Name(dtype), "DATA_TYPE_"));
 }
 
 absl::Status WriteFile(const std::filesystem::path& path,
@@ -215,7 +217,7 @@ absl::StatusOr<v1::InferRequest> MakeInferRequest() {
   absl::Status flags = FillBudgetAndWeights(request.mutable_budget(),
                                             request.mutable_task_weights());
   if (!flags.ok()) return flags;
-  request.set_default_output_format(format == "png" ? v1::PNG : v1::RAW);
+  request.set_default_output_format(format == "png" ? v1::OUTPUT_FORMAT_PNG : v1::OUTPUT_FORMAT_RAW);
   const std::string output_size = absl::GetFlag(FLAGS_output_size);
   if (output_size != "model" && output_size != "input") {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -300,7 +302,7 @@ int RunPlan(SlimClient& client, const v1::PlanRequest& request) {
 }
 
 int RunModel(SlimClient& client) {
-  absl::StatusOr<v1::ModelInfo> info = client.GetModelInfo(Call());
+  absl::StatusOr<v1::GetModelInfoResponse> info = client.GetModelInfo(Call());
   if (!info.ok()) return Error(info.status());
   if (absl::GetFlag(FLAGS_json)) return PrintJson(*info);
   std::cout << absl::StrFormat(
@@ -326,7 +328,8 @@ int RunModel(SlimClient& client) {
       if (row.mflops_size() > 0) full = row.mflops(row.mflops_size() - 1);
     }
     std::cout << absl::StrFormat("  %-12s %-22s %8d %18.2f\n", task.name(),
-                                 v1::TaskKind_Name(task.kind()),
+                                 absl::StripPrefix(v1::TaskKind_Name(task.kind()),
+                                                   "TASK_KIND_"),
                                  task.output_channels(), full);
   }
   return kOk;

@@ -59,9 +59,9 @@ absl::StatusOr<OutputFormat> OutputFormatFromProto(int value,
                                                    absl::string_view field) {
   switch (value) {
     case v1::OUTPUT_FORMAT_UNSPECIFIED:
-    case v1::RAW:
+    case v1::OUTPUT_FORMAT_RAW:
       return OutputFormat::kRaw;
-    case v1::PNG:
+    case v1::OUTPUT_FORMAT_PNG:
       return OutputFormat::kPng;
     default:
       return absl::InvalidArgumentError(
@@ -85,11 +85,11 @@ absl::StatusOr<OutputSize> OutputSizeFromProto(int value) {
 v1::DataType DTypeToProto(DType dtype) {
   switch (dtype) {
     case DType::kFloat32:
-      return v1::FLOAT32;
+      return v1::DATA_TYPE_FLOAT32;
     case DType::kUint8:
-      return v1::UINT8;
+      return v1::DATA_TYPE_UINT8;
     case DType::kUint16:
-      return v1::UINT16;
+      return v1::DATA_TYPE_UINT16;
   }
   return v1::DATA_TYPE_UNSPECIFIED;
 }
@@ -251,8 +251,8 @@ void InferResultToProto(InferResult&& result, v1::InferResponse* out) {
   timings->set_postprocess_ms(Ms(result.timings.postprocess));
 }
 
-v1::ModelInfo ModelInfoToProto(const ModelInfo& info) {
-  v1::ModelInfo out;
+v1::GetModelInfoResponse ModelInfoToProto(const ModelInfo& info) {
+  v1::GetModelInfoResponse out;
   out.set_name(info.name);
   out.set_version(info.version);
   const LatencyTableInfo* batch1 =

@@ -45,7 +45,7 @@ void InferResultToProto(InferResult&& result, v1::InferResponse* out);
 
 // Tasks, widths, input size, costs (MFLOPs), quality and latency tables,
 // planner.
-v1::ModelInfo ModelInfoToProto(const ModelInfo& info);
+v1::GetModelInfoResponse ModelInfoToProto(const ModelInfo& info);
 
 }  // namespace slimserve
 

@@ -99,7 +99,7 @@ v1::InferRequest ValidInferRequest() {
 
 TEST(InferRequestFromProtoTest, ConvertsFields) {
   v1::InferRequest request = ValidInferRequest();
-  (*request.mutable_output_formats())["depth"] = v1::PNG;
+  (*request.mutable_output_formats())["depth"] = v1::OUTPUT_FORMAT_PNG;
   request.set_default_output_format(v1::OUTPUT_FORMAT_UNSPECIFIED);
   absl::StatusOr<InferRequest> out =
       InferRequestFromProto(request);
@@ -142,7 +142,7 @@ TEST(RequestFromProtoTest, BoundsTheTaskMaps) {
   request.clear_output_formats();
   for (int i = 0; i < 64; ++i) {
     (*request.mutable_output_formats())[std::string(64, 'a' + i % 26) +
-                                        std::to_string(i)] = v1::PNG;
+                                        std::to_string(i)] = v1::OUTPUT_FORMAT_PNG;
   }
   // 64 entries are allowed; names of 66 bytes are not.
   EXPECT_EQ(InferRequestFromProto(request).status().message(),
@@ -172,7 +172,7 @@ TEST(InferResultToProtoTest, ConvertsOutputsPlanAndTimings) {
   InferResult result;
   TaskOutput raw;
   raw.task = "depth";
-  raw.kind = v1::DEPTH;
+  raw.kind = v1::TASK_KIND_DEPTH;
   raw.format = OutputFormat::kRaw;
   raw.dtype = DType::kFloat32;
   raw.shape = {1, 2, 3};
@@ -180,7 +180,7 @@ TEST(InferResultToProtoTest, ConvertsOutputsPlanAndTimings) {
   result.outputs.push_back(raw);
   TaskOutput png = raw;
   png.task = "edges";
-  png.kind = v1::EDGES;
+  png.kind = v1::TASK_KIND_EDGES;
   png.format = OutputFormat::kPng;
   png.dtype = DType::kUint8;
   png.data = "png-bytes";
@@ -202,7 +202,7 @@ TEST(InferResultToProtoTest, ConvertsOutputsPlanAndTimings) {
   ASSERT_EQ(out.outputs_size(), 2);
   EXPECT_EQ(out.outputs(0).task(), "depth");
   EXPECT_THAT(out.outputs(0).shape(), ElementsAre(1, 2, 3));
-  EXPECT_EQ(out.outputs(0).tensor().dtype(), v1::FLOAT32);
+  EXPECT_EQ(out.outputs(0).tensor().dtype(), v1::DATA_TYPE_FLOAT32);
   EXPECT_THAT(out.outputs(0).tensor().shape(), ElementsAre(1, 2, 3));
   EXPECT_EQ(out.outputs(0).tensor().data().size(), 24);
   EXPECT_EQ(out.outputs(1).png(), "png-bytes");

@@ -113,7 +113,7 @@ Metrics::Metrics(const Options& options)
   auto& requests = prometheus::BuildCounter()
                        .Name("slimserve_requests_total")
                        .Help(
-                           "Finished RPCs of slimserve.v1.Inference, by RPC "
+                           "Finished RPCs of slimserve.v1.InferenceService, by RPC "
                            "and gRPC status code.")
                        .Register(registry);
   auto& duration =
@@ -145,7 +145,7 @@ Metrics::Metrics(const Options& options)
                            .Add({}, LatencyBuckets());
   inflight_ = &prometheus::BuildGauge()
                    .Name("slimserve_inflight_requests")
-                   .Help("RPCs of slimserve.v1.Inference being handled now.")
+                   .Help("RPCs of slimserve.v1.InferenceService being handled now.")
                    .Register(registry)
                    .Add({});
   serving_ = &prometheus::BuildGauge()

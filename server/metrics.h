@@ -8,7 +8,7 @@
 // never request ids or other client strings):
 //
 //   slimserve_requests_total{rpc, code}            counter, every finished RPC
-//                                                   of slimserve.v1.Inference
+//                                                   of slimserve.v1.InferenceService
 //   slimserve_request_duration_seconds{rpc}        histogram, arrival -> reply
 //   slimserve_queue_duration_seconds               histogram, engine queue
 //   slimserve_compute_duration_seconds             histogram, forward pass
@@ -70,7 +70,7 @@ namespace slimserve {
 // slimserve's own version, reported in slimserve_build_info.
 inline constexpr char kSlimserveVersion[] = "0.1.0";
 
-// The RPCs of slimserve.v1.Inference (label `rpc`: "Infer", "Plan",
+// The RPCs of slimserve.v1.InferenceService (label `rpc`: "Infer", "Plan",
 // "GetModelInfo"). Health and reflection are gRPC's and not counted.
 enum class Rpc { kInfer = 0, kPlan, kGetModelInfo };
 inline constexpr int kNumRpcs = 3;

@@ -218,7 +218,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const Options& options,
   // The engine is loaded and warmed up (REQUIRES), so the server is ready.
   grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
   health->SetServingStatus("", true);
-  health->SetServingStatus(v1::Inference::service_full_name(), true);
+  health->SetServingStatus(v1::InferenceService::service_full_name(), true);
   metrics->SetServing(true);
   return std::unique_ptr<Server>(new Server(
       std::move(metrics), std::move(service), std::move(server), port, engine));

@@ -1,10 +1,10 @@
 #ifndef SLIMSERVE_SERVER_SERVER_H_
 #define SLIMSERVE_SERVER_SERVER_H_
 
-// The slimserve gRPC server: slimserve.v1.Inference over one Engine, plus the
+// The slimserve gRPC server: slimserve.v1.InferenceService over one Engine, plus the
 // standard health service (grpc.health.v1.Health) and server reflection.
 //
-// Life cycle and health (overall "" and "slimserve.v1.Inference"):
+// Life cycle and health (overall "" and "slimserve.v1.InferenceService"):
 //   Create()      the port is bound only now, after the Engine was created,
 //                 i.e. loaded and (Engine::Options.warmup) warmed up: nothing
 //                 answers health before that, so probes fail (connection

@@ -1,7 +1,7 @@
 #ifndef SLIMSERVE_SERVER_SERVICE_H_
 #define SLIMSERVE_SERVER_SERVICE_H_
 
-// slimserve.v1.Inference on the gRPC callback API.
+// slimserve.v1.InferenceService on the gRPC callback API.
 //
 // Handlers never block on compute. Infer validates the request, hands it to
 // Engine::Submit and returns; the reactor is finished from the engine's
@@ -27,10 +27,10 @@
 namespace slimserve {
 
 class InferenceService final
-    : public v1::Inference::WithRawCallbackMethod_Infer<
-          v1::Inference::WithRawCallbackMethod_Plan<
-              v1::Inference::WithRawCallbackMethod_GetModelInfo<
-                  v1::Inference::Service>>> {
+    : public v1::InferenceService::WithRawCallbackMethod_Infer<
+          v1::InferenceService::WithRawCallbackMethod_Plan<
+              v1::InferenceService::WithRawCallbackMethod_GetModelInfo<
+                  v1::InferenceService::Service>>> {
  public:
   // REQUIRES: `engine` and `metrics` outlive the service and every call it
   // started.

@@ -80,15 +80,15 @@ slimserve_install_test_packages() {
   fi
 }
 
-# The npm packages of the Node client (client/node) and of the offline
-# Kubernetes schema check (tests/ops/k8s_schema), each from its
-# package-lock.json into its node_modules with `npm ci`; skipped where that
-# lock file is what is installed already. Needs the npm registry the first
+# The npm packages of the Node client (client/node), of the offline
+# Kubernetes schema check (tests/ops/k8s_schema) and of buf (tools/buf), each
+# from its package-lock.json into its node_modules with `npm ci`; skipped
+# where that lock file is what is installed already. Needs the npm registry the first
 # time.
 slimserve_node_modules() {
   local root dir
   root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-  for dir in "$root/client/node" "$root/tests/ops/k8s_schema"; do
+  for dir in "$root/client/node" "$root/tests/ops/k8s_schema" "$root/tools/buf"; do
     local stamp="$dir/node_modules/.slimserve-installed-lock"
     cmp -s "$dir/package-lock.json" "$stamp" 2>/dev/null && continue
     echo "setup: npm ci in ${dir#"$root"/}" >&2

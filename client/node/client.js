@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 'use strict';
-// Node client of a slimserve server (slimserve.v1.Inference over gRPC), with
+// Node client of a slimserve server (slimserve.v1.InferenceService over gRPC), with
 // @grpc/grpc-js and @grpc/proto-loader; the .proto files are loaded from the
 // repository at run time (proto/ and client/health.proto), so nothing is
 // generated.
@@ -63,7 +63,7 @@ function retryServiceConfig(maxAttempts = 3) {
   }
   return JSON.stringify({
     methodConfig: [{
-      name: [{service: 'slimserve.v1.Inference'},
+      name: [{service: 'slimserve.v1.InferenceService'},
         {service: 'grpc.health.v1.Health'}],
       retryPolicy: {
         maxAttempts,
@@ -98,7 +98,7 @@ function loadProtos(protoDir, healthProto) {
       {...LOADER_OPTIONS, includeDirs: [protoDir]});
   const health = protoLoader.loadSync(healthProto, LOADER_OPTIONS);
   return {
-    inference: grpc.loadPackageDefinition(api).slimserve.v1.Inference,
+    inference: grpc.loadPackageDefinition(api).slimserve.v1.InferenceService,
     health: grpc.loadPackageDefinition(health).grpc.health.v1.Health,
   };
 }

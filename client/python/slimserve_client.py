@@ -1,4 +1,4 @@
-"""Python client of a slimserve server (slimserve.v1.Inference over gRPC).
+"""Python client of a slimserve server (slimserve.v1.InferenceService over gRPC).
 
     from slimserve_client import SlimClient, raw_image
 
@@ -42,7 +42,7 @@ from slimserve.v1 import slimserve_pb2_grpc
 # The server sends RAW outputs of every task of big models in one message.
 MAX_RECEIVE_MESSAGE_BYTES = 64 << 20
 
-INFERENCE_SERVICE = "slimserve.v1.Inference"
+INFERENCE_SERVICE = "slimserve.v1.InferenceService"
 
 # What a client may retry (client/channel.h says why): no call has side
 # effects, and each of these means it did not run or did not finish, for a
@@ -85,7 +85,7 @@ def service_config(retry=True, max_attempts=3, lb_policy="pick_first"):
     """The channel's whole gRPC service config (JSON), as client/channel.cc
     writes it: the retry policy (when `retry`) and, for round_robin, the
     balancing policy with client-side health checks (a replica whose
-    health for slimserve.v1.Inference is NOT_SERVING, e.g. draining, gets
+    health for slimserve.v1.InferenceService is NOT_SERVING, e.g. draining, gets
     no new calls). None when there is nothing to configure."""
     if lb_policy not in LB_POLICIES:
         raise ValueError("lb_policy must be pick_first or round_robin")
@@ -96,8 +96,8 @@ def service_config(retry=True, max_attempts=3, lb_policy="pick_first"):
     return json.dumps(config, separators=(",", ":")) if config else None
 
 
-RAW = slimserve_pb2.RAW
-PNG = slimserve_pb2.PNG
+RAW = slimserve_pb2.OUTPUT_FORMAT_RAW
+PNG = slimserve_pb2.OUTPUT_FORMAT_PNG
 OUTPUT_SIZE_MODEL = slimserve_pb2.OUTPUT_SIZE_MODEL
 OUTPUT_SIZE_INPUT = slimserve_pb2.OUTPUT_SIZE_INPUT
 
@@ -178,7 +178,7 @@ class SlimClient:
         except Exception:
             self._channel.close()
             raise
-        self._inference = slimserve_pb2_grpc.InferenceStub(self._channel)
+        self._inference = slimserve_pb2_grpc.InferenceServiceStub(self._channel)
         self._health = health_pb2_grpc.HealthStub(self._channel)
         self._reflection = reflection_pb2_grpc.ServerReflectionStub(
             self._channel)
@@ -228,7 +228,7 @@ class SlimClient:
             timeout=timeout)
 
     def model_info(self, timeout=None):
-        """Tasks, widths, input size and costs: a ModelInfo."""
+        """Tasks, widths, input size and costs: a GetModelInfoResponse."""
         return self._inference.GetModelInfo(
             slimserve_pb2.GetModelInfoRequest(), timeout=timeout)
 

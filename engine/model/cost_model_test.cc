@@ -28,7 +28,7 @@ v1::ModelSpec MicroSpec() {
   }
   auto* task = spec.add_tasks();
   task->set_name("depth");
-  task->set_kind(v1::DEPTH);
+  task->set_kind(v1::TASK_KIND_DEPTH);
   task->mutable_decoder()->set_channels(4);
   task->mutable_decoder()->add_input_stages(0);
   task->mutable_decoder()->set_num_convs(1);

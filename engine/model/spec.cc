@@ -143,7 +143,7 @@ absl::Status ValidateModelSpec(const ModelSpec& spec) {
         task.kind() == slimserve::v1::TASK_KIND_UNSPECIFIED) {
       return Bad(f + ".kind", "must be set to a known TaskKind");
     }
-    if (task.kind() == slimserve::v1::SEMANTIC_SEGMENTATION) {
+    if (task.kind() == slimserve::v1::TASK_KIND_SEMANTIC_SEGMENTATION) {
       if (task.num_classes() < 2 || task.num_classes() > 256) {
         return Bad(f + ".num_classes",
                    absl::StrCat("must be in [2, 256] for segmentation, got ",
@@ -221,9 +221,9 @@ absl::StatusOr<ModelSpec> LoadModelSpec(const std::string& model_dir) {
 
 int TaskOutputChannels(const slimserve::v1::TaskSpec& task) {
   switch (task.kind()) {
-    case slimserve::v1::SEMANTIC_SEGMENTATION:
+    case slimserve::v1::TASK_KIND_SEMANTIC_SEGMENTATION:
       return static_cast<int>(task.num_classes());
-    case slimserve::v1::SURFACE_NORMALS:
+    case slimserve::v1::TASK_KIND_SURFACE_NORMALS:
       return 3;
     default:
       return 1;
@@ -243,15 +243,15 @@ void AddFourTasks(ModelSpec* spec, int num_classes, int decoder_channels,
   const struct {
     const char* name;
     TaskKind kind;
-  } kTasks[] = {{"semseg", slimserve::v1::SEMANTIC_SEGMENTATION},
-                {"depth", slimserve::v1::DEPTH},
-                {"normals", slimserve::v1::SURFACE_NORMALS},
-                {"edges", slimserve::v1::EDGES}};
+  } kTasks[] = {{"semseg", slimserve::v1::TASK_KIND_SEMANTIC_SEGMENTATION},
+                {"depth", slimserve::v1::TASK_KIND_DEPTH},
+                {"normals", slimserve::v1::TASK_KIND_SURFACE_NORMALS},
+                {"edges", slimserve::v1::TASK_KIND_EDGES}};
   for (const auto& t : kTasks) {
     auto* task = spec->add_tasks();
     task->set_name(t.name);
     task->set_kind(t.kind);
-    if (t.kind == slimserve::v1::SEMANTIC_SEGMENTATION) {
+    if (t.kind == slimserve::v1::TASK_KIND_SEMANTIC_SEGMENTATION) {
       task->set_num_classes(num_classes);
     }
     auto* dec = task->mutable_decoder();
@@ -292,7 +292,7 @@ ModelSpec DefaultModelSpec() {
   }
   AddFourTasks(&spec, /*num_classes=*/8, /*decoder_channels=*/32,
                enc->stages_size());
-  spec.set_decoder_bn_affine(ModelSpec::AFFINE_PER_DECODER_WIDTH);
+  spec.set_decoder_bn_affine(ModelSpec::DECODER_BATCH_NORM_AFFINE_PER_DECODER_WIDTH);
   return spec;
 }
 

@@ -254,7 +254,7 @@ DecoderImpl::DecoderImpl(const slimserve::v1::ModelSpec& spec, int task)
   // Configuration we * num_decoder_widths_ + wd: affine row wd when shared.
   const int num_affine =
       spec.decoder_bn_affine() ==
-              slimserve::v1::ModelSpec::AFFINE_PER_DECODER_WIDTH
+              slimserve::v1::ModelSpec::DECODER_BATCH_NORM_AFFINE_PER_DECODER_WIDTH
           ? num_decoder_widths_
           : k;
   for (uint32_t s : dec.input_stages()) {
@@ -381,9 +381,9 @@ torch::Tensor SupernetImpl::Upsample(const torch::Tensor& head, int64_t height,
 torch::Tensor SupernetImpl::Activate(slimserve::v1::TaskKind kind,
                                      const torch::Tensor& raw) {
   switch (kind) {
-    case slimserve::v1::DEPTH:
+    case slimserve::v1::TASK_KIND_DEPTH:
       return F::softplus(raw);
-    case slimserve::v1::SURFACE_NORMALS: {
+    case slimserve::v1::TASK_KIND_SURFACE_NORMALS: {
       // x / max(|x|, 1e-12) over the channels, as F::normalize, but from
       // elementwise ops on channel slices: LibTorch 1.13's norm reduction
       // over dim 1 took 2.3 ms of a 4.4 ms batch-1 pass (17.8 of 23 ms at
@@ -395,7 +395,7 @@ torch::Tensor SupernetImpl::Activate(slimserve::v1::TaskKind kind,
       }
       return raw / squared.clamp_min(1e-24).sqrt();
     }
-    case slimserve::v1::EDGES:
+    case slimserve::v1::TASK_KIND_EDGES:
       return torch::sigmoid(raw);
     default:
       return raw;

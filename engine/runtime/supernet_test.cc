@@ -97,9 +97,9 @@ TEST(SwitchableBatchNormTest, SharedAffineGetsGradientFromEveryConfig) {
 TEST(SupernetSpecTest, DecoderAffineLayoutFollowsTheSpec) {
   v1::ModelSpec spec = TinyModelSpec();
   const int64_t k = spec.encoder_widths_size() * spec.decoder_widths_size();
-  spec.set_decoder_bn_affine(v1::ModelSpec::AFFINE_PER_CONFIGURATION);
+  spec.set_decoder_bn_affine(v1::ModelSpec::DECODER_BATCH_NORM_AFFINE_PER_CONFIGURATION);
   Supernet per_config(spec);
-  spec.set_decoder_bn_affine(v1::ModelSpec::AFFINE_PER_DECODER_WIDTH);
+  spec.set_decoder_bn_affine(v1::ModelSpec::DECODER_BATCH_NORM_AFFINE_PER_DECODER_WIDTH);
   Supernet per_width(spec);
   const auto rows = [](Supernet& net, const std::string& name) {
     return net->named_parameters()[name].size(0);
@@ -126,7 +126,7 @@ TEST(ActivateTest, NormalsEqualNormalizeAndStayFiniteAtZero) {
   torch::Tensor raw = torch::randn({2, 3, 5, 7});
   raw.index_put_({0, torch::indexing::Slice(), 1, 2}, 0.0);  // a zero vector
   raw.set_requires_grad(true);
-  const torch::Tensor got = SupernetImpl::Activate(v1::SURFACE_NORMALS, raw);
+  const torch::Tensor got = SupernetImpl::Activate(v1::TASK_KIND_SURFACE_NORMALS, raw);
   const torch::Tensor want = torch::nn::functional::normalize(
       raw, torch::nn::functional::NormalizeFuncOptions().dim(1).eps(1e-12));
   EXPECT_TRUE(torch::allclose(got, want, 1e-6, 1e-6));
@@ -171,14 +171,14 @@ TEST_F(SupernetTest, ActivationsHaveTheirRanges) {
   c10::InferenceMode guard;
   const auto f = net_->Encode(torch::randn({1, 3, 32, 48}), 3);
   const torch::Tensor depth =
-      SupernetImpl::Activate(v1::DEPTH, net_->DecodeRaw(1, f, 3, 3));
+      SupernetImpl::Activate(v1::TASK_KIND_DEPTH, net_->DecodeRaw(1, f, 3, 3));
   EXPECT_GE(depth.min().item<float>(), 0.0f);
   const torch::Tensor normals =
-      SupernetImpl::Activate(v1::SURFACE_NORMALS, net_->DecodeRaw(2, f, 3, 3));
+      SupernetImpl::Activate(v1::TASK_KIND_SURFACE_NORMALS, net_->DecodeRaw(2, f, 3, 3));
   EXPECT_TRUE(torch::allclose(normals.norm(2, 1), torch::ones({1, 32, 48}),
                               1e-4, 1e-4));
   const torch::Tensor edges =
-      SupernetImpl::Activate(v1::EDGES, net_->DecodeRaw(3, f, 3, 3));
+      SupernetImpl::Activate(v1::TASK_KIND_EDGES, net_->DecodeRaw(3, f, 3, 3));
   EXPECT_GE(edges.min().item<float>(), 0.0f);
   EXPECT_LE(edges.max().item<float>(), 1.0f);
 }
@@ -260,9 +260,9 @@ TEST_F(PackageTest, WeightsOfAnotherSpecNameTheTensorAndShapes) {
 TEST_F(PackageTest, WeightsOfTheOtherDecoderAffineLayoutAreRefused) {
   v1::ModelSpec other = TinyModelSpec();
   other.set_decoder_bn_affine(other.decoder_bn_affine() ==
-                                      v1::ModelSpec::AFFINE_PER_DECODER_WIDTH
-                                  ? v1::ModelSpec::AFFINE_PER_CONFIGURATION
-                                  : v1::ModelSpec::AFFINE_PER_DECODER_WIDTH);
+                                      v1::ModelSpec::DECODER_BATCH_NORM_AFFINE_PER_DECODER_WIDTH
+                                  ? v1::ModelSpec::DECODER_BATCH_NORM_AFFINE_PER_CONFIGURATION
+                                  : v1::ModelSpec::DECODER_BATCH_NORM_AFFINE_PER_DECODER_WIDTH);
   Supernet net(other);
   const absl::Status st = LoadSupernet(net, dir_ + "/weights.pt");
   EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);

@@ -54,8 +54,8 @@ TaskOutput OutputHeader(const slimserve::v1::TaskSpec& task,
 
 int PngLevelFor(slimserve::v1::TaskKind kind, int configured) {
   if (configured >= 0) return configured;
-  return kind == slimserve::v1::DEPTH ||
-                 kind == slimserve::v1::SURFACE_NORMALS
+  return kind == slimserve::v1::TASK_KIND_DEPTH ||
+                 kind == slimserve::v1::TASK_KIND_SURFACE_NORMALS
              ? 0
              : 1;
 }
@@ -81,28 +81,28 @@ absl::StatusOr<TaskOutput> EncodeOutput(const slimserve::v1::TaskSpec& task,
   const int w = static_cast<int>(width);
   absl::StatusOr<std::string> png;
   switch (task.kind()) {
-    case slimserve::v1::SEMANTIC_SEGMENTATION: {
+    case slimserve::v1::TASK_KIND_SEMANTIC_SEGMENTATION: {
       std::vector<uint8_t> ids(n);
       SegmentationArgmaxCpu(chw, static_cast<int>(channels), h, w, ids.data());
       out.dtype = DType::kUint8;
       png = EncodePng(ids.data(), h, w, 1, 8, png_level);
       break;
     }
-    case slimserve::v1::DEPTH: {
+    case slimserve::v1::TASK_KIND_DEPTH: {
       std::vector<uint16_t> mm(n);
       DepthToMillimetresCpu(chw, n, mm.data());
       out.dtype = DType::kUint16;
       png = EncodePng(mm.data(), h, w, 1, 16, png_level);
       break;
     }
-    case slimserve::v1::SURFACE_NORMALS: {
+    case slimserve::v1::TASK_KIND_SURFACE_NORMALS: {
       std::vector<uint8_t> rgb(n * 3);
       NormalsToRgbCpu(chw, h, w, rgb.data());
       out.dtype = DType::kUint8;
       png = EncodePng(rgb.data(), h, w, 3, 8, png_level);
       break;
     }
-    case slimserve::v1::EDGES: {
+    case slimserve::v1::TASK_KIND_EDGES: {
       std::vector<uint8_t> e(n);
       EdgesToU8Cpu(chw, n, e.data());
       out.dtype = DType::kUint8;
@@ -122,13 +122,13 @@ void ActivateInPlace(slimserve::v1::TaskKind kind, float* chw,
                      int64_t channels, int64_t height, int64_t width) {
   const int64_t plane = height * width;
   switch (kind) {
-    case slimserve::v1::DEPTH:
+    case slimserve::v1::TASK_KIND_DEPTH:
       SoftplusCpu(chw, channels * plane);  // F::softplus: beta 1, threshold 20
       return;
-    case slimserve::v1::EDGES:
+    case slimserve::v1::TASK_KIND_EDGES:
       SigmoidCpu(chw, channels * plane);
       return;
-    case slimserve::v1::SURFACE_NORMALS:
+    case slimserve::v1::TASK_KIND_SURFACE_NORMALS:
       // x / sqrt(max(|x|^2, 1e-24)), summed in channel order, as Activate.
       for (int64_t p = 0; p < plane; ++p) {
         float squared = chw[p] * chw[p];
@@ -155,7 +155,7 @@ absl::StatusOr<TaskOutput> FinishOutput(const slimserve::v1::TaskSpec& task,
   }
   const int64_t n = int64_t{out_h} * out_w;
   if (format == OutputFormat::kPng &&
-      task.kind() == slimserve::v1::SEMANTIC_SEGMENTATION) {
+      task.kind() == slimserve::v1::TASK_KIND_SEMANTIC_SEGMENTATION) {
     // Fused: the argmax of the resized logits, never materialised.
     TaskOutput out = OutputHeader(task, format, channels, out_h, out_w);
     out.dtype = DType::kUint8;
@@ -181,7 +181,7 @@ absl::StatusOr<TaskOutput> FinishOutput(const slimserve::v1::TaskSpec& task,
     // edges are counted from the logits (EdgeLogitsToU8Cpu: exactly the
     // rounded sigmoid, no exp), and NormalsToRgbCpu normalises the vectors
     // itself (a second normalisation only moved values by an ulp).
-    if (task.kind() == slimserve::v1::EDGES) {
+    if (task.kind() == slimserve::v1::TASK_KIND_EDGES) {
       TaskOutput out = OutputHeader(task, format, channels, out_h, out_w);
       out.dtype = DType::kUint8;
       std::vector<uint8_t> e(n * channels);
@@ -192,7 +192,7 @@ absl::StatusOr<TaskOutput> FinishOutput(const slimserve::v1::TaskSpec& task,
       out.data = *std::move(png);
       return out;
     }
-    if (task.kind() != slimserve::v1::SURFACE_NORMALS) {
+    if (task.kind() != slimserve::v1::TASK_KIND_SURFACE_NORMALS) {
       ActivateInPlace(task.kind(), values, channels, out_h, out_w);
     }
     return EncodeOutput(task, format, values, channels, out_h, out_w,
@@ -223,8 +223,8 @@ absl::StatusOr<OutputShape> OutputShapeFor(const InferRequest& request,
     }
     int64_t per_pixel = 4 * TaskOutputChannels(task);  // RAW float32
     if (FormatFor(request, task.name()) == OutputFormat::kPng) {
-      per_pixel = task.kind() == slimserve::v1::DEPTH             ? 2
-                  : task.kind() == slimserve::v1::SURFACE_NORMALS ? 3
+      per_pixel = task.kind() == slimserve::v1::TASK_KIND_DEPTH             ? 2
+                  : task.kind() == slimserve::v1::TASK_KIND_SURFACE_NORMALS ? 3
                                                                   : 1;
     }
     bytes += per_pixel * pixels;

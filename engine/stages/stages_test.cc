@@ -256,11 +256,11 @@ TEST_F(EncodeOutputTest, FinishResizesThenActivatesAtTheOutputSize) {
 }
 
 TEST_F(EncodeOutputTest, PngLevelsPerKind) {
-  EXPECT_EQ(PngLevelFor(v1::DEPTH, -1), 0);
-  EXPECT_EQ(PngLevelFor(v1::SURFACE_NORMALS, -1), 0);
-  EXPECT_EQ(PngLevelFor(v1::SEMANTIC_SEGMENTATION, -1), 1);
-  EXPECT_EQ(PngLevelFor(v1::EDGES, -1), 1);
-  EXPECT_EQ(PngLevelFor(v1::DEPTH, 6), 6);
+  EXPECT_EQ(PngLevelFor(v1::TASK_KIND_DEPTH, -1), 0);
+  EXPECT_EQ(PngLevelFor(v1::TASK_KIND_SURFACE_NORMALS, -1), 0);
+  EXPECT_EQ(PngLevelFor(v1::TASK_KIND_SEMANTIC_SEGMENTATION, -1), 1);
+  EXPECT_EQ(PngLevelFor(v1::TASK_KIND_EDGES, -1), 1);
+  EXPECT_EQ(PngLevelFor(v1::TASK_KIND_DEPTH, 6), 6);
   // Stored or deflated, the same samples come back.
   std::vector<float> depth(96 * 128);
   for (size_t i = 0; i < depth.size(); ++i) depth[i] = 1.0f + 0.001f * i;

@@ -29,12 +29,12 @@ class SharedServerEnvironment : public ::testing::Environment {
 
 TestServer& SharedServer() { return *SharedServerSlot(); }
 
-const v1::ModelInfo& E2eTest::model_info() {
-  static const v1::ModelInfo* const info = [] {
-    absl::StatusOr<v1::ModelInfo> fetched =
+const v1::GetModelInfoResponse& E2eTest::model_info() {
+  static const v1::GetModelInfoResponse* const info = [] {
+    absl::StatusOr<v1::GetModelInfoResponse> fetched =
         SharedServer().client().GetModelInfo();
     EXPECT_TRUE(fetched.ok()) << fetched.status();
-    return new v1::ModelInfo(fetched.ok() ? *fetched : v1::ModelInfo());
+    return new v1::GetModelInfoResponse(fetched.ok() ? *fetched : v1::GetModelInfoResponse());
   }();
   return *info;
 }

@@ -119,12 +119,12 @@ std::vector<BadInfer> BadInfers() {
       {"too_many_output_formats",
        [](R* r) {
          for (int i = 0; i < 100; ++i) {
-           (*r->mutable_output_formats())["t" + std::to_string(i)] = v1::PNG;
+           (*r->mutable_output_formats())["t" + std::to_string(i)] = v1::OUTPUT_FORMAT_PNG;
          }
        },
        kInvalid, "output_formats: 100 entries, more than the limit of 64"},
       {"format_for_unknown_task",
-       [](R* r) { (*r->mutable_output_formats())["sky"] = v1::PNG; }, kInvalid,
+       [](R* r) { (*r->mutable_output_formats())["sky"] = v1::OUTPUT_FORMAT_PNG; }, kInvalid,
        "output_formats: unknown task \"sky\""},
   };
 }
@@ -206,7 +206,7 @@ TEST_F(E2eTest, UnparseableRequestBytesAreInvalidArgument) {
       grpc::ClientContext context;
       absl::Notification done;
       grpc::Status status;
-      stub.UnaryCall(&context, absl::StrCat("/slimserve.v1.Inference/", method),
+      stub.UnaryCall(&context, absl::StrCat("/slimserve.v1.InferenceService/", method),
                      grpc::StubOptions(), &request, &response,
                      [&](grpc::Status s) {
                        status = std::move(s);

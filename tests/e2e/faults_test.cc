@@ -88,7 +88,7 @@ TEST(FaultTest, AClientCancellingMidBatchLeavesItsBatchMateAlone) {
 
   std::shared_ptr<grpc::Channel> channel = *CreateSlimChannel(
       test->target(), ChannelOptions());
-  std::unique_ptr<v1::Inference::Stub> stub = v1::Inference::NewStub(channel);
+  std::unique_ptr<v1::InferenceService::Stub> stub = v1::InferenceService::NewStub(channel);
   grpc::ClientContext cancelled_context;
   v1::InferResponse cancelled_response;
   grpc::Status cancelled_status;
@@ -115,7 +115,7 @@ TEST(FaultTest, AClientCancellingMidBatchLeavesItsBatchMateAlone) {
   // machine.
   {
     grpc::ClientContext context;
-    v1::ModelInfo info;
+    v1::GetModelInfoResponse info;
     ASSERT_TRUE(stub->GetModelInfo(&context, v1::GetModelInfoRequest(), &info)
                     .ok());
   }
@@ -204,7 +204,7 @@ TEST(RetryPolicyTest, ServiceConfigNamesExactlyTheRetryableCodes) {
   EXPECT_THAT(config, HasSubstr(R"("maxAttempts":3)"));
   EXPECT_THAT(config, HasSubstr(R"("retryableStatusCodes":["UNAVAILABLE",)"
                                 R"("RESOURCE_EXHAUSTED","CANCELLED"])"));
-  EXPECT_THAT(config, HasSubstr(R"("service":"slimserve.v1.Inference")"));
+  EXPECT_THAT(config, HasSubstr(R"("service":"slimserve.v1.InferenceService")"));
 }
 
 }  // namespace

@@ -58,7 +58,7 @@ class InferenceTest : public E2eTest {
       SCOPED_TRACE(output.task());
       ASSERT_TRUE(output.has_tensor());
       const v1::Tensor& tensor = output.tensor();
-      EXPECT_EQ(tensor.dtype(), v1::FLOAT32);
+      EXPECT_EQ(tensor.dtype(), v1::DATA_TYPE_FLOAT32);
       EXPECT_THAT(tensor.shape(), ElementsAre(output.shape(0), output.shape(1),
                                               output.shape(2)));
       ASSERT_EQ(tensor.data().size(),
@@ -91,7 +91,7 @@ class InferenceTest : public E2eTest {
 };
 
 TEST_F(InferenceTest, ModelInfoDescribesTheTinyModel) {
-  const v1::ModelInfo& info = model_info();
+  const v1::GetModelInfoResponse& info = model_info();
   EXPECT_FALSE(info.name().empty());
   EXPECT_EQ(info.input_height(), 32);
   EXPECT_EQ(info.input_width(), 48);
@@ -104,8 +104,8 @@ TEST_F(InferenceTest, ModelInfoDescribesTheTinyModel) {
 
   ASSERT_EQ(info.tasks_size(), 4);
   const char* const kNames[] = {"semseg", "depth", "normals", "edges"};
-  const v1::TaskKind kKinds[] = {v1::SEMANTIC_SEGMENTATION, v1::DEPTH,
-                                 v1::SURFACE_NORMALS, v1::EDGES};
+  const v1::TaskKind kKinds[] = {v1::TASK_KIND_SEMANTIC_SEGMENTATION, v1::TASK_KIND_DEPTH,
+                                 v1::TASK_KIND_SURFACE_NORMALS, v1::TASK_KIND_EDGES};
   double full = info.encoder_mflops(info.encoder_mflops_size() - 1);
   for (int t = 0; t < 4; ++t) {
     const v1::TaskInfo& task = info.tasks(t);
@@ -151,7 +151,7 @@ TEST_F(InferenceTest, ModelInfoDescribesTheTinyModel) {
 
 TEST_F(InferenceTest, InfersRawOutputsFromPng) {
   absl::StatusOr<v1::InferResponse> response =
-      client().Infer(PngInferRequest(1.0, v1::RAW));
+      client().Infer(PngInferRequest(1.0, v1::OUTPUT_FORMAT_RAW));
   ASSERT_TRUE(response.ok()) << response.status();
   ExpectValidRawOutputs(*response);
   const v1::Timings& t = response->timings();
@@ -196,7 +196,7 @@ TEST_F(InferenceTest, InfersFromRawImagesOfEveryChannelCount) {
 
 TEST_F(InferenceTest, PngOutputsDecode) {
   absl::StatusOr<v1::InferResponse> response =
-      client().Infer(PngInferRequest(0.5, v1::PNG));
+      client().Infer(PngInferRequest(0.5, v1::OUTPUT_FORMAT_PNG));
   ASSERT_TRUE(response.ok()) << response.status();
   ASSERT_THAT(OutputTasks(*response),
               ElementsAre("semseg", "depth", "normals", "edges"));
@@ -229,7 +229,7 @@ TEST_F(InferenceTest, PngOutputsDecode) {
 // resizing the model-size ones would give, in kind (class ids in range,
 // unit normals, depth > 0, edges in [0, 1]).
 TEST_F(InferenceTest, OutputsAtTheInputSize) {
-  for (v1::OutputFormat format : {v1::RAW, v1::PNG}) {
+  for (v1::OutputFormat format : {v1::OUTPUT_FORMAT_RAW, v1::OUTPUT_FORMAT_PNG}) {
     SCOPED_TRACE(v1::OutputFormat_Name(format));
     v1::InferRequest request = PngInferRequest(0.5, format);
     request.set_output_size(v1::OUTPUT_SIZE_INPUT);
@@ -241,12 +241,12 @@ TEST_F(InferenceTest, OutputsAtTheInputSize) {
       EXPECT_EQ(output.shape(1), 40);
       EXPECT_EQ(output.shape(2), 60);
       const int64_t pixels = 40 * 60;
-      if (format == v1::PNG) {
+      if (format == v1::OUTPUT_FORMAT_PNG) {
         absl::StatusOr<DecodedPng> png = DecodePngRaw(output.png());
         ASSERT_TRUE(png.ok()) << png.status();
         EXPECT_EQ(png->height, 40);
         EXPECT_EQ(png->width, 60);
-        if (output.kind() == v1::SEMANTIC_SEGMENTATION) {
+        if (output.kind() == v1::TASK_KIND_SEMANTIC_SEGMENTATION) {
           for (uint16_t id : png->samples) ASSERT_LT(id, num_classes());
         }
         continue;
@@ -256,14 +256,14 @@ TEST_F(InferenceTest, OutputsAtTheInputSize) {
       const float* v = reinterpret_cast<const float*>(data.data());
       for (int64_t p = 0; p < pixels; p += 37) {
         switch (output.kind()) {
-          case v1::DEPTH:
+          case v1::TASK_KIND_DEPTH:
             ASSERT_GT(v[p], 0.0f);
             break;
-          case v1::EDGES:
+          case v1::TASK_KIND_EDGES:
             ASSERT_GE(v[p], 0.0f);
             ASSERT_LE(v[p], 1.0f);
             break;
-          case v1::SURFACE_NORMALS:
+          case v1::TASK_KIND_SURFACE_NORMALS:
             ASSERT_NEAR(v[p] * v[p] + v[pixels + p] * v[pixels + p] +
                             v[2 * pixels + p] * v[2 * pixels + p],
                         1.0f, 1e-4f);
@@ -281,8 +281,8 @@ TEST_F(InferenceTest, OutputsAtTheInputSize) {
 }
 
 TEST_F(InferenceTest, FormatsPerTask) {
-  v1::InferRequest request = PngInferRequest(0.5, v1::RAW);
-  (*request.mutable_output_formats())["depth"] = v1::PNG;
+  v1::InferRequest request = PngInferRequest(0.5, v1::OUTPUT_FORMAT_RAW);
+  (*request.mutable_output_formats())["depth"] = v1::OUTPUT_FORMAT_PNG;
   absl::StatusOr<v1::InferResponse> response = client().Infer(request);
   ASSERT_TRUE(response.ok()) << response.status();
   for (const v1::TaskOutput& output : response->outputs()) {

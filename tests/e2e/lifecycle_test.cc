@@ -23,7 +23,7 @@ using ::testing::HasSubstr;
 using HealthStatus = grpc::health::v1::HealthCheckResponse;
 
 TEST_F(E2eTest, HealthIsServing) {
-  for (const std::string service : {"", "slimserve.v1.Inference"}) {
+  for (const std::string service : {"", "slimserve.v1.InferenceService"}) {
     absl::StatusOr<HealthStatus> health = client().Health(service);
     ASSERT_TRUE(health.ok()) << health.status();
     EXPECT_EQ(health->status(), HealthStatus::SERVING) << service;
@@ -60,7 +60,7 @@ TEST_F(E2eTest, ReflectionListsTheService) {
   for (const grpc::Slice& s : slices) {
     bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
   }
-  EXPECT_THAT(bytes, HasSubstr("slimserve.v1.Inference"));
+  EXPECT_THAT(bytes, HasSubstr("slimserve.v1.InferenceService"));
   EXPECT_THAT(bytes, HasSubstr("grpc.health.v1.Health"));
   EXPECT_TRUE(stream->Finish().ok());
 }

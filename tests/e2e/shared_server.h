@@ -17,7 +17,7 @@ class E2eTest : public ::testing::Test {
   SlimClient& client() { return SharedServer().client(); }
 
   // The served model's info, fetched once.
-  const v1::ModelInfo& model_info();
+  const v1::GetModelInfoResponse& model_info();
 
   // Asserts that a valid call still succeeds (after a rejected one).
   void ExpectServerStillWorks();

@@ -81,7 +81,7 @@ std::string TestPng();
 // An InferRequest for TestPng() at budget `fraction`, every task, outputs in
 // `format`.
 v1::InferRequest PngInferRequest(double fraction,
-                                 v1::OutputFormat format = v1::RAW);
+                                 v1::OutputFormat format = v1::OUTPUT_FORMAT_RAW);
 
 }  // namespace slimserve
 

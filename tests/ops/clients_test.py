@@ -77,7 +77,7 @@ class PythonClientTest(unittest.TestCase):
     def test_health(self):
         self.assertEqual(self.client.health(timeout=10), "SERVING")
         self.assertEqual(
-            self.client.health("slimserve.v1.Inference", timeout=10),
+            self.client.health("slimserve.v1.InferenceService", timeout=10),
             "SERVING")
         with self.assertRaises(grpc.RpcError) as raised:
             self.client.health("no.such.Service", timeout=10)
@@ -85,7 +85,7 @@ class PythonClientTest(unittest.TestCase):
 
     def test_reflection_lists_the_services(self):
         services = self.client.list_services(timeout=10)
-        for name in ["slimserve.v1.Inference", "grpc.health.v1.Health",
+        for name in ["slimserve.v1.InferenceService", "grpc.health.v1.Health",
                      "grpc.reflection.v1alpha.ServerReflection"]:
             self.assertIn(name, services)
 
@@ -151,7 +151,7 @@ class NodeClientTest(unittest.TestCase):
         self.assertEqual(info["name"], "tiny")
         self.assertEqual([t["name"] for t in info["tasks"]], TASKS)
         # Enums as names.
-        self.assertEqual(info["tasks"][0]["kind"], "SEMANTIC_SEGMENTATION")
+        self.assertEqual(info["tasks"][0]["kind"], "TASK_KIND_SEMANTIC_SEGMENTATION")
 
     def test_health(self):
         code, health = self.node("health")
@@ -162,8 +162,8 @@ class NodeClientTest(unittest.TestCase):
 
 
 class FlakyServer:
-    """A gRPC server of slimserve.v1.Inference/GetModelInfo that answers
-    the first `failures` calls with `code`, then with a ModelInfo named
+    """A gRPC server of slimserve.v1.InferenceService/GetModelInfo that answers
+    the first `failures` calls with `code`, then with a GetModelInfoResponse named
     "flaky"; it counts every attempt. A stand-in for a replica that is
     restarting, to test the clients' retry policy deterministically (the
     real server's refusals are tested in tests/e2e/faults_test.cc)."""
@@ -174,13 +174,13 @@ class FlakyServer:
         self.failures = failures
         self.code = code
         handler = grpc.method_handlers_generic_handler(
-            "slimserve.v1.Inference", {
+            "slimserve.v1.InferenceService", {
                 "GetModelInfo": grpc.unary_unary_rpc_method_handler(
                     self._model_info,
                     request_deserializer=(
                         slimserve_pb2.GetModelInfoRequest.FromString),
                     response_serializer=(
-                        slimserve_pb2.ModelInfo.SerializeToString)),
+                        slimserve_pb2.GetModelInfoResponse.SerializeToString)),
             })
         self.server = grpc.server(
             concurrent.futures.ThreadPoolExecutor(max_workers=4))
@@ -195,7 +195,7 @@ class FlakyServer:
             failing = self.attempts <= self.failures
         if failing:
             context.abort(self.code, "flaky: attempt %d" % self.attempts)
-        return slimserve_pb2.ModelInfo(name="flaky")
+        return slimserve_pb2.GetModelInfoResponse(name="flaky")
 
     def stop(self):
         self.server.stop(None)
@@ -227,7 +227,7 @@ class RetryPolicyTest(unittest.TestCase):
         self.flaky = FlakyServer(failures, code)
 
     def python(self, **kwargs):
-        """(ModelInfo name or status code name, attempts seen)."""
+        """(GetModelInfoResponse name or status code name, attempts seen)."""
         with slimserve_client.SlimClient(self.flaky.target, **kwargs) as c:
             try:
                 result = c.model_info(timeout=20).name

@@ -336,7 +336,7 @@ class KubernetesTest(unittest.TestCase):
             self.assertEqual(self.container[probe]["grpc"]["port"], grpc_port,
                              probe)
         self.assertEqual(self.container["readinessProbe"]["grpc"]["service"],
-                         "slimserve.v1.Inference")
+                         "slimserve.v1.InferenceService")
 
     def test_drain_fits_in_the_termination_grace_period(self):
         args = self.container["args"]

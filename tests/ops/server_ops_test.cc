@@ -181,7 +181,7 @@ TEST(ServerDrainTest, DrainKeepsServingWithHealthNotServing) {
 
   (*server)->StartDrain();
   (*server)->StartDrain();  // Idempotent.
-  for (const std::string service : {"", "slimserve.v1.Inference"}) {
+  for (const std::string service : {"", "slimserve.v1.InferenceService"}) {
     absl::StatusOr<HealthStatus> health = (*client)->Health(service);
     ASSERT_TRUE(health.ok()) << health.status();
     EXPECT_EQ(health->status(), HealthStatus::NOT_SERVING) << service;
@@ -327,7 +327,7 @@ absl::Status InferOver(const std::string& target, ChannelOptions options) {
   grpc::ClientContext context;
   context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(60)));
   v1::InferResponse response;
-  const grpc::Status status = v1::Inference::NewStub(*channel)->Infer(
+  const grpc::Status status = v1::InferenceService::NewStub(*channel)->Infer(
       &context, SmallRequest(), &response);
   return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
                       status.error_message());
@@ -459,7 +459,7 @@ TEST(ChannelOptionsTest, ServiceConfigHasWhatTheOptionsAskFor) {
   EXPECT_THAT(both, HasSubstr(R"("retryPolicy")"));
   EXPECT_THAT(both, HasSubstr(R"("loadBalancingConfig":[{"round_robin":{}}])"));
   EXPECT_THAT(both, HasSubstr(
-      R"("healthCheckConfig":{"serviceName":"slimserve.v1.Inference"})"));
+      R"("healthCheckConfig":{"serviceName":"slimserve.v1.InferenceService"})"));
   options.retry = false;
   EXPECT_THAT(ServiceConfigJson(options), Not(HasSubstr("retryPolicy")));
   options.lb_policy = "pick_first";

@@ -32,21 +32,21 @@ class TaskAccumulator {
     const int64_t hw = h * w;
     for (int64_t i = 0; i < n; ++i) {
       switch (kind_) {
-        case slimserve::v1::SEMANTIC_SEGMENTATION: {
+        case slimserve::v1::TASK_KIND_SEMANTIC_SEGMENTATION: {
           const torch::Tensor pred = out[i].argmax(0).to(torch::kUInt8).contiguous();
           const torch::Tensor gt = b.semantic[i].to(torch::kUInt8).contiguous();
           seg_.Add(pred.data_ptr<uint8_t>(), gt.data_ptr<uint8_t>(), hw);
           break;
         }
-        case slimserve::v1::DEPTH:
+        case slimserve::v1::TASK_KIND_DEPTH:
           depth_.Add(out[i].contiguous().data_ptr<float>(),
                      b.depth[i].contiguous().data_ptr<float>(), hw);
           break;
-        case slimserve::v1::SURFACE_NORMALS:
+        case slimserve::v1::TASK_KIND_SURFACE_NORMALS:
           normals_.Add(out[i].contiguous().data_ptr<float>(),
                        b.normals[i].contiguous().data_ptr<float>(), hw);
           break;
-        case slimserve::v1::EDGES: {
+        case slimserve::v1::TASK_KIND_EDGES: {
           const torch::Tensor gt = b.edges[i].to(torch::kUInt8).contiguous();
           edges_.Add(out[i].contiguous().data_ptr<float>(),
                      gt.data_ptr<uint8_t>(), static_cast<int>(h),
@@ -62,19 +62,19 @@ class TaskAccumulator {
   TaskMetrics Result() const {
     TaskMetrics m;
     switch (kind_) {
-      case slimserve::v1::SEMANTIC_SEGMENTATION:
+      case slimserve::v1::TASK_KIND_SEMANTIC_SEGMENTATION:
         m = {"miou", seg_.MeanIoU(), true, {{"pixel_accuracy", seg_.PixelAccuracy()}}};
         break;
-      case slimserve::v1::DEPTH:
+      case slimserve::v1::TASK_KIND_DEPTH:
         m = {"rmse", depth_.Rmse(), false, {{"abs_rel", depth_.AbsRel()}}};
         break;
-      case slimserve::v1::SURFACE_NORMALS:
+      case slimserve::v1::TASK_KIND_SURFACE_NORMALS:
         m = {"mean_angle_deg", normals_.MeanAngleDeg(), false,
              {{"within_11_25", normals_.FractionWithin(11.25)},
               {"within_22_5", normals_.FractionWithin(22.5)},
               {"within_30", normals_.FractionWithin(30)}}};
         break;
-      case slimserve::v1::EDGES:
+      case slimserve::v1::TASK_KIND_EDGES:
         m = {"f_score", edges_.FScore(), true,
              {{"precision", edges_.Precision()}, {"recall", edges_.Recall()}}};
         break;
@@ -97,7 +97,7 @@ torch::Tensor BaselineOutput(TaskKind kind, const Batch& all, int num_classes) {
   const int64_t n = all.image.size(0), h = all.image.size(2),
                 w = all.image.size(3);
   switch (kind) {
-    case slimserve::v1::SEMANTIC_SEGMENTATION: {
+    case slimserve::v1::TASK_KIND_SEMANTIC_SEGMENTATION: {
       const torch::Tensor counts =
           torch::bincount(all.semantic.flatten(), {}, num_classes);
       const int64_t top = counts.argmax().item<int64_t>();
@@ -105,14 +105,14 @@ torch::Tensor BaselineOutput(TaskKind kind, const Batch& all, int num_classes) {
       logits.select(1, top).fill_(1.0);
       return logits;
     }
-    case slimserve::v1::DEPTH:
+    case slimserve::v1::TASK_KIND_DEPTH:
       return torch::full({n, 1, h, w}, all.depth.mean().item<float>());
-    case slimserve::v1::SURFACE_NORMALS: {
+    case slimserve::v1::TASK_KIND_SURFACE_NORMALS: {
       torch::Tensor mean = all.normals.mean({0, 2, 3});
       mean = mean / mean.norm();
       return mean.view({1, 3, 1, 1}).expand({n, 3, h, w}).contiguous();
     }
-    case slimserve::v1::EDGES:
+    case slimserve::v1::TASK_KIND_EDGES:
       return torch::ones({n, 1, h, w});  // every pixel an edge
     default:
       return torch::Tensor();

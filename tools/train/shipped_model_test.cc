@@ -104,11 +104,11 @@ TEST_F(ShippedModelTest, WeightsBeatTrivialBaselinesOnFreshScenes) {
     const double base = r->baselines[t].value;
     const std::string& name = spec_.tasks(t).name();
     switch (spec_.tasks(t).kind()) {
-      case slimserve::v1::SEMANTIC_SEGMENTATION:
+      case slimserve::v1::TASK_KIND_SEMANTIC_SEGMENTATION:
         EXPECT_GE(full.value, 3 * base) << name << " mIoU";
         break;
-      case slimserve::v1::DEPTH:
-      case slimserve::v1::SURFACE_NORMALS:
+      case slimserve::v1::TASK_KIND_DEPTH:
+      case slimserve::v1::TASK_KIND_SURFACE_NORMALS:
         EXPECT_LE(full.value, 0.5 * base) << name << " " << full.metric;
         break;
       default:

@@ -62,13 +62,13 @@ torch::Tensor CosineLoss(const torch::Tensor& raw, const torch::Tensor& unit) {
 torch::Tensor TaskLoss(TaskKind kind, const torch::Tensor& raw,
                        const Batch& b) {
   switch (kind) {
-    case slimserve::v1::SEMANTIC_SEGMENTATION:
+    case slimserve::v1::TASK_KIND_SEMANTIC_SEGMENTATION:
       return F::cross_entropy(raw, b.semantic);
-    case slimserve::v1::DEPTH:
+    case slimserve::v1::TASK_KIND_DEPTH:
       return F::l1_loss(F::softplus(raw), b.depth);
-    case slimserve::v1::SURFACE_NORMALS:
+    case slimserve::v1::TASK_KIND_SURFACE_NORMALS:
       return CosineLoss(raw, b.normals);
-    case slimserve::v1::EDGES:
+    case slimserve::v1::TASK_KIND_EDGES:
       return BalancedBce(raw, b.edges);
     default:
       return torch::zeros({});
@@ -79,19 +79,19 @@ torch::Tensor TaskLoss(TaskKind kind, const torch::Tensor& raw,
 torch::Tensor DistillLoss(TaskKind kind, const torch::Tensor& student,
                           const torch::Tensor& teacher) {
   switch (kind) {
-    case slimserve::v1::SEMANTIC_SEGMENTATION: {
+    case slimserve::v1::TASK_KIND_SEMANTIC_SEGMENTATION: {
       const torch::Tensor t = torch::softmax(teacher, 1);
       return (t * (torch::log_softmax(teacher, 1) -
                    torch::log_softmax(student, 1)))
           .sum(1)
           .mean();
     }
-    case slimserve::v1::DEPTH:
+    case slimserve::v1::TASK_KIND_DEPTH:
       return F::l1_loss(F::softplus(student), F::softplus(teacher));
-    case slimserve::v1::SURFACE_NORMALS:
+    case slimserve::v1::TASK_KIND_SURFACE_NORMALS:
       return CosineLoss(student,
                         F::normalize(teacher, F::NormalizeFuncOptions().dim(1)));
-    case slimserve::v1::EDGES:
+    case slimserve::v1::TASK_KIND_EDGES:
       return F::binary_cross_entropy_with_logits(student,
                                                  torch::sigmoid(teacher));
     default:

@@ -191,7 +191,7 @@ TEST(TrainerTest, ExtraDecoderWidthsTrainTheOtherPairs) {
   // weight decay alone moves it by ~lr * 1e-4); with every other width (3)
   // it is trained like the ends.
   TrainerOptions o = TinyOptions(TempDir("ends_only"));
-  o.spec.set_decoder_bn_affine(v1::ModelSpec::AFFINE_PER_CONFIGURATION);
+  o.spec.set_decoder_bn_affine(v1::ModelSpec::DECODER_BATCH_NORM_AFFINE_PER_CONFIGURATION);
   o.num_random_configs = 0;
   o.extra_decoder_widths = 0;
   o.warmup_steps = 0;
