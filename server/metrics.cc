@@ -12,7 +12,10 @@
 namespace slimserve {
 namespace {
 
-constexpr const char* kRpcNames[kNumRpcs] = {"Infer", "Plan", "GetModelInfo"};
+constexpr const char* kRpcNames[kNumRpcs] = {
+    "Infer",          "Plan",           "GetModelInfo",
+    "ModelInfer",     "ModelMetadata",  "ModelReady",
+    "ServerMetadata", "ServerReady",    "ServerLive"};
 constexpr const char* kRejectReasonNames[kNumRejectReasons] = {
     "overloaded",      "deadline",    "budget_too_small",
     "invalid_request", "unsupported", "shutting_down"};
@@ -113,7 +116,8 @@ Metrics::Metrics(const Options& options)
   auto& requests = prometheus::BuildCounter()
                        .Name("slimserve_requests_total")
                        .Help(
-                           "Finished RPCs of slimserve.v1.InferenceService, by RPC "
+                           "Finished RPCs of slimserve.v1.InferenceService and "
+                           "KServe v2 (inference.GRPCInferenceService), by RPC "
                            "and gRPC status code.")
                        .Register(registry);
   auto& duration =
@@ -272,7 +276,7 @@ void Metrics::RpcFinished(Rpc rpc, absl::StatusCode code,
   inflight_->Decrement();
   requests_[r][CodeIndex(code)]->Increment();
   request_duration_[r]->Observe(absl::ToDoubleSeconds(latency));
-  if (rpc == Rpc::kInfer) {
+  if (rpc == Rpc::kInfer || rpc == Rpc::kModelInfer) {
     if (std::optional<RejectReason> reason = RejectReasonFor(code)) {
       rejected_[static_cast<int>(*reason)]->Increment();
     }

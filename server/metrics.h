@@ -8,7 +8,7 @@
 // never request ids or other client strings):
 //
 //   slimserve_requests_total{rpc, code}            counter, every finished RPC
-//                                                   of slimserve.v1.InferenceService
+//                                                   (see Rpc)
 //   slimserve_request_duration_seconds{rpc}        histogram, arrival -> reply
 //   slimserve_queue_duration_seconds               histogram, engine queue
 //   slimserve_compute_duration_seconds             histogram, forward pass
@@ -71,9 +71,22 @@ namespace slimserve {
 inline constexpr char kSlimserveVersion[] = "0.1.0";
 
 // The RPCs of slimserve.v1.InferenceService (label `rpc`: "Infer", "Plan",
-// "GetModelInfo"). Health and reflection are gRPC's and not counted.
-enum class Rpc { kInfer = 0, kPlan, kGetModelInfo };
-inline constexpr int kNumRpcs = 3;
+// "GetModelInfo") and of KServe v2's inference.GRPCInferenceService
+// ("ModelInfer", "ModelMetadata", "ModelReady", "ServerMetadata",
+// "ServerReady", "ServerLive"). Health and reflection are gRPC's and not
+// counted.
+enum class Rpc {
+  kInfer = 0,
+  kPlan,
+  kGetModelInfo,
+  kModelInfer,
+  kModelMetadata,
+  kModelReady,
+  kServerMetadata,
+  kServerReady,
+  kServerLive,
+};
+inline constexpr int kNumRpcs = 9;
 
 // Why an Infer call was refused (label `reason`). The fixed set of labels.
 enum class RejectReason {

@@ -168,6 +168,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const Options& options,
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
 
   auto service = std::make_unique<InferenceService>(engine, metrics.get());
+  auto kserve = std::make_unique<KServeService>(engine, metrics.get());
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(options.address, CredentialsFor(options.tls), &port);
@@ -201,6 +202,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const Options& options,
   builder.SetResourceQuota(quota);
 
   builder.RegisterService(service.get());
+  builder.RegisterService(kserve.get());
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {
     // gRPC says why only in its log: the address, or (with TLS) credentials
@@ -219,16 +221,20 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const Options& options,
   grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
   health->SetServingStatus("", true);
   health->SetServingStatus(v1::InferenceService::service_full_name(), true);
+  kserve->SetReady(true);
   metrics->SetServing(true);
-  return std::unique_ptr<Server>(new Server(
-      std::move(metrics), std::move(service), std::move(server), port, engine));
+  return std::unique_ptr<Server>(
+      new Server(std::move(metrics), std::move(service), std::move(kserve),
+                 std::move(server), port, engine));
 }
 
 Server::Server(std::shared_ptr<Metrics> metrics,
                std::unique_ptr<InferenceService> service,
+               std::unique_ptr<KServeService> kserve,
                std::unique_ptr<grpc::Server> server, int port, Engine* engine)
     : metrics_(std::move(metrics)),
       service_(std::move(service)),
+      kserve_(std::move(kserve)),
       server_(std::move(server)),
       port_(port),
       engine_(engine) {}
@@ -249,6 +255,7 @@ void Server::StartDrain() {
                  << engine_->InFlight() << " in flight)";
   // Every service, the overall one included.
   server_->GetHealthCheckService()->SetServingStatus(false);
+  kserve_->SetReady(false);
   metrics_->SetServing(false);
 }
 

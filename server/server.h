@@ -1,10 +1,12 @@
 #ifndef SLIMSERVE_SERVER_SERVER_H_
 #define SLIMSERVE_SERVER_SERVER_H_
 
-// The slimserve gRPC server: slimserve.v1.InferenceService over one Engine, plus the
+// The slimserve gRPC server: slimserve.v1.InferenceService and KServe v2's
+// inference.GRPCInferenceService over one Engine, on one port, plus the
 // standard health service (grpc.health.v1.Health) and server reflection.
 //
-// Life cycle and health (overall "" and "slimserve.v1.InferenceService"):
+// Life cycle and health (overall "" and "slimserve.v1.InferenceService"; the
+// KServe ServerReady/ModelReady answers follow it):
 //   Create()      the port is bound only now, after the Engine was created,
 //                 i.e. loaded and (Engine::Options.warmup) warmed up: nothing
 //                 answers health before that, so probes fail (connection
@@ -29,6 +31,7 @@
 #include "engine/engine.h"
 #include "grpcpp/grpcpp.h"
 #include "server/metrics.h"
+#include "server/kserve.h"
 #include "server/service.h"
 
 namespace slimserve {
@@ -149,12 +152,14 @@ class Server {
  private:
   Server(std::shared_ptr<Metrics> metrics,
          std::unique_ptr<InferenceService> service,
+         std::unique_ptr<KServeService> kserve,
          std::unique_ptr<grpc::Server> server, int port, Engine* engine);
 
   // Constant after construction. metrics_ is declared first: the service
   // records into it until the gRPC server is gone.
   const std::shared_ptr<Metrics> metrics_;
   const std::unique_ptr<InferenceService> service_;
+  const std::unique_ptr<KServeService> kserve_;
   const std::unique_ptr<grpc::Server> server_;
   const int port_;
   Engine* const engine_;
