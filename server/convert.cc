@@ -203,6 +203,25 @@ absl::StatusOr<InferRequest> InferRequestFromProto(
   return out;
 }
 
+void ApplyStreamDefaults(const v1::StreamDefaults& defaults,
+                         v1::InferRequest* frame) {
+  if (!frame->has_budget() && defaults.has_budget()) {
+    *frame->mutable_budget() = defaults.budget();
+  }
+  if (frame->task_weights().empty()) {
+    *frame->mutable_task_weights() = defaults.task_weights();
+  }
+  if (frame->output_formats().empty()) {
+    *frame->mutable_output_formats() = defaults.output_formats();
+  }
+  if (frame->default_output_format() == v1::OUTPUT_FORMAT_UNSPECIFIED) {
+    frame->set_default_output_format(defaults.default_output_format());
+  }
+  if (frame->output_size() == v1::OUTPUT_SIZE_UNSPECIFIED) {
+    frame->set_output_size(defaults.output_size());
+  }
+}
+
 void PlanToProto(const ArchPlan& plan, v1::PlanInfo* out) {
   out->set_encoder_width(plan.encoder_width);
   for (const TaskPlan& t : plan.tasks) {

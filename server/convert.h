@@ -35,6 +35,12 @@ absl::StatusOr<PlanRequest> PlanRequestFromProto(
 absl::StatusOr<InferRequest> InferRequestFromProto(
     const v1::InferRequest& request);
 
+// A stream frame with the stream's defaults filled in where it leaves a
+// field unset: budget, an empty task_weights or output_formats map, an
+// UNSPECIFIED default_output_format or output_size.
+void ApplyStreamDefaults(const v1::StreamDefaults& defaults,
+                         v1::InferRequest* frame);
+
 // Engine -> wire.
 
 void PlanToProto(const ArchPlan& plan, v1::PlanInfo* out);

@@ -217,6 +217,33 @@ TEST(InferResultToProtoTest, ConvertsOutputsPlanAndTimings) {
   EXPECT_DOUBLE_EQ(out.timings().compute_ms(), 3);
 }
 
+TEST(ApplyStreamDefaultsTest, FillsWhatTheFrameLeavesUnset) {
+  v1::StreamDefaults defaults;
+  defaults.mutable_budget()->set_fraction(0.25);
+  (*defaults.mutable_task_weights())["depth"] = 2;
+  (*defaults.mutable_output_formats())["depth"] = v1::OUTPUT_FORMAT_PNG;
+  defaults.set_default_output_format(v1::OUTPUT_FORMAT_PNG);
+  defaults.set_output_size(v1::OUTPUT_SIZE_INPUT);
+
+  v1::InferRequest bare;
+  ApplyStreamDefaults(defaults, &bare);
+  EXPECT_EQ(bare.budget().fraction(), 0.25);
+  EXPECT_EQ(bare.task_weights().at("depth"), 2);
+  EXPECT_EQ(bare.output_formats().at("depth"), v1::OUTPUT_FORMAT_PNG);
+  EXPECT_EQ(bare.default_output_format(), v1::OUTPUT_FORMAT_PNG);
+  EXPECT_EQ(bare.output_size(), v1::OUTPUT_SIZE_INPUT);
+
+  v1::InferRequest own;
+  own.mutable_budget()->set_mflops(100);
+  (*own.mutable_task_weights())["edges"] = 1;
+  (*own.mutable_output_formats())["edges"] = v1::OUTPUT_FORMAT_RAW;
+  own.set_default_output_format(v1::OUTPUT_FORMAT_RAW);
+  own.set_output_size(v1::OUTPUT_SIZE_MODEL);
+  const std::string before = own.SerializeAsString();
+  ApplyStreamDefaults(defaults, &own);
+  EXPECT_EQ(own.SerializeAsString(), before);
+}
+
 }  // namespace
 }  // namespace slimserve
 

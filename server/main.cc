@@ -164,6 +164,10 @@ ABSL_FLAG(int64_t, max_grpc_memory_bytes,
           ServerDefaults().resources.max_memory_bytes,
           "gRPC resource quota: memory for gRPC's buffers (not the model's); "
           "0: no limit");
+ABSL_FLAG(int, stream_max_inflight_frames,
+          ServerDefaults().stream_max_inflight_frames,
+          "InferStream: frames a stream may have unanswered before the server "
+          "stops reading it (flow control, memory bound); >= 1");
 
 namespace slimserve {
 namespace {
@@ -331,6 +335,8 @@ int Main() {
   server_options.resources.max_threads = absl::GetFlag(FLAGS_max_threads);
   server_options.resources.max_memory_bytes =
       absl::GetFlag(FLAGS_max_grpc_memory_bytes);
+  server_options.stream_max_inflight_frames =
+      absl::GetFlag(FLAGS_stream_max_inflight_frames);
   server_options.metrics = *metrics;
   absl::StatusOr<std::unique_ptr<Server>> server =
       Server::Create(server_options, engine->get());

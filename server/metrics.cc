@@ -15,7 +15,8 @@ namespace {
 constexpr const char* kRpcNames[kNumRpcs] = {
     "Infer",          "Plan",           "GetModelInfo",
     "ModelInfer",     "ModelMetadata",  "ModelReady",
-    "ServerMetadata", "ServerReady",    "ServerLive"};
+    "ServerMetadata", "ServerReady",    "ServerLive",
+    "InferStream"};
 constexpr const char* kRejectReasonNames[kNumRejectReasons] = {
     "overloaded",      "deadline",    "budget_too_small",
     "invalid_request", "unsupported", "shutting_down"};
@@ -149,9 +150,31 @@ Metrics::Metrics(const Options& options)
                            .Add({}, LatencyBuckets());
   inflight_ = &prometheus::BuildGauge()
                    .Name("slimserve_inflight_requests")
-                   .Help("RPCs of slimserve.v1.InferenceService being handled now.")
+                   .Help("Calls being handled now: unary RPCs of both protocols and "
+                         "frames of streams.")
                    .Register(registry)
                    .Add({});
+  active_streams_ = &prometheus::BuildGauge()
+                         .Name("slimserve_active_streams")
+                         .Help("Open InferStream calls.")
+                         .Register(registry)
+                         .Add({});
+  auto& frames = prometheus::BuildCounter()
+                     .Name("slimserve_stream_frames_total")
+                     .Help("Answered frames of InferStream calls, by the "
+                           "frame's status code.")
+                     .Register(registry);
+  for (int code = 0; code < kNumCodes; ++code) {
+    stream_frames_[code] = &frames.Add(
+        {{"code",
+          absl::StatusCodeToString(static_cast<absl::StatusCode>(code))}});
+  }
+  frame_duration_ =
+      &prometheus::BuildHistogram()
+           .Name("slimserve_stream_frame_duration_seconds")
+           .Help("Time from a stream frame's arrival to its response.")
+           .Register(registry)
+           .Add({}, LatencyBuckets());
   serving_ = &prometheus::BuildGauge()
                   .Name("slimserve_serving")
                   .Help(
@@ -280,6 +303,24 @@ void Metrics::RpcFinished(Rpc rpc, absl::StatusCode code,
     if (std::optional<RejectReason> reason = RejectReasonFor(code)) {
       rejected_[static_cast<int>(*reason)]->Increment();
     }
+  }
+}
+
+void Metrics::StreamStarted() { active_streams_->Increment(); }
+
+void Metrics::StreamFinished(absl::StatusCode code) {
+  active_streams_->Decrement();
+  requests_[static_cast<int>(Rpc::kInferStream)][CodeIndex(code)]->Increment();
+}
+
+void Metrics::FrameStarted() { inflight_->Increment(); }
+
+void Metrics::FrameFinished(absl::StatusCode code, absl::Duration latency) {
+  inflight_->Decrement();
+  stream_frames_[CodeIndex(code)]->Increment();
+  frame_duration_->Observe(absl::ToDoubleSeconds(latency));
+  if (std::optional<RejectReason> reason = RejectReasonFor(code)) {
+    rejected_[static_cast<int>(*reason)]->Increment();
   }
 }
 

@@ -16,6 +16,12 @@
 //   slimserve_queue_depth                          gauge, requests queued or
 //                                                   running in the engine
 //   slimserve_inflight_requests                    gauge, RPCs being handled
+//                                                   (a stream's frames, not
+//                                                   the stream)
+//   slimserve_active_streams                       gauge, open InferStreams
+//   slimserve_stream_frames_total{code}            counter, answered frames
+//   slimserve_stream_frame_duration_seconds        histogram, frame arrival
+//                                                   -> its response
 //   slimserve_serving                              gauge, 1 while health says
 //                                                   SERVING
 //   slimserve_plans_total{encoder_width}           counter, executed plans
@@ -73,8 +79,8 @@ inline constexpr char kSlimserveVersion[] = "0.1.0";
 // The RPCs of slimserve.v1.InferenceService (label `rpc`: "Infer", "Plan",
 // "GetModelInfo") and of KServe v2's inference.GRPCInferenceService
 // ("ModelInfer", "ModelMetadata", "ModelReady", "ServerMetadata",
-// "ServerReady", "ServerLive"). Health and reflection are gRPC's and not
-// counted.
+// "ServerReady", "ServerLive"), and "InferStream". Health and reflection are
+// gRPC's and not counted.
 enum class Rpc {
   kInfer = 0,
   kPlan,
@@ -85,8 +91,9 @@ enum class Rpc {
   kServerMetadata,
   kServerReady,
   kServerLive,
+  kInferStream,  // counted when the stream ends; its frames: FrameFinished
 };
-inline constexpr int kNumRpcs = 9;
+inline constexpr int kNumRpcs = 10;
 
 // Why an Infer call was refused (label `reason`). The fixed set of labels.
 enum class RejectReason {
@@ -174,6 +181,18 @@ class Metrics : public prometheus::Collectable {
   void RpcStarted(Rpc rpc);
   void RpcFinished(Rpc rpc, absl::StatusCode code, absl::Duration latency);
 
+  // Brackets one InferStream: StreamStarted when it opens, StreamFinished
+  // when its status is sent (slimserve_requests_total{rpc="InferStream"},
+  // slimserve_active_streams). A stream is not an in-flight request; its
+  // frames are: FrameStarted / FrameFinished bracket each frame
+  // (slimserve_inflight_requests, slimserve_stream_frames_total{code},
+  // slimserve_stream_frame_duration_seconds; refusals also in
+  // slimserve_rejected_requests_total).
+  void StreamStarted();
+  void StreamFinished(absl::StatusCode code);
+  void FrameStarted();
+  void FrameFinished(absl::StatusCode code, absl::Duration latency);
+
   // A completed Infer call: its plan (widths, FLOPs, degrade) and the
   // engine's queue and compute times. Does not count the RPC (RpcFinished
   // does) nor the batch (RecordBatch).
@@ -210,6 +229,9 @@ class Metrics : public prometheus::Collectable {
   prometheus::Histogram* queue_duration_ = nullptr;
   prometheus::Histogram* compute_duration_ = nullptr;
   prometheus::Gauge* inflight_ = nullptr;
+  prometheus::Gauge* active_streams_ = nullptr;
+  std::array<prometheus::Counter*, 17> stream_frames_{};  // [code]
+  prometheus::Histogram* frame_duration_ = nullptr;
   prometheus::Gauge* serving_ = nullptr;
   prometheus::Counter* planned_flops_ = nullptr;
   prometheus::Counter* budget_flops_ = nullptr;

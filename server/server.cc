@@ -126,6 +126,11 @@ absl::Status Validate(const Server::Options& options) {
                       options.connection_age.max_age_grace)}) {
     if (!status.ok()) return status;
   }
+  if (options.stream_max_inflight_frames < 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "Server::Options.stream_max_inflight_frames: must be >= 1, got ",
+        options.stream_max_inflight_frames));
+  }
   if (options.resources.max_threads < 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("Server::Options.resources.max_threads: must be >= 0, "
@@ -167,7 +172,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const Options& options,
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
 
-  auto service = std::make_unique<InferenceService>(engine, metrics.get());
+  auto service = std::make_unique<InferenceService>(
+      engine, metrics.get(), options.stream_max_inflight_frames);
   auto kserve = std::make_unique<KServeService>(engine, metrics.get());
   grpc::ServerBuilder builder;
   int port = 0;

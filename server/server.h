@@ -107,6 +107,11 @@ class Server {
     KeepaliveOptions keepalive;
     ConnectionAgeOptions connection_age;
     ResourceOptions resources;
+    // Frames an InferStream may have unanswered (read, not yet written)
+    // before the server stops reading it: the stream's memory bound and
+    // what lets a slow reader slow the stream down. >= 1; 4 keeps a batch
+    // of one stream's frames in compute while earlier answers are sent.
+    int stream_max_inflight_frames = 4;
     // Where calls are counted; Create() sets its model and queue-depth
     // source (so one Metrics serves one Server). nullptr: a private one,
     // recorded but not exported.

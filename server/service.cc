@@ -13,6 +13,7 @@
 #include "grpcpp/support/byte_buffer.h"
 #include "server/call.h"
 #include "server/convert.h"
+#include "server/stream.h"
 
 namespace slimserve {
 namespace {
@@ -36,9 +37,11 @@ grpc::ByteBuffer SerializedModelInfo(const ModelInfo& info) {
 
 }  // namespace
 
-InferenceService::InferenceService(Engine* engine, Metrics* metrics)
+InferenceService::InferenceService(Engine* engine, Metrics* metrics,
+                                   int stream_max_inflight_frames)
     : engine_(engine),
       metrics_(metrics),
+      stream_max_inflight_frames_(stream_max_inflight_frames),
       model_info_(SerializedModelInfo(engine->model_info())) {}
 
 grpc::ServerUnaryReactor* InferenceService::Infer(
@@ -135,6 +138,12 @@ grpc::ServerUnaryReactor* InferenceService::GetModelInfo(
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   reactor->Finish(ToGrpcStatus(status));
   return reactor;
+}
+
+grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>*
+InferenceService::InferStream(grpc::CallbackServerContext* context) {
+  return StartInferStream(context, engine_, metrics_,
+                          stream_max_inflight_frames_);
 }
 
 }  // namespace slimserve

@@ -30,11 +30,13 @@ class InferenceService final
     : public v1::InferenceService::WithRawCallbackMethod_Infer<
           v1::InferenceService::WithRawCallbackMethod_Plan<
               v1::InferenceService::WithRawCallbackMethod_GetModelInfo<
-                  v1::InferenceService::Service>>> {
+                  v1::InferenceService::WithRawCallbackMethod_InferStream<
+                      v1::InferenceService::Service>>>> {
  public:
   // REQUIRES: `engine` and `metrics` outlive the service and every call it
-  // started.
-  InferenceService(Engine* engine, Metrics* metrics);
+  // started; stream_max_inflight_frames >= 1 (server/stream.h).
+  InferenceService(Engine* engine, Metrics* metrics,
+                   int stream_max_inflight_frames);
 
   // `request` holds a serialised v1::InferRequest (PlanRequest,
   // GetModelInfoRequest); `response` gets the serialised answer.
@@ -50,10 +52,15 @@ class InferenceService final
                                          const grpc::ByteBuffer* request,
                                          grpc::ByteBuffer* response) override;
 
+  // Frames in, responses out, in order (server/stream.h).
+  grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* InferStream(
+      grpc::CallbackServerContext* context) override;
+
  private:
   // Constant after construction.
   Engine* const engine_;
   Metrics* const metrics_;
+  const int stream_max_inflight_frames_;
   // GetModelInfo's answer, serialised once.
   const grpc::ByteBuffer model_info_;
 };

@@ -218,6 +218,47 @@ class SlimClient:
         """Infer with a ready InferRequest."""
         return self._inference.Infer(request, timeout=timeout)
 
+    def infer_stream(self, frames, budget=None, budget_mflops=None,
+                     weights=None, output_format=RAW, output_formats=None,
+                     output_size=OUTPUT_SIZE_MODEL, frame_timeout_ms=0,
+                     timeout=None):
+        """Streams frames through InferStream; yields one
+        InferStreamResponse per frame, in order.
+
+        frames: an iterable (a generator is read lazily, as the server asks
+        for more: a slow consumer of the responses slows the reading of
+        `frames`) of images (PNG/JPEG bytes or an Image; ids "0", "1", ...)
+        or of InferStreamRequest messages (own ids, per-frame budget,
+        weights, timeout_ms). The other arguments are the stream's defaults,
+        as in infer(); frame_timeout_ms: each frame's time limit (0: none).
+        A frame that failed has `error` (code, message) set instead of
+        `response`; the stream goes on. Cancel it with .cancel() on the
+        returned iterator (a grpc call object).
+        """
+        defaults = slimserve_pb2.StreamDefaults(
+            budget=_budget(budget, budget_mflops),
+            task_weights=weights or {},
+            output_formats=output_formats or {},
+            default_output_format=output_format,
+            output_size=output_size,
+            frame_timeout_ms=frame_timeout_ms)
+
+        def requests():
+            first = True
+            for index, frame in enumerate(frames):
+                if not isinstance(frame, slimserve_pb2.InferStreamRequest):
+                    frame = slimserve_pb2.InferStreamRequest(
+                        frame=slimserve_pb2.InferRequest(
+                            request_id=str(index), image=_image(frame)))
+                if first and not frame.HasField("defaults"):
+                    own = slimserve_pb2.InferStreamRequest()
+                    own.CopyFrom(frame)  # the caller's message stays as it is
+                    own.defaults.CopyFrom(defaults)
+                    frame = own
+                first = False
+                yield frame
+        return self._inference.InferStream(requests(), timeout=timeout)
+
     def plan(self, budget=None, budget_mflops=None, weights=None,
              request_id="", timeout=None):
         """The plan infer() would use; runs nothing. A PlanResponse."""
