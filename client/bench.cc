@@ -1,8 +1,9 @@
 #include "client/bench.h"
 
 #include <algorithm>
-#include <memory>
 #include <cmath>
+#include <deque>
+#include <memory>
 #include <random>
 #include <thread>
 
@@ -29,6 +30,82 @@ std::string CodeName(grpc::StatusCode code) {
       "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED"};
   const int c = static_cast<int>(code);
   return c >= 0 && c < 17 ? kNames[c] : absl::StrCat("CODE_", c);
+}
+
+// Request `n` of the workload: the next image and budget in turn, the mix's
+// weights (drawn from `rng` when random).
+void BuildBenchRequest(const BenchOptions& o, uint64_t n, std::mt19937_64* rng,
+                       v1::InferRequest* req) {
+  req->set_request_id(absl::StrCat("bench-", n));
+  *req->mutable_image() = o.images[n % o.images.size()];
+  const auto& budgets = o.mix.budget_fractions;
+  req->mutable_budget()->set_fraction(budgets[n % budgets.size()]);
+  req->set_default_output_format(o.png_outputs ? v1::OUTPUT_FORMAT_PNG
+                                               : v1::OUTPUT_FORMAT_RAW);
+  auto* weights = req->mutable_task_weights();
+  if (!o.mix.random_weights) {
+    for (const auto& [task, w] : o.mix.weights) (*weights)[task] = w;
+    return;
+  }
+  std::uniform_real_distribution<float> u(0.0f, 1.0f);
+  for (const char* task : kTasks) {
+    if (u(*rng) < 0.25f) continue;
+    (*weights)[task] = std::max(1e-3f, u(*rng));
+  }
+  if (weights->empty()) (*weights)[kTasks[n % 4]] = 1.0f;
+}
+
+// What every run measures, merged under one lock.
+struct Tally {
+  int64_t sent = 0;
+  int64_t met_slo = 0;
+  int64_t expired = 0;
+  int64_t degraded = 0;
+  double mflops_sum = 0;
+  std::vector<double> latencies_ms;
+  std::map<std::string, int64_t> errors;
+};
+
+BenchReport ReportOf(const Tally& t, absl::Duration window) {
+  BenchReport r;
+  r.duration_s = absl::ToDoubleSeconds(window);
+  r.sent = t.sent;
+  r.ok = static_cast<int64_t>(t.latencies_ms.size());
+  r.errors = t.errors;
+  r.expired = t.expired;
+  r.throughput = r.duration_s > 0 ? r.ok / r.duration_s : 0;
+  r.p50_ms = Percentile(t.latencies_ms, 50);
+  r.p90_ms = Percentile(t.latencies_ms, 90);
+  r.p99_ms = Percentile(t.latencies_ms, 99);
+  r.max_ms = Percentile(t.latencies_ms, 100);
+  double sum = 0;
+  for (double l : t.latencies_ms) sum += l;
+  r.mean_ms = r.ok ? sum / r.ok : 0;
+  r.slo_attainment = t.sent ? static_cast<double>(t.met_slo) / t.sent : 0;
+  r.mean_planned_mflops = r.ok ? t.mflops_sum / r.ok : 0;
+  r.degraded_fraction = r.ok ? static_cast<double>(t.degraded) / r.ok : 0;
+  return r;
+}
+
+// Records one measured answer: OK with its plan after `elapsed`, or an
+// error code (after `elapsed`, to tell admitted-then-late from refused).
+void Record(const BenchOptions& o, bool ok, const std::string& code,
+            const v1::PlanInfo& plan, absl::Duration elapsed, Tally* t) {
+  if (ok) {
+    t->latencies_ms.push_back(absl::ToDoubleMilliseconds(elapsed));
+    t->mflops_sum += plan.mflops();
+    if (plan.degraded()) ++t->degraded;
+    if (o.deadline == absl::ZeroDuration() || elapsed <= o.deadline) {
+      ++t->met_slo;
+    }
+    return;
+  }
+  ++t->errors[code];
+  // A refusal at admission comes back at once; a call that was admitted
+  // and then ran out of time comes back at its deadline.
+  if (code == "DEADLINE_EXCEEDED" && elapsed >= 0.9 * o.deadline) {
+    ++t->expired;
+  }
 }
 
 // Shared by every call of a run. Each outstanding call holds a reference,
@@ -69,8 +146,8 @@ class Run : public std::enable_shared_from_this<Run> {
       absl::MutexLock lock(&mu_);
       if (outstanding_ >= o_.max_outstanding) {
         if (absl::Now() >= measure_from_) {
-          ++sent_;
-          ++errors_["client_overflow"];
+          ++tally_.sent;
+          ++tally_.errors["client_overflow"];
         }
         return false;
       }
@@ -88,24 +165,7 @@ class Run : public std::enable_shared_from_this<Run> {
 
   BenchReport Report(absl::Duration window) {
     absl::MutexLock lock(&mu_);
-    BenchReport r;
-    r.duration_s = absl::ToDoubleSeconds(window);
-    r.sent = sent_;
-    r.ok = static_cast<int64_t>(latencies_ms_.size());
-    r.errors = errors_;
-    r.expired = expired_;
-    r.throughput = r.duration_s > 0 ? r.ok / r.duration_s : 0;
-    r.p50_ms = Percentile(latencies_ms_, 50);
-    r.p90_ms = Percentile(latencies_ms_, 90);
-    r.p99_ms = Percentile(latencies_ms_, 99);
-    r.max_ms = Percentile(latencies_ms_, 100);
-    double sum = 0;
-    for (double l : latencies_ms_) sum += l;
-    r.mean_ms = r.ok ? sum / r.ok : 0;
-    r.slo_attainment = sent_ ? static_cast<double>(met_slo_) / sent_ : 0;
-    r.mean_planned_mflops = r.ok ? mflops_sum_ / r.ok : 0;
-    r.degraded_fraction = r.ok ? static_cast<double>(degraded_) / r.ok : 0;
-    return r;
+    return ReportOf(tally_, window);
   }
 
  private:
@@ -125,7 +185,7 @@ class Run : public std::enable_shared_from_this<Run> {
       absl::MutexLock lock(&mu_);
       BuildRequest(&call->request);
       call->measured = call->start >= measure_from_;
-      if (call->measured) ++sent_;
+      if (call->measured) ++tally_.sent;
     }
     if (o_.deadline > absl::ZeroDuration()) {
       call->context.set_deadline(absl::ToChronoTime(call->start + o_.deadline));
@@ -137,28 +197,11 @@ class Run : public std::enable_shared_from_this<Run> {
   }
 
   void BuildRequest(v1::InferRequest* req) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    const uint64_t n = count_++;
-    req->set_request_id(absl::StrCat("bench-", n));
-    *req->mutable_image() = o_.images[n % o_.images.size()];
-    const auto& budgets = o_.mix.budget_fractions;
-    req->mutable_budget()->set_fraction(budgets[n % budgets.size()]);
-    req->set_default_output_format(o_.png_outputs ? v1::OUTPUT_FORMAT_PNG : v1::OUTPUT_FORMAT_RAW);
-    auto* weights = req->mutable_task_weights();
-    if (!o_.mix.random_weights) {
-      for (const auto& [task, w] : o_.mix.weights) (*weights)[task] = w;
-      return;
-    }
-    std::uniform_real_distribution<float> u(0.0f, 1.0f);
-    for (const char* task : kTasks) {
-      if (u(rng_) < 0.25f) continue;
-      (*weights)[task] = std::max(1e-3f, u(rng_));
-    }
-    if (weights->empty()) (*weights)[kTasks[n % 4]] = 1.0f;
+    BuildBenchRequest(o_, count_++, &rng_, req);
   }
 
   void Complete(Call* call, const grpc::Status& status) {
     const absl::Time end = absl::Now();
-    const double ms = absl::ToDoubleMilliseconds(end - call->start);
     bool again = false;
     {
       absl::MutexLock lock(&mu_);
@@ -166,25 +209,10 @@ class Run : public std::enable_shared_from_this<Run> {
       // while the loop goes on.
       again = reissue_;
       if (call->measured && call->start < measure_until_) {
-        if (status.ok()) {
-          latencies_ms_.push_back(ms);
-          mflops_sum_ += call->response.plan().mflops();
-          if (call->response.plan().degraded()) ++degraded_;
-          if (o_.deadline == absl::ZeroDuration() ||
-              end - call->start <= o_.deadline) {
-            ++met_slo_;
-          }
-        } else {
-          ++errors_[CodeName(status.error_code())];
-          // A refusal at admission comes back at once; a call that was
-          // admitted and then ran out of time comes back at its deadline.
-          if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED &&
-              end - call->start >= 0.9 * o_.deadline) {
-            ++expired_;
-          }
-        }
+        Record(o_, status.ok(), CodeName(status.error_code()),
+               call->response.plan(), end - call->start, &tally_);
       } else if (call->measured) {
-        --sent_;  // started after the window: not part of the report
+        --tally_.sent;  // started after the window: not part of the report
       }
     }
     // Before the slot is given back: once outstanding_ reaches 0, RunBench
@@ -209,22 +237,158 @@ class Run : public std::enable_shared_from_this<Run> {
   bool reissue_ ABSL_GUARDED_BY(mu_) = false;
   absl::Time measure_from_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   absl::Time measure_until_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
-  int64_t sent_ ABSL_GUARDED_BY(mu_) = 0;
-  int64_t met_slo_ ABSL_GUARDED_BY(mu_) = 0;
-  int64_t expired_ ABSL_GUARDED_BY(mu_) = 0;
-  int64_t degraded_ ABSL_GUARDED_BY(mu_) = 0;
-  double mflops_sum_ ABSL_GUARDED_BY(mu_) = 0;
-  std::vector<double> latencies_ms_ ABSL_GUARDED_BY(mu_);
-  std::map<std::string, int64_t> errors_ ABSL_GUARDED_BY(mu_);
+  Tally tally_ ABSL_GUARDED_BY(mu_);
 };
+
+// One InferStream of a streams run: a writer keeps `stream_window` frames
+// unanswered (paced to frame_rate when set) until the window ends or the
+// run stops, then half-closes; the reader takes the answers, which come in
+// order, so the send times form a queue.
+class StreamRun {
+ public:
+  StreamRun(const BenchOptions& o, v1::InferenceService::Stub* stub,
+            uint64_t seed, absl::Time from, absl::Time until)
+      : o_(o), stub_(stub), rng_(seed), from_(from), until_(until) {}
+
+  // Runs the stream to its end; the tally of the frames sent in the window.
+  Tally Go() {
+    std::unique_ptr<grpc::ClientReaderWriter<v1::InferStreamRequest,
+                                             v1::InferStreamResponse>>
+        stream = stub_->InferStream(&context_);
+    std::thread writer([&] { Write(stream.get()); });
+    v1::InferStreamResponse response;
+    while (stream->Read(&response)) {
+      const absl::Time end = absl::Now();
+      absl::Time sent;
+      {
+        absl::MutexLock lock(&mu_);
+        sent = sent_at_.front();
+        sent_at_.pop_front();
+      }
+      if (sent >= from_ && sent < until_) {
+        const bool ok = response.has_response();
+        Record(o_, ok,
+               ok ? "OK"
+                  : CodeName(static_cast<grpc::StatusCode>(
+                        response.error().code())),
+               response.response().plan(), end - sent, &tally_);
+      }
+    }
+    writer.join();
+    const grpc::Status status = stream->Finish();
+    if (!status.ok()) ++tally_.errors["stream_" + CodeName(status.error_code())];
+    return tally_;
+  }
+
+ private:
+  void Write(grpc::ClientReaderWriter<v1::InferStreamRequest,
+                                      v1::InferStreamResponse>* stream) {
+    const absl::Duration gap = o_.frame_rate > 0
+                                   ? absl::Seconds(1 / o_.frame_rate)
+                                   : absl::ZeroDuration();
+    absl::Time next = absl::Now();
+    for (uint64_t n = 0;; ++n) {
+      if (gap > absl::ZeroDuration()) {
+        absl::SleepFor(next - absl::Now());
+        next += gap;
+      }
+      const absl::Time now = absl::Now();
+      if (now >= until_ || (o_.stop != nullptr && o_.stop->HasBeenNotified())) {
+        break;
+      }
+      v1::InferStreamRequest message;
+      BuildBenchRequest(o_, n, &rng_, message.mutable_frame());
+      if (o_.deadline > absl::ZeroDuration()) {
+        message.set_timeout_ms(absl::ToDoubleMilliseconds(o_.deadline));
+      }
+      {
+        // The window: wait for an answer before the next frame.
+        absl::MutexLock lock(&mu_);
+        mu_.Await(absl::Condition(
+            +[](StreamRun* r) ABSL_EXCLUSIVE_LOCKS_REQUIRED(r->mu_) {
+              return static_cast<int>(r->sent_at_.size()) < r->o_.stream_window;
+            },
+            this));
+        sent_at_.push_back(absl::Now());
+        if (sent_at_.back() >= from_ && sent_at_.back() < until_) {
+          ++tally_sent_;
+        }
+      }
+      if (!stream->Write(message)) break;  // the stream ended
+    }
+    stream->WritesDone();
+  }
+
+ public:
+  // Frames sent in the window (the writer's count).
+  int64_t sent() const {
+    absl::MutexLock lock(&mu_);
+    return tally_sent_;
+  }
+
+ private:
+  const BenchOptions& o_;
+  v1::InferenceService::Stub* const stub_;
+  std::mt19937_64 rng_;  // the writer's
+  const absl::Time from_;
+  const absl::Time until_;
+  grpc::ClientContext context_;
+  Tally tally_;  // the reader's
+
+  mutable absl::Mutex mu_;
+  std::deque<absl::Time> sent_at_ ABSL_GUARDED_BY(mu_);
+  int64_t tally_sent_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+BenchReport RunStreams(const BenchOptions& o,
+                       std::shared_ptr<grpc::Channel> channel) {
+  std::unique_ptr<v1::InferenceService::Stub> stub =
+      v1::InferenceService::NewStub(channel);
+  const absl::Time start = absl::Now();
+  const absl::Time from = start + o.warmup;
+  const absl::Time until = from + o.duration;
+  std::vector<std::unique_ptr<StreamRun>> runs;
+  for (int i = 0; i < o.streams; ++i) {
+    runs.push_back(
+        std::make_unique<StreamRun>(o, stub.get(), o.seed + i, from, until));
+  }
+  std::vector<Tally> tallies(runs.size());
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < runs.size(); ++i) {
+    threads.emplace_back([&, i] { tallies[i] = runs[i]->Go(); });
+  }
+  for (std::thread& t : threads) t.join();
+  const absl::Time ended = std::min(until, absl::Now());
+  Tally total;
+  for (size_t i = 0; i < runs.size(); ++i) {
+    Tally& t = tallies[i];
+    total.sent += runs[i]->sent();
+    total.met_slo += t.met_slo;
+    total.expired += t.expired;
+    total.degraded += t.degraded;
+    total.mflops_sum += t.mflops_sum;
+    total.latencies_ms.insert(total.latencies_ms.end(), t.latencies_ms.begin(),
+                              t.latencies_ms.end());
+    for (const auto& [code, n] : t.errors) total.errors[code] += n;
+  }
+  BenchReport r = ReportOf(total, std::max(absl::ZeroDuration(), ended - from));
+  r.mode = absl::StrCat("streams(", o.streams, "x", o.stream_window, ")");
+  return r;
+}
 
 }  // namespace
 
 absl::Status ValidateBenchOptions(const BenchOptions& o) {
-  if ((o.concurrency > 0) == (o.rate > 0)) {
+  if ((o.concurrency > 0) + (o.rate > 0) + (o.streams > 0) != 1) {
     return absl::InvalidArgumentError(
-        "exactly one of concurrency (closed loop) or rate (open loop) must be "
-        "> 0");
+        "exactly one of concurrency (closed loop), rate (open loop) or "
+        "streams must be > 0");
+  }
+  if (o.streams > 0 && o.stream_window < 1) {
+    return absl::InvalidArgumentError("stream_window must be >= 1");
+  }
+  if (!(o.frame_rate >= 0)) {
+    return absl::InvalidArgumentError("frame_rate must be >= 0");
   }
   if (o.duration <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("duration must be > 0");
@@ -281,6 +445,7 @@ absl::StatusOr<BenchReport> RunBench(const BenchOptions& o) {
   absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
       ConnectSlimChannel(o.target, o.channel, absl::Seconds(10));
   if (!channel.ok()) return channel.status();
+  if (o.streams > 0) return RunStreams(o, *std::move(channel));
   auto run_owner = std::make_shared<Run>(o, *std::move(channel));
   Run& run = *run_owner;
   const absl::Time start = absl::Now();

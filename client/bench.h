@@ -6,7 +6,10 @@
 // Closed loop (`concurrency` > 0): that many calls are always outstanding;
 // each completion issues the next. Open loop (`rate` > 0): calls start at
 // Poisson arrival times whatever the server does, so overload shows as
-// latency, rejections and degradation instead of a slower client.
+// latency, rejections and degradation instead of a slower client. Streams
+// (`streams` > 0): that many InferStreams, each keeping `stream_window`
+// frames unanswered (and at most `frame_rate` frames/s when > 0); latency
+// is per frame, send to answer.
 
 #include <cstdint>
 #include <map>
@@ -44,6 +47,9 @@ struct BenchOptions {
   }();
   int concurrency = 0;  // closed loop when > 0
   double rate = 0;      // open loop, requests/s, when > 0
+  int streams = 0;      // InferStreams when > 0
+  int stream_window = 4;    // frames each stream keeps unanswered, >= 1
+  double frame_rate = 0;    // per stream, frames/s; 0: as the window allows
   absl::Duration duration = absl::Seconds(10);
   // Requests started before this are not measured.
   absl::Duration warmup = absl::ZeroDuration();
@@ -68,7 +74,7 @@ struct BenchOptions {
 absl::Status ValidateBenchOptions(const BenchOptions& options);
 
 struct BenchReport {
-  std::string mode;  // "closed(N)" or "open(R/s)"
+  std::string mode;  // "closed(N)", "open(R/s)" or "streams(NxW)"
   double duration_s = 0;  // measured window
   int64_t sent = 0;
   int64_t ok = 0;

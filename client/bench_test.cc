@@ -44,6 +44,13 @@ TEST(ValidateTest, ExactlyOneMode) {
   EXPECT_TRUE(ValidateBenchOptions(o).ok());
   o.rate = 5;
   EXPECT_FALSE(ValidateBenchOptions(o).ok());
+  o.rate = 0;
+  o.streams = 2;
+  EXPECT_FALSE(ValidateBenchOptions(o).ok());
+  o.concurrency = 0;
+  EXPECT_TRUE(ValidateBenchOptions(o).ok());
+  o.stream_window = 0;
+  EXPECT_FALSE(ValidateBenchOptions(o).ok());
 }
 
 class BenchRunTest : public ::testing::Test {
@@ -87,17 +94,19 @@ TEST(BenchStopTest, StopEndsTheRunEarly) {
       TestServer::StartWithFakeRunner();
   ASSERT_TRUE(server.ok()) << server.status();
   FakeModelRunner& runner = *(*server)->fake_runner();
-  for (bool closed : {true, false}) {
+  for (int mode : {0, 1, 2}) {
     absl::Notification stop;
     BenchOptions o;
     o.target = (*server)->target();
     o.images.resize(1);
     o.images[0].set_encoded(TestPng());
     o.duration = absl::Hours(1);
-    if (closed) {
+    if (mode == 0) {
       o.concurrency = 2;
-    } else {
+    } else if (mode == 1) {
       o.rate = 200;
+    } else {
+      o.streams = 2;
     }
     o.stop = &stop;
     absl::StatusOr<BenchReport> r;
@@ -109,10 +118,35 @@ TEST(BenchStopTest, StopEndsTheRunEarly) {
     stop.Notify();
     run.join();
     ASSERT_TRUE(r.ok()) << r.status();
-    EXPECT_GE(r->ok, 5) << closed;
+    EXPECT_GE(r->ok, 5) << mode;
     EXPECT_EQ(r->sent, r->ok) << ReportText(*r);
-    EXPECT_LT(r->duration_s, 3600) << closed;
+    EXPECT_LT(r->duration_s, 3600) << mode;
   }
+}
+
+TEST_F(BenchRunTest, StreamsCountEveryFrame) {
+  BenchOptions o = Options();
+  o.streams = 2;
+  o.stream_window = 3;
+  auto r = RunBench(o);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->mode, "streams(2x3)");
+  EXPECT_GT(r->ok, 0);
+  EXPECT_EQ(r->sent, r->ok) << ReportText(*r);
+  EXPECT_TRUE(r->errors.empty()) << ReportText(*r);
+  EXPECT_GT(r->mean_planned_mflops, 0);
+  EXPECT_LE(r->p50_ms, r->max_ms);
+}
+
+TEST_F(BenchRunTest, StreamFrameErrorsAreCountedByCode) {
+  BenchOptions o = Options();
+  o.streams = 1;
+  o.mix.budget_fractions = {0.001};  // below the cheapest configuration
+  auto r = RunBench(o);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->ok, 0);
+  EXPECT_GT(r->sent, 5);
+  EXPECT_EQ(r->errors.at("OUT_OF_RANGE"), r->sent) << ReportText(*r);
 }
 
 TEST_F(BenchRunTest, OpenLoopErrorsAreCountedByCode) {

@@ -2,6 +2,7 @@
 //   slimbench --target=localhost:50051 --concurrency=16 --duration_s=20
 //   slimbench --rate=40 --deadline_ms=200 --budgets=0.25,0.5,1 --weights=random
 //   slimbench --concurrency=4 --images=a.png,b.jpg --json_out=report.json
+//   slimbench --streams=4 --stream_window=4 --frame_rate=30 --budgets=0.25
 
 #include <pthread.h>
 #include <signal.h>
@@ -25,6 +26,11 @@
 ABSL_FLAG(std::string, target, "localhost:50051", "Server address");
 ABSL_FLAG(int, concurrency, 0, "Closed loop: calls always outstanding");
 ABSL_FLAG(double, rate, 0, "Open loop: Poisson arrivals per second");
+ABSL_FLAG(int, streams, 0, "InferStreams: this many, each --stream_window "
+          "frames unanswered");
+ABSL_FLAG(int, stream_window, 4, "Frames each stream keeps unanswered");
+ABSL_FLAG(double, frame_rate, 0,
+          "Per stream, frames/s (a camera); 0: as fast as the window allows");
 ABSL_FLAG(double, duration_s, 10, "Measured window, seconds");
 ABSL_FLAG(double, warmup_s, 1, "Unmeasured warm-up before the window");
 ABSL_FLAG(double, deadline_ms, 0, "Per-request deadline and SLO; 0: none");
@@ -107,7 +113,8 @@ void StopOnSignals(absl::Notification* stop) {
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
-      "slimbench (--concurrency=N | --rate=R) [--duration_s=S] ...\n"
+      "slimbench (--concurrency=N | --rate=R | --streams=N) [--duration_s=S] "
+      "...\n"
       "SIGTERM/SIGINT stop it early; it reports on the time so far.");
   absl::ParseCommandLine(argc, argv);
   static absl::Notification stop;
@@ -126,6 +133,9 @@ int main(int argc, char** argv) {
   o.channel = *std::move(channel);
   o.concurrency = absl::GetFlag(FLAGS_concurrency);
   o.rate = absl::GetFlag(FLAGS_rate);
+  o.streams = absl::GetFlag(FLAGS_streams);
+  o.stream_window = absl::GetFlag(FLAGS_stream_window);
+  o.frame_rate = absl::GetFlag(FLAGS_frame_rate);
   o.duration = absl::Seconds(absl::GetFlag(FLAGS_duration_s));
   o.warmup = absl::Seconds(absl::GetFlag(FLAGS_warmup_s));
   o.deadline = absl::Milliseconds(absl::GetFlag(FLAGS_deadline_ms));

@@ -40,6 +40,7 @@
 #include "engine/types.h"
 #include "grpcpp/grpcpp.h"
 #include "prometheus/exposer.h"
+#include "server/http.h"
 #include "server/metrics.h"
 #include "server/process_metrics.h"
 #include "server/server.h"
@@ -164,6 +165,10 @@ ABSL_FLAG(int64_t, max_grpc_memory_bytes,
           ServerDefaults().resources.max_memory_bytes,
           "gRPC resource quota: memory for gRPC's buffers (not the model's); "
           "0: no limit");
+ABSL_FLAG(std::string, http_address, "",
+          "host:port of the try-it web page and its JSON API (server/http.h); "
+          "empty: off. Plain HTTP, no TLS: bind it to a loopback or trusted "
+          "address");
 ABSL_FLAG(int, stream_max_inflight_frames,
           ServerDefaults().stream_max_inflight_frames,
           "InferStream: frames a stream may have unanswered before the server "
@@ -344,6 +349,22 @@ int Main() {
     SLIM_LOG(ERROR) << "cannot start server: " << server.status();
     return 1;
   }
+  std::unique_ptr<HttpServer> http;
+  if (const std::string address = absl::GetFlag(FLAGS_http_address);
+      !address.empty()) {
+    HttpServer::Options http_options;
+    http_options.address = address;
+    http_options.max_body_bytes = server_options.max_receive_message_bytes;
+    absl::StatusOr<std::unique_ptr<HttpServer>> started =
+        HttpServer::Start(http_options, engine->get(), metrics->get());
+    if (!started.ok()) {
+      SLIM_LOG(ERROR) << "cannot start the web page: " << started.status();
+      return 1;
+    }
+    http = *std::move(started);
+    SLIM_LOG(INFO) << "try-it page on http://" << address << "/ (port "
+                   << http->port() << ")";
+  }
   const ModelInfo& model = (*engine)->model_info();
   std::vector<std::string> tasks;
   for (const TaskInfo& task : model.tasks) tasks.push_back(task.name);
@@ -367,6 +388,7 @@ int Main() {
                  << absl::FormatDuration(grace);
   (*server)->StartDrain();
   WaitForSignal(stop_signals, grace);
+  if (http != nullptr) http->Shutdown();  // before the engine it calls goes
   (*server)->Shutdown(absl::Seconds(shutdown_timeout_s));
   server->reset();
   engine->reset();

@@ -16,7 +16,8 @@ constexpr const char* kRpcNames[kNumRpcs] = {
     "Infer",          "Plan",           "GetModelInfo",
     "ModelInfer",     "ModelMetadata",  "ModelReady",
     "ServerMetadata", "ServerReady",    "ServerLive",
-    "InferStream"};
+    "InferStream",    "HttpInfer",      "HttpPlan",
+    "HttpModelInfo"};
 constexpr const char* kRejectReasonNames[kNumRejectReasons] = {
     "overloaded",      "deadline",    "budget_too_small",
     "invalid_request", "unsupported", "shutting_down"};
@@ -299,7 +300,8 @@ void Metrics::RpcFinished(Rpc rpc, absl::StatusCode code,
   inflight_->Decrement();
   requests_[r][CodeIndex(code)]->Increment();
   request_duration_[r]->Observe(absl::ToDoubleSeconds(latency));
-  if (rpc == Rpc::kInfer || rpc == Rpc::kModelInfer) {
+  if (rpc == Rpc::kInfer || rpc == Rpc::kModelInfer ||
+      rpc == Rpc::kHttpInfer) {
     if (std::optional<RejectReason> reason = RejectReasonFor(code)) {
       rejected_[static_cast<int>(*reason)]->Increment();
     }

@@ -79,7 +79,8 @@ inline constexpr char kSlimserveVersion[] = "0.1.0";
 // The RPCs of slimserve.v1.InferenceService (label `rpc`: "Infer", "Plan",
 // "GetModelInfo") and of KServe v2's inference.GRPCInferenceService
 // ("ModelInfer", "ModelMetadata", "ModelReady", "ServerMetadata",
-// "ServerReady", "ServerLive"), and "InferStream". Health and reflection are
+// "ServerReady", "ServerLive"), "InferStream", and the HTTP JSON API's
+// "HttpInfer", "HttpPlan", "HttpModelInfo". Health and reflection are
 // gRPC's and not counted.
 enum class Rpc {
   kInfer = 0,
@@ -92,8 +93,11 @@ enum class Rpc {
   kServerReady,
   kServerLive,
   kInferStream,  // counted when the stream ends; its frames: FrameFinished
+  kHttpInfer,    // the try-it page's JSON API (server/http.h)
+  kHttpPlan,
+  kHttpModelInfo,
 };
-inline constexpr int kNumRpcs = 10;
+inline constexpr int kNumRpcs = 13;
 
 // Why an Infer call was refused (label `reason`). The fixed set of labels.
 enum class RejectReason {

@@ -7,4 +7,7 @@ cd "$(dirname "$0")/.."
 source tools/setup.sh
 slimserve_install_packages
 slimserve_bazel build //server:slimserve //client:slimctl
-exec bazel-bin/server/slimserve --model_dir=models/default "$@"
+# The try-it page on :8080 (loopback only; --http_address= turns it off,
+# --http_address=0.0.0.0:8080 opens it to the network).
+exec bazel-bin/server/slimserve --model_dir=models/default \
+    --http_address=127.0.0.1:8080 "$@"

@@ -16,18 +16,23 @@ SLIMSERVE_PACKAGES=(
 # Only the tests need these (tests/ops): Prometheus and promtool, the Python
 # client (stubs from protoc + grpc_python_plugin of protobuf-compiler-grpc;
 # python3-grpc-tools, a 2018 grpcio-tools, is not needed) and PyYAML;
-# podman and runc build and run the runtime image (tests/ops/image_test;
-# runc because crun refuses the hybrid cgroups of some VMs).
+# numpy, Pillow, venv and setuptools for the installed Python package
+# (tests/ops/python_package_test); podman and runc build and run the
+# runtime image (tests/ops/image_test; runc because crun refuses the hybrid
+# cgroups of some VMs).
 SLIMSERVE_TEST_PACKAGES=(
   prometheus python3-grpcio python3-protobuf python3-yaml
+  python3-numpy python3-pil python3-venv python3-setuptools
   podman runc
 )
 
 # Test tools installed only when their command is missing, so a Node.js from
 # elsewhere does too (NodeSource's nodejs bundles npm and conflicts with
 # Debian's npm; a kubectl from elsewhere, such as Google Cloud SDK's, is
-# used as it is). npm packages: slimserve_node_modules.
-SLIMSERVE_TEST_COMMANDS=(node:nodejs npm:npm kubectl:kubernetes-client)
+# used as it is); Chromium (Debian's) for the page test, tests/ops/web_test.
+# npm packages: slimserve_node_modules.
+SLIMSERVE_TEST_COMMANDS=(node:nodejs npm:npm kubectl:kubernetes-client
+  chromium:chromium)
 
 # Prints the packages of the arguments that are not installed.
 slimserve_missing() {
@@ -81,14 +86,16 @@ slimserve_install_test_packages() {
 }
 
 # The npm packages of the Node client (client/node), of the offline
-# Kubernetes schema check (tests/ops/k8s_schema) and of buf (tools/buf), each
-# from its package-lock.json into its node_modules with `npm ci`; skipped
+# Kubernetes schema check (tests/ops/k8s_schema), of buf (tools/buf) and of
+# the browser test (puppeteer-core, tests/ops/web), each from its
+# package-lock.json into its node_modules with `npm ci`; skipped
 # where that lock file is what is installed already. Needs the npm registry the first
 # time.
 slimserve_node_modules() {
   local root dir
   root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-  for dir in "$root/client/node" "$root/tests/ops/k8s_schema" "$root/tools/buf"; do
+  for dir in "$root/client/node" "$root/tests/ops/k8s_schema" "$root/tools/buf" \
+      "$root/tests/ops/web"; do
     local stamp="$dir/node_modules/.slimserve-installed-lock"
     cmp -s "$dir/package-lock.json" "$stamp" 2>/dev/null && continue
     echo "setup: npm ci in ${dir#"$root"/}" >&2

@@ -30,6 +30,9 @@
 //   node client.js --target=HOST:PORT health [--service=NAME]
 //   node client.js --target=HOST:PORT infer (--image=FILE | --raw=HxWxC)
 //       [--budget=F] [--weights=semseg=1,depth=0.5] [--request_id=ID]
+//   node client.js --target=HOST:PORT stream (--image=FILE | --raw=HxWxC)
+//       --frames=N [--budget=F] [--weights=...]   (InferStream of N frames:
+//       prints per-frame ids, ok/error counts and the plans' MFLOPs)
 //   TLS: [--tls_ca_file=PEM] [--tls_cert_file=PEM --tls_key_file=PEM]
 //       [--tls_server_name=NAME] (any of them, or --tls=true, turns it on)
 
@@ -103,6 +106,21 @@ function loadProtos(protoDir, healthProto) {
   };
 }
 
+// Resolves when `stream` can take more writes, or is gone.
+function drainedOrClosed(stream) {
+  return new Promise((resolve) => {
+    const done = () => {
+      stream.off('drain', done);
+      stream.off('close', done);
+      stream.off('error', done);
+      resolve();
+    };
+    stream.on('drain', done);
+    stream.on('close', done);
+    stream.on('error', done);
+  });
+}
+
 class SlimClient {
   // target: host:port or a gRPC target URI.
   // tls: see above; retry, maxAttempts (2..5): the retry policy.
@@ -147,6 +165,42 @@ class SlimClient {
 
   plan(request, {timeoutMs} = {}) {
     return SlimClient.call(this.inference, 'Plan', request, timeoutMs);
+  }
+
+  // InferStream: frames (InferRequest objects, from any iterable or async
+  // iterable, read lazily) go out with `defaults` (a StreamDefaults) on the
+  // first; yields the InferStreamResponses in order (`result` says which
+  // of `response` / `error` is set; a failed frame does not end the
+  // stream). A write waits for the stream to drain, so a slow consumer of
+  // the responses slows the reading of `frames`. Leaving the loop early
+  // cancels the stream.
+  async* inferStream(frames, {defaults = null, timeoutMs} = {}) {
+    const options = timeoutMs ? {deadline: Date.now() + timeoutMs} : {};
+    const call = this.inference.InferStream(options);
+    let writeError = null;
+    const writer = (async () => {
+      try {
+        let first = true;
+        for await (const frame of frames) {
+          if (call.destroyed) return;
+          const message = {frame};
+          if (first && defaults) message.defaults = defaults;
+          first = false;
+          if (!call.write(message)) await drainedOrClosed(call);
+        }
+        call.end();
+      } catch (err) {
+        writeError = err;
+        call.cancel();
+      }
+    })();
+    try {
+      for await (const response of call) yield response;
+    } finally {
+      call.cancel();  // no-op once the stream has ended
+      await writer;
+    }
+    if (writeError) throw writeError;
   }
 
   modelInfo({timeoutMs} = {}) {
@@ -247,9 +301,36 @@ function summarize(response) {
   return {...response, outputs};
 }
 
+// InferStream of --frames copies of the request's image, summarised.
+async function streamSummary(client, flags, timeoutMs) {
+  const request = inferRequest(flags);
+  const count = Number(flags.frames || 1);
+  if (!(count >= 1)) usage('--frames: expected a count >= 1');
+  function* frames() {
+    for (let i = 0; i < count; ++i) {
+      yield {request_id: `frame-${i}`, image: request.image};
+    }
+  }
+  const summary = {ids: [], ok: 0, errors: [], mflops: []};
+  for await (const r of client.inferStream(frames(), {timeoutMs, defaults: {
+    budget: request.budget, task_weights: request.task_weights}})) {
+    summary.ids.push(r.request_id);
+    if (r.result === 'response') {
+      summary.ok += 1;
+      summary.mflops.push(r.response.plan.mflops);
+    } else {
+      summary.errors.push({id: r.request_id, code: codeName(r.error.code),
+        message: r.error.message});
+    }
+  }
+  return summary;
+}
+
 async function main() {
   const {flags, positional} = parseArgs(process.argv.slice(2));
-  if (positional.length !== 1) usage('one command: model, health or infer');
+  if (positional.length !== 1) {
+    usage('one command: model, health, infer or stream');
+  }
   const timeoutMs = 1000 * Number(flags.timeout_s || 30);
   const client = new SlimClient(flags.target || 'localhost:50051',
       {tls: tlsFromFlags(flags), retry: flags.retry !== 'false'});
@@ -267,6 +348,9 @@ async function main() {
       case 'infer':
         result = summarize(await client.infer(inferRequest(flags),
             {timeoutMs}));
+        break;
+      case 'stream':
+        result = await streamSummary(client, flags, timeoutMs);
         break;
       default:
         usage(`unknown command "${positional[0]}"`);

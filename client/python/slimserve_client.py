@@ -23,14 +23,37 @@ client may serve many threads.
                certificate_chain=open("client.pem", "rb").read(),
                private_key=open("client.key", "rb").read())
 
+Native forms (numpy and Pillow, both optional: Debian's python3-numpy and
+python3-pil): predict() takes a numpy uint8 array (HxWxC or HxW), a PIL
+image, file bytes or a path, and returns a Result whose as_numpy(task) is
+the output as an array, like tritonclient's:
+
+    result = client.predict(numpy_image, budget=0.25, weights={"depth": 2})
+    depth = result.as_numpy("depth")          # float32 (1, H, W), metres
+    result.plan.encoder_width, result.timings.total_ms
+    for r in client.predict_stream(frames, budget=0.25):  # video
+        r.as_numpy("semseg")
+
 Needs python3-grpcio and python3-protobuf, and the stubs Bazel generates
 beside this file (bazel build //client/python:slimserve_client; then put
-bazel-bin/client/python and this directory on PYTHONPATH).
+bazel-bin/client/python and this directory on PYTHONPATH), or install the
+package: bazel build //client/python:package, then
+pip install bazel-bin/client/python/slimserve_client-0.1.0.tar.gz.
 """
 
+import io
 import json
+import os
+import sys
 
 import grpc
+
+# Installed as a package, the generated stubs sit in _stubs beside this file
+# (at their upstream module paths, so an installed grpcio-health-checking
+# wins and nothing is registered twice).
+_STUBS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_stubs")
+if os.path.isdir(_STUBS) and _STUBS not in sys.path:
+    sys.path.append(_STUBS)
 
 from grpc_health.v1 import health_pb2
 from grpc_health.v1 import health_pb2_grpc
@@ -109,9 +132,113 @@ def raw_image(pixels, height, width, channels):
 
 
 def _image(image):
+    """An Image from an Image, file bytes, a path, a numpy uint8 array
+    (HxWxC with C in 1, 3, 4, or HxW) or a PIL image."""
     if isinstance(image, slimserve_pb2.Image):
         return image
-    return slimserve_pb2.Image(encoded=bytes(image))
+    if isinstance(image, (bytes, bytearray, memoryview)):
+        return slimserve_pb2.Image(encoded=bytes(image))
+    if isinstance(image, (str, os.PathLike)):
+        with open(image, "rb") as f:
+            return slimserve_pb2.Image(encoded=f.read())
+    if hasattr(image, "getbands") and hasattr(image, "tobytes"):  # PIL
+        if image.mode not in ("L", "RGB", "RGBA"):
+            image = image.convert("RGB")
+        return raw_image(image.tobytes(), image.height, image.width,
+                         len(image.getbands()))
+    if hasattr(image, "__array_interface__") and hasattr(image, "shape"):
+        import numpy as np
+        array = np.asarray(image)
+        if array.dtype != np.uint8:
+            raise TypeError("numpy images must be uint8, got %s" % array.dtype)
+        if array.ndim == 2:
+            array = array[:, :, None]
+        if array.ndim != 3:
+            raise ValueError("numpy images are HxWxC or HxW, got shape %s" %
+                             (array.shape,))
+        return raw_image(np.ascontiguousarray(array).tobytes(),
+                         array.shape[0], array.shape[1], array.shape[2])
+    raise TypeError("image: an Image, bytes, a path, a numpy array or a PIL "
+                    "image, got %s" % type(image).__name__)
+
+
+_NUMPY_DTYPES = {}
+
+
+def _numpy_dtype(dtype):
+    import numpy as np
+    if not _NUMPY_DTYPES:
+        _NUMPY_DTYPES.update({
+            slimserve_pb2.DATA_TYPE_FLOAT32: np.dtype("<f4"),
+            slimserve_pb2.DATA_TYPE_UINT8: np.dtype("u1"),
+            slimserve_pb2.DATA_TYPE_UINT16: np.dtype("<u2"),
+        })
+    return _NUMPY_DTYPES[dtype]
+
+
+class Result:
+    """One answer as arrays: as_numpy(task), with the plan and timings.
+
+    Wraps an InferResponse (`response`); RAW outputs become float32 (C, H, W)
+    arrays, PNG outputs are decoded with Pillow into (C, H, W) arrays of the
+    PNG's samples (uint8, or uint16 for depth in millimetres).
+    """
+
+    def __init__(self, response):
+        self.response = response
+        self.request_id = response.request_id
+        self.plan = response.plan
+        self.timings = response.timings
+        self._outputs = {o.task: o for o in response.outputs}
+
+    @property
+    def tasks(self):
+        """The tasks answered, in model order."""
+        return [o.task for o in self.response.outputs]
+
+    def as_numpy(self, task):
+        """The output of `task` as a numpy array of shape (C, H, W)."""
+        import numpy as np
+        if task not in self._outputs:
+            raise KeyError("no output %r (outputs: %s)" %
+                           (task, ", ".join(self.tasks)))
+        output = self._outputs[task]
+        if output.WhichOneof("data") == "tensor":
+            tensor = output.tensor
+            return np.frombuffer(tensor.data, dtype=_numpy_dtype(
+                tensor.dtype)).reshape(tuple(tensor.shape))
+        from PIL import Image as PILImage
+        decoded = np.asarray(PILImage.open(io.BytesIO(output.png)))
+        if decoded.dtype == np.int32:
+            # Pillow opens 16-bit grey PNGs (depth, mm) as 32-bit integers.
+            decoded = decoded.astype(np.uint16)
+        if decoded.ndim == 2:
+            decoded = decoded[None, :, :]
+        else:
+            decoded = np.moveaxis(decoded, -1, 0)
+        return decoded
+
+    def __repr__(self):
+        return "Result(%s, encoder_width=%g, %.2f ms)" % (
+            ", ".join(self.tasks), self.plan.encoder_width,
+            self.timings.total_ms)
+
+
+class FrameError(Exception):
+    """A stream frame's failure: `code` (grpc.StatusCode) and `message`."""
+
+    def __init__(self, request_id, code, message):
+        super().__init__("frame %r: %s: %s" % (request_id, code.name, message))
+        self.request_id = request_id
+        self.code = code
+        self.message = message
+
+
+def _status_code(number):
+    for code in grpc.StatusCode:
+        if code.value[0] == number:
+            return code
+    return grpc.StatusCode.UNKNOWN
 
 
 def _budget(budget, budget_mflops):
@@ -213,6 +340,38 @@ class SlimClient:
             default_output_format=output_format,
             output_size=output_size)
         return self.infer_request(request, timeout=timeout)
+
+    def predict(self, image, budget=None, budget_mflops=None, weights=None,
+                output_format=RAW, output_formats=None, request_id="",
+                timeout=None, output_size=OUTPUT_SIZE_MODEL):
+        """infer() for any image form (see _image: numpy, PIL, bytes, a
+        path); returns a Result (as_numpy(task), plan, timings)."""
+        return Result(self.infer(image, budget=budget,
+                                 budget_mflops=budget_mflops, weights=weights,
+                                 output_format=output_format,
+                                 output_formats=output_formats,
+                                 request_id=request_id, timeout=timeout,
+                                 output_size=output_size))
+
+    def predict_stream(self, frames, raise_errors=True, **defaults):
+        """infer_stream() yielding a Result per frame (frames in any image
+        form). A failed frame raises FrameError (the stream is cancelled),
+        or with raise_errors=False is yielded as one and the stream goes
+        on. Stopping the iteration early cancels the stream."""
+        call = self.infer_stream(frames, **defaults)
+        try:
+            for response in call:
+                if response.WhichOneof("result") == "response":
+                    yield Result(response.response)
+                    continue
+                error = FrameError(response.request_id,
+                                   _status_code(response.error.code),
+                                   response.error.message)
+                if raise_errors:
+                    raise error
+                yield error
+        finally:
+            call.cancel()  # no-op once the stream has ended
 
     def infer_request(self, request, timeout=None):
         """Infer with a ready InferRequest."""

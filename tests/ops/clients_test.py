@@ -140,6 +140,23 @@ class NodeClientTest(unittest.TestCase):
         self.assertLessEqual(response["plan"]["mflops"],
                              response["plan"]["budget_mflops"])
 
+    def test_stream(self):
+        code, summary = self.node("stream", "--raw=40x60x3", "--frames=50",
+                                  "--budget=0.25", "--weights=depth=1")
+        self.assertEqual(code, 0, summary)
+        self.assertEqual(summary["ids"], ["frame-%d" % i for i in range(50)])
+        self.assertEqual((summary["ok"], summary["errors"]), (50, []))
+        self.assertEqual(len(set(summary["mflops"])), 1)  # one plan
+
+    def test_stream_frame_errors_do_not_end_it(self):
+        code, summary = self.node("stream", "--raw=40x60x3", "--frames=3",
+                                  "--weights=sky=1")
+        self.assertEqual(code, 0, summary)
+        self.assertEqual(summary["ok"], 0)
+        self.assertEqual([e["code"] for e in summary["errors"]],
+                         ["INVALID_ARGUMENT"] * 3)
+        self.assertIn("sky", summary["errors"][0]["message"])
+
     def test_infer_error(self):
         code, response = self.node("infer", "--raw=40x60x3", "--budget=2")
         self.assertEqual(code, 1)
