@@ -15,6 +15,10 @@
 //     task_weights: {semseg: 1},
 //   });
 //   await client.health();  // 'SERVING'
+//   const result = await client.predict(request);  // typed arrays
+//   result.outputs.depth.data;  // Float32Array of 1*H*W metres
+//   for await (const r of client.inferStream(frames, {defaults})) ...
+// Types: client.d.ts.
 //
 // Messages use the .proto field names (keepCase); enums are strings; bytes
 // are Buffers. Errors reject with grpc-js ServiceErrors: err.code is the
@@ -106,6 +110,47 @@ function loadProtos(protoDir, healthProto) {
   };
 }
 
+const TYPED_ARRAYS = {
+  DATA_TYPE_FLOAT32: Float32Array,
+  DATA_TYPE_UINT8: Uint8Array,
+  DATA_TYPE_UINT16: Uint16Array,
+};
+
+// A TaskOutput's data as {task, kind, shape: [C, H, W], dtype, data}: data
+// a Float32Array / Uint8Array / Uint16Array (RAW, little-endian as the wire
+// says; copied when the Buffer is not aligned for the element size), or
+// the PNG file as a Buffer with dtype 'png'.
+function outputArray(output) {
+  const shape = output.shape.map(Number);
+  if (output.data === 'png' || output.png) {
+    return {task: output.task, kind: output.kind, shape, dtype: 'png',
+      data: output.png};
+  }
+  const tensor = output.tensor;
+  const Type = TYPED_ARRAYS[tensor.dtype];
+  if (!Type) throw new TypeError(`unknown dtype ${tensor.dtype}`);
+  let bytes = tensor.data;
+  if (bytes.byteOffset % Type.BYTES_PER_ELEMENT !== 0) {
+    bytes = Buffer.from(bytes);  // a fresh, aligned copy
+  }
+  const data = new Type(bytes.buffer, bytes.byteOffset,
+      bytes.byteLength / Type.BYTES_PER_ELEMENT);
+  return {task: output.task, kind: output.kind, shape, dtype: tensor.dtype,
+    data};
+}
+
+// An InferResponse as {requestId, plan, timings, tasks, outputs: {task:
+// outputArray(...)}}.
+function resultOf(response) {
+  const outputs = {};
+  for (const output of response.outputs) {
+    outputs[output.task] = outputArray(output);
+  }
+  return {requestId: response.request_id, plan: response.plan,
+    timings: response.timings, tasks: response.outputs.map((o) => o.task),
+    outputs};
+}
+
 // Resolves when `stream` can take more writes, or is gone.
 function drainedOrClosed(stream) {
   return new Promise((resolve) => {
@@ -161,6 +206,11 @@ class SlimClient {
 
   infer(request, {timeoutMs} = {}) {
     return SlimClient.call(this.inference, 'Infer', request, timeoutMs);
+  }
+
+  // infer() answered as resultOf(): outputs as typed arrays.
+  async predict(request, {timeoutMs} = {}) {
+    return resultOf(await this.infer(request, {timeoutMs}));
   }
 
   plan(request, {timeoutMs} = {}) {
@@ -365,7 +415,7 @@ async function main() {
   }
 }
 
-module.exports = {SlimClient, codeName, loadProtos, RETRYABLE_CODES,
-  retryServiceConfig};
+module.exports = {SlimClient, codeName, loadProtos, outputArray, resultOf,
+  RETRYABLE_CODES, retryServiceConfig};
 
 if (require.main === module) main();

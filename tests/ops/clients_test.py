@@ -140,6 +140,38 @@ class NodeClientTest(unittest.TestCase):
         self.assertLessEqual(response["plan"]["mflops"],
                              response["plan"]["budget_mflops"])
 
+    def test_predict_gives_typed_arrays(self):
+        script = r"""
+const {SlimClient} = require(process.argv[1]);
+(async () => {
+  const c = new SlimClient(process.argv[2]);
+  await c.waitForReady(10000);
+  const pixels = Buffer.alloc(40 * 60 * 3, 7);
+  const r = await c.predict({
+    image: {raw: {data: pixels, height: 40, width: 60, channels: 3}},
+    budget: {fraction: 0.5}, task_weights: {depth: 1, semseg: 1},
+    output_formats: {semseg: 'OUTPUT_FORMAT_PNG'}});
+  const d = r.outputs.depth;
+  console.log(JSON.stringify({
+    tasks: r.tasks, type: d.data.constructor.name, length: d.data.length,
+    shape: d.shape, finite: Array.from(d.data).every(Number.isFinite),
+    semseg: [r.outputs.semseg.dtype, r.outputs.semseg.data.subarray(1, 4).toString()],
+    width: r.plan.encoder_width}));
+  c.close();
+})().catch((e) => { console.error(e); process.exit(1); });
+"""
+        done = subprocess.run(["node", "-e", script, self.script,
+                               self.server.target],
+                              capture_output=True, timeout=60, text=True)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        out = json.loads(done.stdout)
+        self.assertEqual(out["tasks"], ["semseg", "depth"])
+        self.assertEqual((out["type"], out["length"], out["shape"]),
+                         ("Float32Array", 32 * 48, [1, 32, 48]))
+        self.assertTrue(out["finite"])
+        self.assertEqual(out["semseg"], ["png", "PNG"])
+        self.assertGreater(out["width"], 0)
+
     def test_stream(self):
         code, summary = self.node("stream", "--raw=40x60x3", "--frames=50",
                                   "--budget=0.25", "--weights=depth=1")

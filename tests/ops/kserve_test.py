@@ -265,10 +265,8 @@ class KServeTest(unittest.TestCase):
         after, _ = ops_util.parse_metrics(self.server.metrics_text())
 
         def delta(**labels):
-            return (ops_util.sample_sum(after, "slimserve_requests_total",
-                                        **labels) -
-                    ops_util.sample_sum(before, "slimserve_requests_total",
-                                        **labels))
+            return ops_util.sample_delta(before, after,
+                                         "slimserve_requests_total", **labels)
         self.assertEqual(delta(rpc="ModelInfer", code="OK"), 1)
         self.assertEqual(delta(rpc="ModelInfer", code="INVALID_ARGUMENT"), 1)
 

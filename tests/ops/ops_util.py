@@ -247,6 +247,12 @@ def parse_metrics(text):
     return samples, types
 
 
+def sample_delta(before, after, name, **labels):
+    """How much sample_sum(name, **labels) grew from `before` to `after`."""
+    return (sample_sum(after, name, **labels) -
+            sample_sum(before, name, **labels))
+
+
 def sample_sum(samples, name, **labels):
     """Sum of the samples of metric `name` whose labels include `labels`."""
     total = 0.0

@@ -73,8 +73,7 @@ class StreamTest(unittest.TestCase):
         after = self.metrics()
 
         def delta(name, **labels):
-            return (ops_util.sample_sum(after, name, **labels) -
-                    ops_util.sample_sum(before, name, **labels))
+            return ops_util.sample_delta(before, after, name, **labels)
         self.assertEqual(delta("slimserve_stream_frames_total", code="OK"), 300)
         self.assertEqual(delta("slimserve_requests_total", rpc="InferStream",
                                code="OK"), 1)
@@ -213,10 +212,9 @@ class StreamTest(unittest.TestCase):
 
         def ended():
             after = self.metrics()
-            return (ops_util.sample_sum(after, "slimserve_requests_total",
-                                        rpc="InferStream", code="CANCELLED") -
-                    ops_util.sample_sum(before, "slimserve_requests_total",
-                                        rpc="InferStream", code="CANCELLED")
+            return (ops_util.sample_delta(before, after,
+                                          "slimserve_requests_total",
+                                          rpc="InferStream", code="CANCELLED")
                     >= 1 and
                     ops_util.sample_sum(after, "slimserve_active_streams") == 0)
         ops_util.poll(ended, timeout=30, what="the cancelled stream to end")
@@ -248,8 +246,8 @@ class StreamTest(unittest.TestCase):
         after = self.metrics()
         self.assertEqual(ops_util.sample_sum(after, "slimserve_active_streams"),
                          0)
-        frames = (ops_util.sample_sum(after, "slimserve_stream_frames_total") -
-                  ops_util.sample_sum(before, "slimserve_stream_frames_total"))
+        frames = ops_util.sample_delta(before, after,
+                                       "slimserve_stream_frames_total")
         self.assertEqual(frames, 120)
 
 
