@@ -372,7 +372,6 @@ HttpServer::HttpServer(const Options& options, Engine* engine,
 
 HttpServer::~HttpServer() {
   Shutdown();
-  ::close(listen_fd_);
   ::close(wake_read_);
   ::close(wake_write_);
 }
@@ -386,6 +385,7 @@ void HttpServer::Shutdown() {
   const char byte = 0;
   (void)!::write(wake_write_, &byte, 1);
   if (acceptor_.joinable()) acceptor_.join();
+  ::close(listen_fd_);  // new connections are refused from here on
   // Connections finish their request (bounded by the socket timeouts and
   // the inference timeout).
   absl::MutexLock lock(&connections_->mu);

@@ -64,7 +64,8 @@ class HttpServer {
 
   int port() const { return port_; }
 
-  // Stops accepting and waits for the connections being served. Idempotent.
+  // Stops accepting (the port is closed) and waits for the connections
+  // being served. Idempotent.
   void Shutdown();
 
  private:

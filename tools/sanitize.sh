@@ -41,7 +41,7 @@ if [ ${#targets[@]} -eq 0 ]; then
     mapfile -t targets < <(bazel --output_base="$base" query \
       "kind(cc_test, tests($packages)) except rdeps($packages, @torch//:torch)" \
       2>/dev/null)
-    targets+=(//tests/e2e:faults_test //tests/e2e:stream_test)
+    targets+=(//tests/e2e:faults_test //tests/e2e:stream_test //tests/e2e:http_test)
   fi
 fi
 # Tests tagged no_sanitizer measure memory, which ASan's quarantine of

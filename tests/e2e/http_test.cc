@@ -1,0 +1,183 @@
+// The HTTP JSON API (server/http.h) over real sockets, on the fake runner:
+// concurrent requests, the connection limit, and a shutdown while a
+// request is held in the engine (it is answered, then the server is gone).
+// Under tools/sanitize.sh --tsan, the acceptor, the connection threads and
+// Shutdown() are checked against each other.
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/match.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/http.h"
+#include "server/metrics.h"
+#include "tests/e2e/test_util.h"
+
+namespace slimserve {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+// Sends `request` on a new connection to 127.0.0.1:`port`, half-closes and
+// returns everything the server answered.
+std::string Exchange(int port, const std::string& request) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<uint16_t>(port));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) !=
+      0) {
+    ::close(fd);
+    return "connect failed";
+  }
+  for (size_t sent = 0; sent < request.size();) {
+    const ssize_t n = ::send(fd, request.data() + sent, request.size() - sent,
+                             MSG_NOSIGNAL);
+    if (n <= 0) break;
+    sent += static_cast<size_t>(n);
+  }
+  ::shutdown(fd, SHUT_WR);
+  std::string answer;
+  char buffer[65536];
+  for (;;) {
+    const ssize_t n = ::recv(fd, buffer, sizeof(buffer), 0);
+    if (n <= 0) break;
+    answer.append(buffer, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return answer;
+}
+
+std::string Post(const std::string& path, const std::string& body) {
+  return absl::StrCat("POST ", path, " HTTP/1.1\r\nHost: x\r\nContent-Length: ",
+                      body.size(), "\r\n\r\n", body);
+}
+
+std::string InferJson(double fraction) {
+  return absl::StrCat(R"({"image": {"encoded": ")",
+                      absl::Base64Escape(TestPng()),
+                      R"("}, "budget": {"fraction": )", fraction,
+                      R"(}, "task_weights": {"depth": 1}})");
+}
+
+class HttpTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    absl::StatusOr<std::unique_ptr<TestServer>> test =
+        TestServer::StartWithFakeRunner();
+    ASSERT_TRUE(test.ok()) << test.status();
+    test_ = *std::move(test);
+    Metrics::Options metrics_options;
+    metrics_options.grpc_version = "test";
+    absl::StatusOr<std::shared_ptr<Metrics>> metrics =
+        Metrics::Create(metrics_options);
+    ASSERT_TRUE(metrics.ok()) << metrics.status();
+    metrics_ = *std::move(metrics);
+    HttpServer::Options options;
+    options.address = "127.0.0.1:0";
+    options.max_connections = 3;
+    absl::StatusOr<std::unique_ptr<HttpServer>> http =
+        HttpServer::Start(options, &test_->engine(), metrics_.get());
+    ASSERT_TRUE(http.ok()) << http.status();
+    http_ = *std::move(http);
+  }
+
+  std::unique_ptr<TestServer> test_;
+  std::shared_ptr<Metrics> metrics_;
+  std::unique_ptr<HttpServer> http_;
+};
+
+TEST_F(HttpTest, ConcurrentInferencesAreAllAnswered) {
+  std::vector<std::string> answers(3);
+  std::vector<std::thread> clients;
+  for (std::string& answer : answers) {
+    clients.emplace_back([&] {
+      answer = Exchange(http_->port(), Post("/api/infer", InferJson(0.5)));
+    });
+  }
+  for (std::thread& t : clients) t.join();
+  for (const std::string& answer : answers) {
+    EXPECT_THAT(answer, StartsWith("HTTP/1.1 200 OK\r\n"));
+    EXPECT_THAT(answer, HasSubstr(R"("task":"depth")"));
+  }
+  EXPECT_THAT(MetricSample(*metrics_, R"(slimserve_requests_total{code="OK",rpc="HttpInfer"})"),
+              ::testing::Optional(3.0));
+}
+
+TEST_F(HttpTest, ConnectionsOverTheLimitGet503) {
+  // Three requests held in the engine fill the limit; a fourth connection
+  // is refused at once.
+  FakeModelRunner& runner = *test_->fake_runner();
+  runner.HoldRuns();
+  std::vector<std::string> held(3);
+  std::vector<std::thread> clients;
+  for (std::string& answer : held) {
+    clients.emplace_back([&] {
+      answer = Exchange(http_->port(), Post("/api/infer", InferJson(1.0)));
+    });
+  }
+  test_->engine().AwaitInFlight(3);
+  EXPECT_THAT(Exchange(http_->port(), "GET / HTTP/1.1\r\n\r\n"),
+              StartsWith("HTTP/1.1 503 Service Unavailable\r\n"));
+  runner.ReleaseRuns();
+  for (std::thread& t : clients) t.join();
+  for (const std::string& answer : held) {
+    EXPECT_THAT(answer, StartsWith("HTTP/1.1 200 OK\r\n"));
+  }
+}
+
+TEST_F(HttpTest, ShutdownWaitsForTheRequestInTheEngine) {
+  FakeModelRunner& runner = *test_->fake_runner();
+  runner.HoldRuns();
+  std::string answer;
+  std::thread client([&] {
+    answer = Exchange(http_->port(), Post("/api/infer", InferJson(1.0)));
+  });
+  runner.BlockUntilRunsStarted(1);
+  std::thread shutdown([&] { http_->Shutdown(); });
+  runner.ReleaseRuns();
+  shutdown.join();
+  client.join();
+  EXPECT_THAT(answer, StartsWith("HTTP/1.1 200 OK\r\n"));
+  // Gone: nothing listens any more.
+  EXPECT_EQ(Exchange(http_->port(), "GET / HTTP/1.1\r\n\r\n"),
+            "connect failed");
+  http_.reset();
+}
+
+TEST_F(HttpTest, HostileRequestsGetTheirStatus) {
+  const int port = http_->port();
+  EXPECT_THAT(Exchange(port, "nonsense\r\n\r\n"),
+              StartsWith("HTTP/1.1 400 Bad Request\r\n"));
+  EXPECT_THAT(Exchange(port, "GET / HTTP/1.1\r\nX: " +
+                                 std::string(20000, 'a') + "\r\n\r\n"),
+              StartsWith("HTTP/1.1 431 "));
+  EXPECT_THAT(Exchange(port, "POST /api/plan HTTP/1.1\r\nContent-Length: "
+                             "99999999999999\r\n\r\n"),
+              StartsWith("HTTP/1.1 413 "));
+  EXPECT_THAT(Exchange(port, Post("/api/plan", std::string(5000, '{'))),
+              HasSubstr("not JSON of slimserve.v1.PlanRequest"));
+  EXPECT_THAT(Exchange(port, "GET /api/infer HTTP/1.1\r\n\r\n"),
+              StartsWith("HTTP/1.1 400 "));
+  EXPECT_THAT(Exchange(port, "GET /%00%ff HTTP/1.1\r\n\r\n"),
+              StartsWith("HTTP/1.1 404 "));
+  const std::string page = Exchange(port, "GET / HTTP/1.1\r\n\r\n");
+  EXPECT_THAT(page, StartsWith("HTTP/1.1 200 OK\r\n"));
+  EXPECT_THAT(page, HasSubstr("text/html"));
+  EXPECT_THAT(page, HasSubstr("slimserve: what a budget buys"));
+}
+
+}  // namespace
+}  // namespace slimserve
