@@ -1,16 +1,20 @@
 #include "server/kserve.h"
 
+#include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "server/call.h"
 #include "server/convert.h"
 #include "server/kserve_convert.h"
+#include "server/stream.h"
 
 namespace slimserve {
 namespace {
@@ -41,10 +45,67 @@ grpc::ServerUnaryReactor* AnswerInline(grpc::CallbackServerContext* context,
   return reactor;
 }
 
+// A ModelInferRequest per frame; the answer as a ModelStreamInferResponse.
+class StreamCodecV2 final : public StreamCodec {
+ public:
+  explicit StreamCodecV2(const ModelInfo* info) : info_(info) {}
+
+  std::optional<StreamFrame> Decode(const grpc::ByteBuffer& bytes) override {
+    ModelInferRequest request;
+    StreamFrame frame;
+    std::vector<std::string> outputs;
+    absl::Status status = ParseRequest(bytes, &request);
+    if (status.ok()) {
+      // An id over the limit is refused (the frame's error), not echoed.
+      if (request.id().size() <= kMaxRequestIdBytes) frame.id = request.id();
+      absl::StatusOr<KServeInfer> mapped = KServeInferFromProto(request, *info_);
+      if (mapped.ok()) {
+        outputs = std::move(mapped->outputs);
+        frame.request = std::move(mapped->request);
+      } else {
+        status = mapped.status();
+      }
+    }
+    if (!status.ok()) frame.request = status;
+    frame.encode = [id = frame.id, outputs = std::move(outputs), info = info_](
+                       absl::StatusOr<InferResult> result, absl::Duration total,
+                       grpc::ByteBuffer* out) {
+      inference::ModelStreamInferResponse response;
+      ModelInferResponse* answer = response.mutable_infer_response();
+      if (result.ok()) {
+        KServeInferToProto(*std::move(result), id, outputs, *info, total,
+                           answer);
+      } else {
+        response.set_error_message(
+            absl::StrCat(absl::StatusCodeToString(result.status().code()),
+                         ": ", result.status().message()));
+        answer->set_model_name(info->name);
+        answer->set_model_version(info->version);
+        answer->set_id(id);
+      }
+      return SerializeResponse(response, out);
+    };
+    return frame;
+  }
+
+ private:
+  const ModelInfo* const info_;
+};
+
 }  // namespace
 
-KServeService::KServeService(Engine* engine, Metrics* metrics)
-    : engine_(engine), metrics_(metrics) {}
+KServeService::KServeService(Engine* engine, Metrics* metrics,
+                             int stream_max_inflight_frames)
+    : engine_(engine),
+      metrics_(metrics),
+      stream_max_inflight_frames_(stream_max_inflight_frames) {}
+
+grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>*
+KServeService::ModelStreamInfer(grpc::CallbackServerContext* context) {
+  return StartStream(context, engine_, metrics_, stream_max_inflight_frames_,
+                     Rpc::kModelStreamInfer,
+                     std::make_unique<StreamCodecV2>(&engine_->model_info()));
+}
 
 grpc::ServerUnaryReactor* KServeService::ServerLive(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,

@@ -6,6 +6,7 @@
 // outputs and parameters is in server/kserve_convert.h and the README.
 //
 // ModelInfer is asynchronous like v1's Infer (the engine finishes the call);
+// ModelStreamInfer is InferStream's reactor with this protocol's messages;
 // the other methods answer inline. Readiness (ServerReady, ModelReady)
 // follows the health service: set by the Server, false while draining.
 // Requests are parsed from raw bytes here, as in service.h, so that bytes
@@ -21,20 +22,23 @@
 namespace slimserve {
 
 namespace kserve_internal {
-using Base = inference::GRPCInferenceService::WithRawCallbackMethod_ServerLive<
+using Base = inference::GRPCInferenceService::WithRawCallbackMethod_ModelStreamInfer<
+    inference::GRPCInferenceService::WithRawCallbackMethod_ServerLive<
     inference::GRPCInferenceService::WithRawCallbackMethod_ServerReady<
         inference::GRPCInferenceService::WithRawCallbackMethod_ModelReady<
             inference::GRPCInferenceService::WithRawCallbackMethod_ServerMetadata<
                 inference::GRPCInferenceService::WithRawCallbackMethod_ModelMetadata<
                     inference::GRPCInferenceService::WithRawCallbackMethod_ModelInfer<
-                        inference::GRPCInferenceService::Service>>>>>>;
+                        inference::GRPCInferenceService::Service>>>>>>>;
 }  // namespace kserve_internal
 
 class KServeService final : public kserve_internal::Base {
  public:
   // REQUIRES: `engine` and `metrics` outlive the service and every call it
-  // started. Not ready until SetReady(true).
-  KServeService(Engine* engine, Metrics* metrics);
+  // started; stream_max_inflight_frames >= 1 (server/stream.h). Not ready
+  // until SetReady(true).
+  KServeService(Engine* engine, Metrics* metrics,
+                int stream_max_inflight_frames);
 
   // What ServerReady and ModelReady answer.
   void SetReady(bool ready) { ready_.store(ready); }
@@ -57,11 +61,16 @@ class KServeService final : public kserve_internal::Base {
   grpc::ServerUnaryReactor* ModelInfer(grpc::CallbackServerContext* context,
                                        const grpc::ByteBuffer* request,
                                        grpc::ByteBuffer* response) override;
+  // Triton's stream: ModelInferRequests in, ModelStreamInferResponses out,
+  // in order, as InferStream (server/stream.h).
+  grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* ModelStreamInfer(
+      grpc::CallbackServerContext* context) override;
 
  private:
   // Constant after construction.
   Engine* const engine_;
   Metrics* const metrics_;
+  const int stream_max_inflight_frames_;
   std::atomic<bool> ready_{false};
 };
 

@@ -17,7 +17,7 @@ constexpr const char* kRpcNames[kNumRpcs] = {
     "ModelInfer",     "ModelMetadata",  "ModelReady",
     "ServerMetadata", "ServerReady",    "ServerLive",
     "InferStream",    "HttpInfer",      "HttpPlan",
-    "HttpModelInfo"};
+    "HttpModelInfo",  "ModelStreamInfer"};
 constexpr const char* kRejectReasonNames[kNumRejectReasons] = {
     "overloaded",      "deadline",    "budget_too_small",
     "invalid_request", "unsupported", "shutting_down"};
@@ -157,7 +157,8 @@ Metrics::Metrics(const Options& options)
                    .Add({});
   active_streams_ = &prometheus::BuildGauge()
                          .Name("slimserve_active_streams")
-                         .Help("Open InferStream calls.")
+                         .Help("Open stream calls (InferStream, "
+                               "ModelStreamInfer).")
                          .Register(registry)
                          .Add({});
   auto& frames = prometheus::BuildCounter()
@@ -310,9 +311,9 @@ void Metrics::RpcFinished(Rpc rpc, absl::StatusCode code,
 
 void Metrics::StreamStarted() { active_streams_->Increment(); }
 
-void Metrics::StreamFinished(absl::StatusCode code) {
+void Metrics::StreamFinished(Rpc rpc, absl::StatusCode code) {
   active_streams_->Decrement();
-  requests_[static_cast<int>(Rpc::kInferStream)][CodeIndex(code)]->Increment();
+  requests_[static_cast<int>(rpc)][CodeIndex(code)]->Increment();
 }
 
 void Metrics::FrameStarted() { inflight_->Increment(); }

@@ -80,8 +80,8 @@ inline constexpr char kSlimserveVersion[] = "0.1.0";
 // "GetModelInfo") and of KServe v2's inference.GRPCInferenceService
 // ("ModelInfer", "ModelMetadata", "ModelReady", "ServerMetadata",
 // "ServerReady", "ServerLive"), "InferStream", and the HTTP JSON API's
-// "HttpInfer", "HttpPlan", "HttpModelInfo". Health and reflection are
-// gRPC's and not counted.
+// "HttpInfer", "HttpPlan", "HttpModelInfo", and KServe's stream
+// "ModelStreamInfer". Health and reflection are gRPC's and not counted.
 enum class Rpc {
   kInfer = 0,
   kPlan,
@@ -96,8 +96,9 @@ enum class Rpc {
   kHttpInfer,    // the try-it page's JSON API (server/http.h)
   kHttpPlan,
   kHttpModelInfo,
+  kModelStreamInfer,  // KServe v2's stream, counted like kInferStream
 };
-inline constexpr int kNumRpcs = 13;
+inline constexpr int kNumRpcs = 14;
 
 // Why an Infer call was refused (label `reason`). The fixed set of labels.
 enum class RejectReason {
@@ -185,15 +186,15 @@ class Metrics : public prometheus::Collectable {
   void RpcStarted(Rpc rpc);
   void RpcFinished(Rpc rpc, absl::StatusCode code, absl::Duration latency);
 
-  // Brackets one InferStream: StreamStarted when it opens, StreamFinished
-  // when its status is sent (slimserve_requests_total{rpc="InferStream"},
-  // slimserve_active_streams). A stream is not an in-flight request; its
+  // Brackets one stream (InferStream, ModelStreamInfer): StreamStarted when
+  // it opens, StreamFinished when its status is sent
+  // (slimserve_requests_total{rpc}, slimserve_active_streams). A stream is not an in-flight request; its
   // frames are: FrameStarted / FrameFinished bracket each frame
   // (slimserve_inflight_requests, slimserve_stream_frames_total{code},
   // slimserve_stream_frame_duration_seconds; refusals also in
   // slimserve_rejected_requests_total).
   void StreamStarted();
-  void StreamFinished(absl::StatusCode code);
+  void StreamFinished(Rpc rpc, absl::StatusCode code);
   void FrameStarted();
   void FrameFinished(absl::StatusCode code, absl::Duration latency);
 

@@ -174,7 +174,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const Options& options,
 
   auto service = std::make_unique<InferenceService>(
       engine, metrics.get(), options.stream_max_inflight_frames);
-  auto kserve = std::make_unique<KServeService>(engine, metrics.get());
+  auto kserve = std::make_unique<KServeService>(
+      engine, metrics.get(), options.stream_max_inflight_frames);
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(options.address, CredentialsFor(options.tls), &port);

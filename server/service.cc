@@ -142,8 +142,8 @@ grpc::ServerUnaryReactor* InferenceService::GetModelInfo(
 
 grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>*
 InferenceService::InferStream(grpc::CallbackServerContext* context) {
-  return StartInferStream(context, engine_, metrics_,
-                          stream_max_inflight_frames_);
+  return StartStream(context, engine_, metrics_, stream_max_inflight_frames_,
+                     Rpc::kInferStream, V1StreamCodec());
 }
 
 }  // namespace slimserve

@@ -38,12 +38,15 @@ class StreamReactor final
     : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
   StreamReactor(grpc::CallbackServerContext* context, Engine* engine,
-                Metrics* metrics, int max_inflight_frames)
+                Metrics* metrics, int max_inflight_frames, Rpc rpc,
+                std::unique_ptr<StreamCodec> codec)
       : context_(context),
         engine_(engine),
         metrics_(metrics),
         max_inflight_(std::max(1, max_inflight_frames)),
-        stream_deadline_(DeadlineOf(*context)) {
+        rpc_(rpc),
+        stream_deadline_(DeadlineOf(*context)),
+        codec_(std::move(codec)) {
     metrics_->StreamStarted();
     {
       absl::MutexLock lock(&mu_);
@@ -85,8 +88,11 @@ class StreamReactor final
  private:
   // One frame, from its arrival until its response is written.
   struct Slot {
-    std::string id;  // echoed; empty when the frame had none or too long one
+    std::string id;  // for logs
     absl::Time arrival;
+    std::function<absl::Status(absl::StatusOr<InferResult>, absl::Duration,
+                               grpc::ByteBuffer*)>
+        encode;
     bool done = false;  // `bytes` holds the serialised response
     grpc::ByteBuffer bytes;
   };
@@ -135,45 +141,28 @@ class StreamReactor final
                      ? absl::DeadlineExceededError("stream deadline passed")
                      : absl::CancelledError("stream cancelled");
       }
-      metrics_->StreamFinished(status.code());
+      metrics_->StreamFinished(rpc_, status.code());
       Finish(ToGrpcStatus(status));
     }
   }
 
-  // One message from read_buffer_: new defaults and/or a frame. Runs on the
-  // reading thread only (one read at a time), so defaults_ needs no lock.
+  // One message from read_buffer_, through the codec. Runs on the reading
+  // thread only (one read at a time).
   void HandleMessage() {
     const absl::Time arrival = absl::Now();
-    v1::InferStreamRequest message;
-    absl::Status status = ParseRequest(read_buffer_, &message);
-    if (status.ok() && message.has_defaults()) {
-      status = CheckTimeout("defaults.frame_timeout_ms",
-                            message.defaults().frame_timeout_ms());
-      if (status.ok()) defaults_ = message.defaults();
-    }
-    if (status.ok() && !message.has_frame()) return;  // defaults only
-    if (status.ok()) status = CheckTimeout("timeout_ms", message.timeout_ms());
-
-    Slot* slot = NewSlot(arrival, message.frame().request_id());
+    std::optional<StreamFrame> frame = codec_->Decode(read_buffer_);
+    if (!frame.has_value()) return;  // no frame in it
+    Slot* slot = NewSlot(arrival, std::move(*frame));
     metrics_->FrameStarted();
-    if (!status.ok()) {
-      FrameDone(slot, status);
-      return;
-    }
-    v1::InferRequest frame = std::move(*message.mutable_frame());
-    ApplyStreamDefaults(defaults_, &frame);
-    absl::StatusOr<InferRequest> request = InferRequestFromProto(frame);
+    absl::StatusOr<InferRequest>& request = frame->request;
     if (!request.ok()) {
       FrameDone(slot, request.status());
       return;
     }
-    const double timeout_ms = message.timeout_ms() > 0
-                                  ? message.timeout_ms()
-                                  : defaults_.frame_timeout_ms();
     request->deadline = stream_deadline_;
-    if (timeout_ms > 0) {
+    if (frame->timeout_ms > 0) {
       request->deadline = std::min(
-          request->deadline, arrival + absl::Milliseconds(timeout_ms));
+          request->deadline, arrival + absl::Milliseconds(frame->timeout_ms));
     }
     if (request->deadline <= arrival) {
       FrameDone(slot, absl::DeadlineExceededError(
@@ -188,11 +177,12 @@ class StreamReactor final
     if (!submitted.ok()) FrameDone(slot, submitted);
   }
 
-  Slot* NewSlot(absl::Time arrival, const std::string& id) {
+  // Takes the frame's id and encoder (not its request).
+  Slot* NewSlot(absl::Time arrival, StreamFrame&& frame) {
     auto slot = std::make_unique<Slot>();
     slot->arrival = arrival;
-    // An id over the limit is refused (the frame's error) and not echoed.
-    if (id.size() <= kMaxRequestIdBytes) slot->id = id;
+    slot->id = std::move(frame.id);
+    slot->encode = std::move(frame.encode);
     Slot* raw = slot.get();
     absl::MutexLock lock(&mu_);
     slots_.push_back(std::move(slot));
@@ -202,8 +192,6 @@ class StreamReactor final
   // The frame's response into its slot, then the stream's next steps. Any
   // thread; exactly once per slot.
   void FrameDone(Slot* slot, absl::StatusOr<InferResult> result) {
-    v1::InferStreamResponse response;
-    response.set_request_id(slot->id);
     absl::Status status = result.status();
     std::string plan;
     if (result.ok()) {
@@ -213,24 +201,14 @@ class StreamReactor final
                               result->batch_size);
       }
       plan = DescribePlan(result->plan);
-      v1::InferResponse* answer = response.mutable_response();
-      InferResultToProto(*std::move(result), answer);
-      answer->set_request_id(slot->id);
-      answer->mutable_timings()->set_total_ms(
-          absl::ToDoubleMilliseconds(absl::Now() - slot->arrival));
     }
-    if (!status.ok()) {
-      response.mutable_error()->set_code(static_cast<int>(status.code()));
-      response.mutable_error()->set_message(std::string(status.message()));
-    }
-    absl::Status serialised = SerializeResponse(response, &slot->bytes);
-    if (!serialised.ok()) {
-      status = serialised;
-      response.Clear();
-      response.set_request_id(slot->id);
-      response.mutable_error()->set_code(static_cast<int>(status.code()));
-      response.mutable_error()->set_message(std::string(status.message()));
-      serialised = SerializeResponse(response, &slot->bytes);  // small: fits
+    const absl::Status encoded = slot->encode(
+        std::move(result), absl::Now() - slot->arrival, &slot->bytes);
+    if (!encoded.ok()) {
+      // Too large to serialise: the frame's error instead (small: fits).
+      status = encoded;
+      slot->encode(status, absl::Now() - slot->arrival, &slot->bytes)
+          .IgnoreError();
     }
     const absl::Duration total = absl::Now() - slot->arrival;
     if (status.ok()) {
@@ -256,6 +234,7 @@ class StreamReactor final
   Engine* const engine_;
   Metrics* const metrics_;
   const int max_inflight_;
+  const Rpc rpc_;
   const absl::Time stream_deadline_;
   // Every frame's; set when the client cancels (or the deadline passes).
   const std::shared_ptr<std::atomic<bool>> cancelled_ =
@@ -263,7 +242,7 @@ class StreamReactor final
 
   // Touched by the reading thread only: one read is outstanding at a time.
   grpc::ByteBuffer read_buffer_;
-  v1::StreamDefaults defaults_;
+  const std::unique_ptr<StreamCodec> codec_;
 
   absl::Mutex mu_;
   // Frames in arrival order, from arrival until written (or dropped).
@@ -275,12 +254,72 @@ class StreamReactor final
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
 };
 
+// InferStreamRequest -> a frame with the stream's defaults filled in;
+// the answer as an InferStreamResponse.
+class V1Codec final : public StreamCodec {
+ public:
+  std::optional<StreamFrame> Decode(const grpc::ByteBuffer& bytes) override {
+    v1::InferStreamRequest message;
+    absl::Status status = ParseRequest(bytes, &message);
+    if (status.ok() && message.has_defaults()) {
+      status = CheckTimeout("defaults.frame_timeout_ms",
+                            message.defaults().frame_timeout_ms());
+      if (status.ok()) defaults_ = message.defaults();
+    }
+    if (status.ok() && !message.has_frame()) return std::nullopt;
+    if (status.ok()) status = CheckTimeout("timeout_ms", message.timeout_ms());
+
+    StreamFrame frame;
+    // An id over the limit is refused (the frame's error) and not echoed.
+    if (message.frame().request_id().size() <= kMaxRequestIdBytes) {
+      frame.id = message.frame().request_id();
+    }
+    frame.encode = [id = frame.id](absl::StatusOr<InferResult> result,
+                                   absl::Duration total,
+                                   grpc::ByteBuffer* out) {
+      v1::InferStreamResponse response;
+      response.set_request_id(id);
+      if (result.ok()) {
+        v1::InferResponse* answer = response.mutable_response();
+        InferResultToProto(*std::move(result), answer);
+        answer->set_request_id(id);
+        answer->mutable_timings()->set_total_ms(
+            absl::ToDoubleMilliseconds(total));
+      } else {
+        response.mutable_error()->set_code(
+            static_cast<int>(result.status().code()));
+        response.mutable_error()->set_message(
+            std::string(result.status().message()));
+      }
+      return SerializeResponse(response, out);
+    };
+    if (!status.ok()) {
+      frame.request = status;
+      return frame;
+    }
+    v1::InferRequest request = std::move(*message.mutable_frame());
+    ApplyStreamDefaults(defaults_, &request);
+    frame.request = InferRequestFromProto(request);
+    frame.timeout_ms = message.timeout_ms() > 0 ? message.timeout_ms()
+                                                : defaults_.frame_timeout_ms();
+    return frame;
+  }
+
+ private:
+  v1::StreamDefaults defaults_;
+};
+
 }  // namespace
 
-grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* StartInferStream(
+grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* StartStream(
     grpc::CallbackServerContext* context, Engine* engine, Metrics* metrics,
-    int max_inflight_frames) {
-  return new StreamReactor(context, engine, metrics, max_inflight_frames);
+    int max_inflight_frames, Rpc rpc, std::unique_ptr<StreamCodec> codec) {
+  return new StreamReactor(context, engine, metrics, max_inflight_frames, rpc,
+                           std::move(codec));
+}
+
+std::unique_ptr<StreamCodec> V1StreamCodec() {
+  return std::make_unique<V1Codec>();
 }
 
 }  // namespace slimserve

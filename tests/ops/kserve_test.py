@@ -257,6 +257,38 @@ class KServeTest(unittest.TestCase):
         # Still serving.
         self.assertEqual(len(self.infer(pixels_request()).outputs), 4)
 
+    def test_model_stream_infer(self):
+        before, _ = ops_util.parse_metrics(self.server.metrics_text())
+        requests = []
+        for i in range(12):
+            request = pixels_request(budget_fraction=string_param("0.5"))
+            request.id = "s%d" % i
+            requests.append(request)
+        requests[4].parameters["budget_ms"].CopyFrom(string_param("soon"))
+        requests[7].outputs.add(name="depth")
+        responses = list(self.stub.ModelStreamInfer(iter(requests),
+                                                    timeout=60))
+        self.assertEqual([r.infer_response.id for r in responses],
+                         ["s%d" % i for i in range(12)])
+        for i, r in enumerate(responses):
+            if i == 4:
+                self.assertTrue(r.error_message.startswith(
+                    "INVALID_ARGUMENT: parameters"), r.error_message)
+                self.assertEqual(len(r.infer_response.outputs), 0)
+                continue
+            self.assertEqual(r.error_message, "")
+            self.assertEqual(len(r.infer_response.outputs), 1 if i == 7 else 4)
+            self.assertEqual(float(param(r.infer_response, "budget_mflops")),
+                             0.5 * float(param(r.infer_response,
+                                               "full_mflops")))
+        after, _ = ops_util.parse_metrics(self.server.metrics_text())
+        self.assertEqual(ops_util.sample_delta(
+            before, after, "slimserve_requests_total", rpc="ModelStreamInfer",
+            code="OK"), 1)
+        self.assertEqual(ops_util.sample_delta(
+            before, after, "slimserve_stream_frames_total",
+            code="INVALID_ARGUMENT"), 1)
+
     def test_calls_are_counted_in_metrics(self):
         before, _ = ops_util.parse_metrics(self.server.metrics_text())
         self.infer(pixels_request())
