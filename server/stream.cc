@@ -82,7 +82,8 @@ class StreamReactor final
   void OnCancel() override { cancelled_->store(true); }
 
   // Finish() ran only once no frame was unanswered, so no engine callback
-  // can still reach this.
+  // can still reach this; gRPC calls OnDone after every other reaction has
+  // returned.
   void OnDone() override { delete this; }
 
  private:
