@@ -403,7 +403,15 @@ void HttpServer::AcceptLoop() {
     if (fds[1].revents != 0) return;
     if ((fds[0].revents & POLLIN) == 0) continue;
     const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-    if (fd < 0) continue;
+    if (fd < 0) {
+      // Out of descriptors: the listener stays readable, so wait a little
+      // instead of spinning until some connection ends.
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+          errno == ENOMEM) {
+        absl::SleepFor(absl::Milliseconds(10));
+      }
+      continue;
+    }
     SetTimeouts(fd, options_.io_timeout);
     bool admit;
     {
