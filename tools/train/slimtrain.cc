@@ -26,7 +26,9 @@ ABSL_FLAG(double, end_width_weight, 1.0,
 ABSL_FLAG(int, extra_decoder_widths, 1,
           "Per configuration, each decoder also trains at this many other "
           "widths on the same encoder features (0 = off)");
-ABSL_FLAG(bool, cikd, true, "Configuration-invariant feature distillation");
+ABSL_FLAG(bool, cikd, false,
+          "Configuration-invariant feature distillation (off in the shipped "
+          "recipe: models/default/README.md)");
 ABSL_FLAG(double, cikd_weight, 1.0, "Weight of the CIKD loss");
 ABSL_FLAG(double, distill_weight, 1.0, "Weight of inplace output distillation");
 ABSL_FLAG(uint64_t, seed, 1, "Seed of initialisation and config sampling");

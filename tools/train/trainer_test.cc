@@ -39,6 +39,7 @@ TrainerOptions TinyOptions(const std::string& dir) {
   o.num_threads = 1;
   o.recalibration_batches = 2;
   o.progress = false;
+  o.cikd = true;  // the tests cover its path too; no_cikd turns it off
   return o;
 }
 
