@@ -18,6 +18,8 @@ enum class LogLevel { kDEBUG = 0, kINFO = 1, kWARNING = 2, kERROR = 3 };
 // Thread-safe. Default kINFO.
 void SetLogLevel(LogLevel level);
 LogLevel GetLogLevel();
+// Whether SLIM_LOG(DEBUG) writes: for building a message only when it does.
+inline bool DebugLogOn() { return GetLogLevel() <= LogLevel::kDEBUG; }
 // Parses "debug", "info", "warning", "error"; returns false otherwise.
 bool ParseLogLevel(const std::string& text, LogLevel* level);
 

@@ -64,17 +64,37 @@ void LogFailure(absl::string_view rpc, absl::string_view request_id,
 }
 
 InferCall::InferCall(grpc::CallbackServerContext* context, Rpc rpc,
-                     const char* log_name, absl::Time arrival,
-                     absl::Time deadline, grpc::ByteBuffer* out,
+                     const char* log_name, grpc::ByteBuffer* out,
                      Metrics* metrics)
     : context_(context),
       rpc_(rpc),
       log_name_(log_name),
-      arrival_(arrival),
-      deadline_(deadline),
+      arrival_(absl::Now()),
+      deadline_(DeadlineOf(*context)),
       out_(out),
       metrics_(metrics) {
   metrics_->RpcStarted(rpc_);
+}
+
+bool InferCall::CompleteIfExpired() {
+  if (deadline_ > arrival_) return false;
+  Complete(
+      absl::DeadlineExceededError("deadline passed before the call arrived"));
+  return true;
+}
+
+void InferCall::Start(Engine* engine, absl::StatusOr<InferRequest> request) {
+  if (!request.ok()) {
+    Complete(request.status());
+    return;
+  }
+  request->deadline = deadline_;
+  request->cancelled = cancelled_;
+  const absl::Status submitted = engine->Submit(
+      *std::move(request), [this](absl::StatusOr<InferResult> result) {
+        Complete(std::move(result));
+      });
+  if (!submitted.ok()) Complete(submitted);
 }
 
 void InferCall::Complete(absl::StatusOr<InferResult> result) {
@@ -91,21 +111,19 @@ void InferCall::Complete(absl::StatusOr<InferResult> result) {
   absl::Status status = result.status();
   const absl::Duration total = absl::Now() - arrival_;
   const double total_ms = absl::ToDoubleMilliseconds(total);
-  std::string summary;
+  std::string summary;  // only when debug lines are written: a hot path
   if (result.ok()) {
-    metrics_->RecordInferResult(*result);
-    if (result->first_in_batch) {  // each batch counted once
-      metrics_->RecordBatch(result->plan.encoder_width_index,
-                            result->batch_size);
+    metrics_->RecordAnswer(*result);
+    if (DebugLogOn()) {
+      const Timings& t = result->timings;
+      summary = absl::StrFormat(
+          "plan: %s; ms: queue %.2f preprocess %.2f compute %.2f postprocess "
+          "%.2f total %.2f",
+          DescribePlan(result->plan), absl::ToDoubleMilliseconds(t.queue),
+          absl::ToDoubleMilliseconds(t.preprocess),
+          absl::ToDoubleMilliseconds(t.compute),
+          absl::ToDoubleMilliseconds(t.postprocess), total_ms);
     }
-    const Timings& t = result->timings;
-    summary = absl::StrFormat(
-        "plan: %s; ms: queue %.2f preprocess %.2f compute %.2f postprocess "
-        "%.2f total %.2f",
-        DescribePlan(result->plan), absl::ToDoubleMilliseconds(t.queue),
-        absl::ToDoubleMilliseconds(t.preprocess),
-        absl::ToDoubleMilliseconds(t.compute),
-        absl::ToDoubleMilliseconds(t.postprocess), total_ms);
     status = encode_(*std::move(result), total, out_);
   }
   if (status.ok()) {

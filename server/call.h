@@ -15,6 +15,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "engine/engine.h"
 #include "engine/types.h"
 #include "google/protobuf/message.h"
 #include "grpcpp/grpcpp.h"
@@ -70,21 +71,25 @@ class InferCall final : public grpc::ServerUnaryReactor {
       InferResult&& result, absl::Duration total, grpc::ByteBuffer* out)>;
 
   // `context` and `out` are owned by gRPC and outlive the reactor; `metrics`
-  // outlives the call. `log_name` names the call in logs ("infer"). Counts
-  // the call as started.
+  // outlives the call. `log_name` names the call in logs ("infer"). The call
+  // arrives now, with the context's deadline. Counts the call as started.
   InferCall(grpc::CallbackServerContext* context, Rpc rpc,
-            const char* log_name, absl::Time arrival, absl::Time deadline,
-            grpc::ByteBuffer* out, Metrics* metrics);
+            const char* log_name, grpc::ByteBuffer* out, Metrics* metrics);
+
+  // When the deadline passed before the call arrived, completes it with
+  // DEADLINE_EXCEEDED and returns true (nothing else is to be done with it).
+  bool CompleteIfExpired();
 
   // The client's id, logged; set once the request is parsed.
   void set_request_id(std::string id) { request_id_ = std::move(id); }
   // Set before the request is submitted.
   void set_encoder(Encoder encoder) { encode_ = std::move(encoder); }
 
-  // Set when the call is cancelled; shared with the engine.
-  std::shared_ptr<const std::atomic<bool>> cancelled() const {
-    return cancelled_;
-  }
+  // Submits `request` with this call's deadline and cancellation; the
+  // engine's answer completes the call. A refused or failed request
+  // completes it at once. Call once, after set_encoder; `engine` outlives
+  // the call.
+  void Start(Engine* engine, absl::StatusOr<InferRequest> request);
 
   // Encodes the response, logs the call and finishes it. Call exactly once,
   // from any thread.

@@ -155,6 +155,11 @@ absl::StatusOr<ImageInput> ImageFromProto(const v1::Image& image) {
 absl::StatusOr<PlanRequest> PlanRequestFromProto(
     const v1::PlanRequest& request) {
   PlanRequest out;
+  // The engine's PlanRequest has no id (Infer's is checked at Submit), so
+  // the echoed request_id is bounded here, for every caller.
+  if (absl::Status st = ValidateRequestId(request.request_id()); !st.ok()) {
+    return st;
+  }
   if (absl::Status st = CheckTaskMap("task_weights", request.task_weights());
       !st.ok()) {
     return st;

@@ -27,6 +27,7 @@ absl::StatusOr<Budget> BudgetFromProto(const v1::Budget& budget);
 
 absl::StatusOr<ImageInput> ImageFromProto(const v1::Image& image);
 
+// Also refuses a request_id over kMaxRequestIdBytes (it is echoed).
 absl::StatusOr<PlanRequest> PlanRequestFromProto(
     const v1::PlanRequest& request);
 

@@ -168,6 +168,18 @@ TEST(RequestFromProtoTest, BoundsTheTaskMaps) {
             "of 64");
 }
 
+TEST(PlanRequestFromProtoTest, BoundsTheRequestId) {
+  v1::PlanRequest request;
+  request.mutable_budget()->set_fraction(0.5);
+  request.set_request_id(std::string(kMaxRequestIdBytes, 'i'));
+  EXPECT_TRUE(PlanRequestFromProto(request).ok());
+  request.set_request_id(std::string(kMaxRequestIdBytes + 1, 'i'));
+  const absl::Status status = PlanRequestFromProto(request).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(status.message(),
+            "request_id: 257 bytes, more than the limit of 256");
+}
+
 TEST(InferResultToProtoTest, ConvertsOutputsPlanAndTimings) {
   InferResult result;
   TaskOutput raw;

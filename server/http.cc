@@ -172,25 +172,25 @@ absl::StatusOr<Request> ReadRequest(int fd, const HttpServer::Options& o,
   std::string data;
   size_t header_end = std::string::npos;
   char buffer[8192];
-  while (header_end == std::string::npos) {
-    if (static_cast<int64_t>(data.size()) > o.max_header_bytes) {
-      *error = ErrorResponse(431, absl::StrCat("request line and headers: "
-                                               "more than ",
-                                               o.max_header_bytes, " bytes"));
-      return absl::InvalidArgumentError("headers too large");
-    }
-    const ssize_t n = ::recv(fd, buffer, sizeof(buffer), 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return absl::UnavailableError("connection closed");
-    data.append(buffer, static_cast<size_t>(n));
-    header_end = data.find("\r\n\r\n");
-  }
-  if (static_cast<int64_t>(header_end) > o.max_header_bytes) {
+  const auto too_large = [&] {
     *error = ErrorResponse(431, absl::StrCat("request line and headers: more "
                                              "than ",
                                              o.max_header_bytes, " bytes"));
     return absl::InvalidArgumentError("headers too large");
+  };
+  while (header_end == std::string::npos) {
+    if (static_cast<int64_t>(data.size()) > o.max_header_bytes) {
+      return too_large();
+    }
+    const ssize_t n = ::recv(fd, buffer, sizeof(buffer), 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return absl::UnavailableError("connection closed");
+    // The blank line may straddle the last read: look from just before it.
+    const size_t from = data.size() < 3 ? 0 : data.size() - 3;
+    data.append(buffer, static_cast<size_t>(n));
+    header_end = data.find("\r\n\r\n", from);
   }
+  if (static_cast<int64_t>(header_end) > o.max_header_bytes) return too_large();
   const absl::string_view head(data.data(), header_end);
   std::vector<absl::string_view> lines = absl::StrSplit(head, "\r\n");
   std::vector<absl::string_view> first =
@@ -487,11 +487,7 @@ void HttpServer::Serve(int fd) {
               : absl::StatusOr<InferResult>(engine_request.status());
       status = result.status();
       if (result.ok()) {
-        metrics_->RecordInferResult(*result);
-        if (result->first_in_batch) {
-          metrics_->RecordBatch(result->plan.encoder_width_index,
-                                result->batch_size);
-        }
+        metrics_->RecordAnswer(*result);
         v1::InferResponse out;
         InferResultToProto(*std::move(result), &out);
         out.set_request_id(message.request_id());

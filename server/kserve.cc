@@ -184,15 +184,9 @@ grpc::ServerUnaryReactor* KServeService::ModelMetadata(
 grpc::ServerUnaryReactor* KServeService::ModelInfer(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request_bytes,
     grpc::ByteBuffer* response) {
-  const absl::Time arrival = absl::Now();
-  const absl::Time deadline = DeadlineOf(*context);
   auto* call = new InferCall(context, Rpc::kModelInfer, "kserve infer",
-                             arrival, deadline, response, metrics_);
-  if (deadline <= arrival) {
-    call->Complete(
-        absl::DeadlineExceededError("deadline passed before the call arrived"));
-    return call;
-  }
+                             response, metrics_);
+  if (call->CompleteIfExpired()) return call;
   ModelInferRequest request;
   if (absl::Status parsed = ParseRequest(*request_bytes, &request);
       !parsed.ok()) {
@@ -213,14 +207,7 @@ grpc::ServerUnaryReactor* KServeService::ModelInfer(
     KServeInferToProto(std::move(result), id, outputs, info, total, &answer);
     return SerializeResponse(answer, out);
   });
-  InferRequest& engine_request = mapped->request;
-  engine_request.deadline = deadline;
-  engine_request.cancelled = call->cancelled();
-  const absl::Status submitted = engine_->Submit(
-      std::move(engine_request), [call](absl::StatusOr<InferResult> result) {
-        call->Complete(std::move(result));
-      });
-  if (!submitted.ok()) call->Complete(submitted);
+  call->Start(engine_, std::move(mapped->request));
   return call;
 }
 

@@ -303,9 +303,7 @@ void Metrics::RpcFinished(Rpc rpc, absl::StatusCode code,
   request_duration_[r]->Observe(absl::ToDoubleSeconds(latency));
   if (rpc == Rpc::kInfer || rpc == Rpc::kModelInfer ||
       rpc == Rpc::kHttpInfer) {
-    if (std::optional<RejectReason> reason = RejectReasonFor(code)) {
-      rejected_[static_cast<int>(*reason)]->Increment();
-    }
+    CountRejection(code);
   }
 }
 
@@ -322,8 +320,19 @@ void Metrics::FrameFinished(absl::StatusCode code, absl::Duration latency) {
   inflight_->Decrement();
   stream_frames_[CodeIndex(code)]->Increment();
   frame_duration_->Observe(absl::ToDoubleSeconds(latency));
+  CountRejection(code);
+}
+
+void Metrics::CountRejection(absl::StatusCode code) {
   if (std::optional<RejectReason> reason = RejectReasonFor(code)) {
     rejected_[static_cast<int>(*reason)]->Increment();
+  }
+}
+
+void Metrics::RecordAnswer(const InferResult& result) {
+  RecordInferResult(result);
+  if (result.first_in_batch) {  // each batch counted once
+    RecordBatch(result.plan.encoder_width_index, result.batch_size);
   }
 }
 

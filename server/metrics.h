@@ -203,6 +203,10 @@ class Metrics : public prometheus::Collectable {
   // does) nor the batch (RecordBatch).
   void RecordInferResult(const InferResult& result);
 
+  // An answered inference (any protocol): RecordInferResult, and
+  // RecordBatch once per batch (for the result that is first_in_batch).
+  void RecordAnswer(const InferResult& result);
+
   // One executed batch of `batch_size` requests at encoder width
   // `encoder_width_index`. Call once per batch, not per request, or the
   // histogram weighs batches by their size.
@@ -224,6 +228,9 @@ class Metrics : public prometheus::Collectable {
   };
 
   explicit Metrics(const Options& options);
+
+  // slimserve_rejected_requests_total for a refusal code (others: nothing).
+  void CountRejection(absl::StatusCode code);
 
   // Constant after construction. The registry owns every metric; the
   // pointers below point into it.

@@ -47,16 +47,9 @@ InferenceService::InferenceService(Engine* engine, Metrics* metrics,
 grpc::ServerUnaryReactor* InferenceService::Infer(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request_bytes,
     grpc::ByteBuffer* response) {
-  const absl::Time arrival = absl::Now();
-  const absl::Time deadline = DeadlineOf(*context);
-  auto* reactor = new InferCall(context, Rpc::kInfer, "infer", arrival,
-                                deadline, response, metrics_);
-
-  if (deadline <= arrival) {
-    reactor->Complete(
-        absl::DeadlineExceededError("deadline passed before the call arrived"));
-    return reactor;
-  }
+  auto* reactor =
+      new InferCall(context, Rpc::kInfer, "infer", response, metrics_);
+  if (reactor->CompleteIfExpired()) return reactor;
   v1::InferRequest request;
   if (absl::Status parsed = ParseRequest(*request_bytes, &request);
       !parsed.ok()) {
@@ -69,19 +62,7 @@ grpc::ServerUnaryReactor* InferenceService::Infer(
                                                    grpc::ByteBuffer* out) {
     return EncodeInferResponse(id, std::move(result), total, out);
   });
-  absl::StatusOr<InferRequest> engine_request = InferRequestFromProto(request);
-  if (!engine_request.ok()) {
-    reactor->Complete(engine_request.status());
-    return reactor;
-  }
-  engine_request->deadline = deadline;
-  engine_request->cancelled = reactor->cancelled();
-  const absl::Status submitted =
-      engine_->Submit(*std::move(engine_request),
-                      [reactor](absl::StatusOr<InferResult> result) {
-                        reactor->Complete(std::move(result));
-                      });
-  if (!submitted.ok()) reactor->Complete(submitted);
+  reactor->Start(engine_, InferRequestFromProto(request));
   return reactor;
 }
 
@@ -94,7 +75,6 @@ grpc::ServerUnaryReactor* InferenceService::Plan(
   v1::PlanResponse response;
   std::string description;
   absl::Status status = ParseRequest(*request_bytes, &request);
-  if (status.ok()) status = ValidateRequestId(request.request_id());
   if (status.ok()) {
     absl::StatusOr<PlanRequest> plan_request = PlanRequestFromProto(request);
     absl::StatusOr<ArchPlan> plan = plan_request.ok()
@@ -102,7 +82,7 @@ grpc::ServerUnaryReactor* InferenceService::Plan(
                                         : plan_request.status();
     if (plan.ok()) {
       PlanToProto(*plan, response.mutable_plan());
-      description = DescribePlan(*plan);
+      if (DebugLogOn()) description = DescribePlan(*plan);
     } else {
       status = plan.status();
     }

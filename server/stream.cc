@@ -91,9 +91,7 @@ class StreamReactor final
   struct Slot {
     std::string id;  // for logs
     absl::Time arrival;
-    std::function<absl::Status(absl::StatusOr<InferResult>, absl::Duration,
-                               grpc::ByteBuffer*)>
-        encode;
+    StreamEncoder encode;
     bool done = false;  // `bytes` holds the serialised response
     grpc::ByteBuffer bytes;
   };
@@ -194,14 +192,10 @@ class StreamReactor final
   // thread; exactly once per slot.
   void FrameDone(Slot* slot, absl::StatusOr<InferResult> result) {
     absl::Status status = result.status();
-    std::string plan;
+    std::string plan;  // only when debug lines are written: a hot path
     if (result.ok()) {
-      metrics_->RecordInferResult(*result);
-      if (result->first_in_batch) {
-        metrics_->RecordBatch(result->plan.encoder_width_index,
-                              result->batch_size);
-      }
-      plan = DescribePlan(result->plan);
+      metrics_->RecordAnswer(*result);
+      if (DebugLogOn()) plan = DescribePlan(result->plan);
     }
     const absl::Status encoded = slot->encode(
         std::move(result), absl::Now() - slot->arrival, &slot->bytes);

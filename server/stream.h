@@ -36,6 +36,12 @@
 
 namespace slimserve {
 
+// Serialises a frame's answer, its result or its error, as the protocol's
+// stream response into `out`; `total` is arrival -> now. Any thread, once.
+using StreamEncoder = std::function<absl::Status(
+    absl::StatusOr<InferResult> result, absl::Duration total,
+    grpc::ByteBuffer* out)>;
+
 // One frame as its protocol read it.
 struct StreamFrame {
   // Logged (bounded) and echoed by `encode`; empty for none.
@@ -44,12 +50,7 @@ struct StreamFrame {
   absl::StatusOr<InferRequest> request = absl::UnknownError("no request");
   // > 0: the frame's own timeout from its arrival.
   double timeout_ms = 0;
-  // Serialises the frame's answer, its result or its error, as the
-  // protocol's stream response into `out`; `total` is arrival -> now. Any
-  // thread, once.
-  std::function<absl::Status(absl::StatusOr<InferResult> result,
-                             absl::Duration total, grpc::ByteBuffer* out)>
-      encode;
+  StreamEncoder encode;
 };
 
 // A protocol's side of a stream; one instance per stream, called from the

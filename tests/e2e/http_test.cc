@@ -169,6 +169,13 @@ TEST_F(HttpTest, HostileRequestsGetTheirStatus) {
               StartsWith("HTTP/1.1 413 "));
   EXPECT_THAT(Exchange(port, Post("/api/plan", std::string(5000, '{'))),
               HasSubstr("not JSON of slimserve.v1.PlanRequest"));
+  // An echoed field over its limit is refused, not echoed.
+  const std::string long_id = Exchange(
+      port, Post("/api/plan", R"({"request_id": ")" + std::string(1000, 'i') +
+                                  R"(", "budget": {"fraction": 0.5}})"));
+  EXPECT_THAT(long_id, StartsWith("HTTP/1.1 400 "));
+  EXPECT_THAT(long_id, HasSubstr("request_id: 1000 bytes"));
+  EXPECT_LT(long_id.size(), 1000u);
   EXPECT_THAT(Exchange(port, "GET /api/infer HTTP/1.1\r\n\r\n"),
               StartsWith("HTTP/1.1 400 "));
   EXPECT_THAT(Exchange(port, "GET /%00%ff HTTP/1.1\r\n\r\n"),

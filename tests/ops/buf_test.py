@@ -17,16 +17,6 @@ import unittest
 import ops_util
 
 
-def buf_binary():
-    """tools/buf/node_modules/.bin/buf next to the real package-lock.json."""
-    lock = os.path.realpath(ops_util.runfile("tools/buf/package-lock.json"))
-    path = os.path.join(os.path.dirname(lock), "node_modules", ".bin", "buf")
-    if not os.access(path, os.X_OK):
-        raise AssertionError("%s missing: run tools/test.sh (npm ci in "
-                             "tools/buf)" % path)
-    return path
-
-
 class BufTest(unittest.TestCase):
 
     def setUp(self):
@@ -40,8 +30,9 @@ class BufTest(unittest.TestCase):
 
     def buf(self, *args):
         """(exit code, stdout + stderr) of buf in the module copy."""
-        done = subprocess.run([buf_binary()] + list(args), cwd=self.module,
-                              env=self.env, stdout=subprocess.PIPE,
+        done = subprocess.run([ops_util.buf_binary()] + list(args),
+                              cwd=self.module, env=self.env,
+                              stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True, timeout=120)
         return done.returncode, done.stdout
 

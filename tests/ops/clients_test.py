@@ -101,13 +101,8 @@ class NodeClientTest(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        script = os.path.realpath(ops_util.runfile("client/node/client.js"))
-        modules = os.path.join(os.path.dirname(script), "node_modules")
-        if not os.path.isdir(os.path.join(modules, "@grpc", "grpc-js")):
-            raise AssertionError(
-                "%s has no @grpc/grpc-js: run tools/test.sh, or "
-                "(cd client/node && npm ci)" % modules)
-        cls.script = script
+        cls.script = ops_util.npm_installed("client/node/client.js",
+                                            "@grpc/grpc-js")
         cls.server = ops_util.Slimserve("slimserve_node")
         cls.server.wait_serving().close()
 
@@ -259,8 +254,8 @@ class RetryPolicyTest(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.node_script = os.path.realpath(
-            ops_util.runfile("client/node/client.js"))
+        cls.node_script = ops_util.npm_installed("client/node/client.js",
+                                                 "@grpc/grpc-js")
 
     def setUp(self):
         self.flaky = None

@@ -193,12 +193,8 @@ def validate_schemas(rendered_yaml):
     Operator's CRDs). Its node_modules are installed by tools/test.sh (npm
     ci) next to the real script, outside Bazel's view.
     """
-    script = os.path.realpath(
-        ops_util.runfile("tests/ops/k8s_schema/validate.mjs"))
-    modules = os.path.join(os.path.dirname(script), "node_modules")
-    if not os.path.isdir(os.path.join(modules, "kubernetes-models")):
-        raise AssertionError("%s has no kubernetes-models: run tools/test.sh, "
-                             "or (cd tests/ops/k8s_schema && npm ci)" % modules)
+    script = ops_util.npm_installed("tests/ops/k8s_schema/validate.mjs",
+                                    "kubernetes-models")
     done = subprocess.run(["node", script], input=rendered_yaml.encode(),
                           capture_output=True, timeout=60, check=False)
     results = [json.loads(line) for line in done.stdout.decode().splitlines()]

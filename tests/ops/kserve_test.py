@@ -344,13 +344,11 @@ class BufCurlTest(unittest.TestCase):
 
     def curl(self, method, body):
         """The JSON answer of `method` (service/method) to `body`."""
-        lock = os.path.realpath(ops_util.runfile("tools/buf/package-lock.json"))
-        buf = os.path.join(os.path.dirname(lock), "node_modules", ".bin", "buf")
         env = dict(os.environ,
                    BUF_CACHE_DIR=os.path.join(ops_util.tmpdir(), "buf_cache"))
         done = subprocess.run(
-            [buf, "curl", "--protocol", "grpc", "--http2-prior-knowledge",
-             "--data", json.dumps(body),
+            [ops_util.buf_binary(), "curl", "--protocol", "grpc",
+             "--http2-prior-knowledge", "--data", json.dumps(body),
              "http://%s/%s" % (self.server.target, method)],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
             timeout=120, text=True)

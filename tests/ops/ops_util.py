@@ -33,6 +33,30 @@ def runfile(path):
                         os.environ.get("TEST_WORKSPACE", "slimserve"), path)
 
 
+def npm_installed(path, package):
+    """The real path of workspace file `path`, once `package` is in the
+    node_modules beside it.
+
+    Each npm directory (client/node, tools/buf, tests/ops/k8s_schema,
+    tests/ops/web) gets its node_modules from tools/test.sh (npm ci) in the
+    source tree, outside Bazel's view: scripts run from their real path so
+    that Node finds them there.
+    """
+    real = os.path.realpath(runfile(path))
+    modules = os.path.join(os.path.dirname(real), "node_modules")
+    if not os.path.exists(os.path.join(modules, package)):
+        raise AssertionError("%s has no %s: run tools/test.sh, or (cd %s && "
+                             "npm ci)" % (modules, package,
+                                          os.path.dirname(path)))
+    return real
+
+
+def buf_binary():
+    """buf, pinned in tools/buf."""
+    lock = npm_installed("tools/buf/package-lock.json", ".bin/buf")
+    return os.path.join(os.path.dirname(lock), "node_modules", ".bin", "buf")
+
+
 def tmpdir():
     return os.environ.get("TEST_TMPDIR") or tempfile.gettempdir()
 

@@ -22,16 +22,6 @@ import ops_util
 IMAGE = "tests/fuzz/corpus/image_fuzzer/rgb420_24x32.jpg"
 
 
-def page_script():
-    """web/page.mjs at its real path, next to its node_modules."""
-    script = os.path.realpath(ops_util.runfile("tests/ops/web/page.mjs"))
-    modules = os.path.join(os.path.dirname(script), "node_modules")
-    if not os.path.isdir(os.path.join(modules, "puppeteer-core")):
-        raise AssertionError("%s has no puppeteer-core: run tools/test.sh, or "
-                             "(cd tests/ops/web && npm ci)" % modules)
-    return script
-
-
 class WebTest(unittest.TestCase):
 
     @classmethod
@@ -62,7 +52,9 @@ class WebTest(unittest.TestCase):
     def test_page_in_headless_chromium(self):
         out_dir = ops_util.outputs_dir()
         done = subprocess.run(
-            ["node", page_script(), self.base + "/",
+            ["node", ops_util.npm_installed("tests/ops/web/page.mjs",
+                                            "puppeteer-core"),
+             self.base + "/",
              ops_util.runfile(IMAGE), out_dir],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             timeout=240)
