@@ -44,6 +44,7 @@ constexpr std::pair<const char*, Precision> kPrecisions[] = {
 constexpr std::pair<const char*, PlannerKind> kPlanners[] = {
     {"exact", PlannerKind::kExact},
     {"paper", PlannerKind::kPaper},
+    {"shared-decoder", PlannerKind::kSharedDecoder},
     {"uniform", PlannerKind::kUniform},
     {"widest-fit", PlannerKind::kWidestFit}};
 

@@ -274,7 +274,7 @@ struct NetworkOptions {
 };
 
 // Planning strategies (engine/planning/planner.h has their definitions).
-enum class PlannerKind { kPaper, kExact, kUniform, kWidestFit };
+enum class PlannerKind { kPaper, kExact, kUniform, kSharedDecoder, kWidestFit };
 absl::StatusOr<PlannerKind> ParsePlannerKind(absl::string_view text);
 absl::string_view PlannerKindName(PlannerKind kind);
 

@@ -32,7 +32,8 @@ TEST(ParseEnumsTest, NamesRoundTripAndErrorsListTheChoices) {
     EXPECT_EQ(*ParsePrecision(PrecisionName(p)), p);
   }
   for (PlannerKind k : {PlannerKind::kPaper, PlannerKind::kExact,
-                        PlannerKind::kUniform, PlannerKind::kWidestFit}) {
+                        PlannerKind::kUniform, PlannerKind::kSharedDecoder,
+                        PlannerKind::kWidestFit}) {
     EXPECT_EQ(*ParsePlannerKind(PlannerKindName(k)), k);
   }
   EXPECT_EQ(PlannerKindName(PlannerKind::kWidestFit), "widest-fit");
@@ -41,7 +42,7 @@ TEST(ParseEnumsTest, NamesRoundTripAndErrorsListTheChoices) {
   EXPECT_EQ(ParsePrecision("fp8").status().message(),
             "precision: \"fp8\" is not one of float32, bfloat16, float16");
   EXPECT_NE(ParsePlannerKind("oracle").status().message().find(
-                "exact, paper, uniform, widest-fit"),
+                "exact, paper, shared-decoder, uniform, widest-fit"),
             std::string::npos);
   // Operator text is bounded and escaped in messages.
   EXPECT_LT(ParsePlannerKind(std::string(10000, 'x')).status().message().size(),

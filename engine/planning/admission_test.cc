@@ -182,7 +182,9 @@ PlanningInput RandomInput(std::mt19937& rng, const World& w, bool dyadic) {
 // ---------------------------------------------------------------------------
 // Brute force: every configuration, in doubles, in lexicographic order.
 
-enum class Rule { kAny, kPreference, kUniform };
+// kUniform: the encoder and every decoder at the same width value (the
+// specs here have widths (k+1)/n); kSharedDecoder: one decoder width.
+enum class Rule { kAny, kPreference, kUniform, kSharedDecoder };
 
 struct Candidate {
   int encoder = -1;
@@ -240,6 +242,21 @@ bool WithinLimits(const World& w, const PlanningInput& in, int e,
   return true;
 }
 
+// The decoder width index nearest in value to encoder width e (the
+// narrower on a tie), by brute force.
+int NearestWidth(const slimserve::v1::ModelSpec& spec, int e) {
+  int best = 0;
+  double best_gap = 1e300;
+  for (int k = 0; k < spec.decoder_widths_size(); ++k) {
+    const double gap = std::abs(spec.decoder_widths(k) - spec.encoder_widths(e));
+    if (gap < best_gap) {
+      best = k;
+      best_gap = gap;
+    }
+  }
+  return best;
+}
+
 std::optional<Candidate> BruteForce(const World& w, const PlanningInput& in,
                                     Rule rule) {
   const int n = static_cast<int>(in.tasks.size());
@@ -251,9 +268,12 @@ std::optional<Candidate> BruteForce(const World& w, const PlanningInput& in,
     while (true) {
       bool allowed = true;
       if (rule == Rule::kPreference) allowed = FollowsPreference(in, k);
-      if (rule == Rule::kUniform) {
+      if (rule == Rule::kUniform || rule == Rule::kSharedDecoder) {
         allowed =
             std::all_of(k.begin(), k.end(), [&](int x) { return x == k[0]; });
+      }
+      if (rule == Rule::kUniform) {
+        allowed &= k[0] == NearestWidth(w.spec, e);
       }
       if (allowed && WithinLimits(w, in, e, k)) {
         Candidate c{e, k, Objective(w, in, e, k), Macs(w, in, e, k)};
@@ -316,8 +336,8 @@ TEST(PlannerFactoryTest, NamesAndErrors) {
   auto unknown = CreatePlanner("greedy");
   ASSERT_EQ(unknown.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(unknown.status().message().find(
-                "unknown planner \"greedy\" (known: exact, paper, uniform, "
-                "widest-fit)"),
+                "unknown planner \"greedy\" (known: exact, paper, shared-decoder, "
+                "uniform, widest-fit)"),
             std::string::npos)
       << unknown.status();
   PlannerOptions bad;
@@ -391,6 +411,7 @@ TEST(PlannerPropertyTest, MatchesBruteForceExactlyOnSmallSpaces) {
   const auto paper_exh = MakePlanner("paper", int64_t{1} << 40);
   const auto paper_bnb = MakePlanner("paper", 0);
   const auto uniform = MakePlanner("uniform", 0);
+  const auto shared = MakePlanner("shared-decoder", 0);
   int planned = 0, infeasible = 0, with_latency = 0;
   for (int iter = 0; iter < 3000; ++iter) {
     WorldOptions o;
@@ -415,7 +436,8 @@ TEST(PlannerPropertyTest, MatchesBruteForceExactlyOnSmallSpaces) {
                             {exact_bnb.get(), Rule::kAny},
                             {paper_exh.get(), Rule::kPreference},
                             {paper_bnb.get(), Rule::kPreference},
-                            {uniform.get(), Rule::kUniform}};
+                            {uniform.get(), Rule::kUniform},
+                            {shared.get(), Rule::kSharedDecoder}};
     for (const Check& c : checks) {
       const std::optional<Candidate> want = BruteForce(w, in, c.rule);
       const std::optional<Planner::Widths> got = c.planner->Choose(ctx, in);
@@ -450,6 +472,7 @@ TEST(PlannerPropertyTest, LargeRandomProblems) {
   const auto paper = MakePlanner("paper", 4096);
   const auto paper_exh = MakePlanner("paper", int64_t{1} << 40);
   const auto uniform = MakePlanner("uniform", 0);
+  const auto shared = MakePlanner("shared-decoder", 0);
   int compared_with_exhaustive = 0, planned = 0;
   for (int iter = 0; iter < 1500; ++iter) {
     WorldOptions o;
@@ -503,6 +526,14 @@ TEST(PlannerPropertyTest, LargeRandomProblems) {
     if (u) {
       check_limits(*u, "uniform");
       for (int k : u->decoders) EXPECT_EQ(k, u->decoders[0]);
+      EXPECT_EQ(u->decoders[0], NearestWidth(w.spec, u->encoder));
+      // Every uniform configuration shares one decoder width.
+      const auto s = shared->Choose(ctx, in);
+      ASSERT_TRUE(s.has_value()) << "iter " << iter;
+      check_limits(*s, "shared-decoder");
+      for (int k : s->decoders) EXPECT_EQ(k, s->decoders[0]);
+      EXPECT_GE(Objective(w, in, s->encoder, s->decoders),
+                Objective(w, in, u->encoder, u->decoders) - tol);
       // Uniform configurations follow any preference order.
       ASSERT_TRUE(p.has_value()) << "iter " << iter;
     }

@@ -201,19 +201,46 @@ class OptimalPlanner : public Planner {
   const PlannerOptions options_;
 };
 
+// Per encoder width index, the decoder width index nearest in value (the
+// narrower of two equally near): equal widths when the spec's lists match.
+std::vector<int> NearestDecoderWidths(const slimserve::v1::ModelSpec& spec) {
+  std::vector<int> nearest;
+  for (double we : spec.encoder_widths()) {
+    int best = 0;
+    for (int k = 1; k < spec.decoder_widths_size(); ++k) {
+      if (std::abs(spec.decoder_widths(k) - we) <
+          std::abs(spec.decoder_widths(best) - we)) {
+        best = k;
+      }
+    }
+    nearest.push_back(best);
+  }
+  return nearest;
+}
+
+// "uniform" (every_width_equal) and "shared-decoder".
 class UniformPlanner : public Planner {
  public:
-  absl::string_view name() const override { return "uniform"; }
+  explicit UniformPlanner(bool every_width_equal)
+      : every_width_equal_(every_width_equal) {}
+  absl::string_view name() const override {
+    return every_width_equal_ ? "uniform" : "shared-decoder";
+  }
 
   std::optional<Widths> Choose(const PlanningContext& context,
                                const PlanningInput& input) const override {
     std::optional<search::SearchProblem> problem =
         BuildProblem(context, input, /*preference_ranks=*/false);
     if (!problem) return std::nullopt;
-    const std::optional<search::Solution> s = search::SolveUniform(*problem);
+    const std::optional<search::Solution> s = search::SolveUniform(
+        *problem, every_width_equal_ ? NearestDecoderWidths(*context.spec)
+                                     : std::vector<int>{});
     if (!s) return std::nullopt;
     return ToWidths(*s);
   }
+
+ private:
+  const bool every_width_equal_;
 };
 
 class WidestFitPlanner : public Planner {
@@ -484,7 +511,8 @@ absl::StatusOr<std::unique_ptr<Planner>> CreatePlanner(
   if (name == "paper") {
     return std::make_unique<OptimalPlanner>("paper", true, options);
   }
-  if (name == "uniform") return std::make_unique<UniformPlanner>();
+  if (name == "uniform") return std::make_unique<UniformPlanner>(true);
+  if (name == "shared-decoder") return std::make_unique<UniformPlanner>(false);
   if (name == "widest-fit") return std::make_unique<WidestFitPlanner>();
   return absl::InvalidArgumentError(
       absl::StrCat("planner: unknown planner \"", Bounded(name),
@@ -492,7 +520,7 @@ absl::StatusOr<std::unique_ptr<Planner>> CreatePlanner(
 }
 
 std::vector<std::string> PlannerNames() {
-  return {"exact", "paper", "uniform", "widest-fit"};
+  return {"exact", "paper", "shared-decoder", "uniform", "widest-fit"};
 }
 
 std::unique_ptr<Planner> CreateWidestFitPlanner() {

@@ -130,8 +130,13 @@ struct PlannerOptions {
 //                weights are not ordered), and the encoder width is searched
 //                jointly; within that rule, the best objective (solved
 //                exactly, like "exact").
-//   "uniform"    baseline: one decoder width for every active task; the best
-//                (encoder width, decoder width) pair by the objective.
+//   "uniform"    baseline, the slimmable-network way: the encoder and every
+//                active decoder at one width (each encoder width paired
+//                with the nearest decoder width); the best such width by
+//                the objective. Blind to the preference.
+//   "shared-decoder" baseline: one decoder width for every active task, the
+//                encoder width searched jointly; the best pair by the
+//                objective.
 //   "widest-fit" the first placeholder: among configurations whose decoder
 //                widths never decrease with weight, the most expensive within
 //                the budget; ignores the quality table.

@@ -4,6 +4,7 @@
 #include <limits>
 #include <memory>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -332,14 +333,32 @@ TEST_F(StrategyTest, EqualWeightsAreNotOrderedByPaper) {
   }
 }
 
-TEST_F(StrategyTest, UniformSharesOneDecoderWidth) {
+TEST_F(StrategyTest, UniformGivesEveryDecoderTheEncodersWidth) {
+  std::set<int> encoders;
   for (double f : {0.2, 0.4, 0.6, 0.8, 1.0}) {
     const ArchPlan plan = PlanFor("uniform", f, {});
     ASSERT_EQ(plan.tasks.size(), 4u);
+    encoders.insert(plan.encoder_width_index);
+    for (const auto& t : plan.tasks) {
+      // The default spec's encoder and decoder width lists are the same.
+      EXPECT_EQ(t.decoder_width_index, plan.encoder_width_index) << f;
+    }
+  }
+  EXPECT_GE(encoders.size(), 3u);  // the budget still moves it
+}
+
+TEST_F(StrategyTest, SharedDecoderSharesOneDecoderWidth) {
+  bool mixed = false;  // some budget pairs unequal encoder/decoder widths
+  for (double f : {0.2, 0.4, 0.6, 0.8, 1.0}) {
+    const ArchPlan plan = PlanFor("shared-decoder", f, {});
+    ASSERT_EQ(plan.tasks.size(), 4u);
+    EXPECT_EQ(plan.planner, "shared-decoder");
     for (const auto& t : plan.tasks) {
       EXPECT_EQ(t.decoder_width_index, plan.tasks[0].decoder_width_index);
     }
+    mixed |= plan.tasks[0].decoder_width_index != plan.encoder_width_index;
   }
+  EXPECT_TRUE(mixed);
 }
 
 }  // namespace

@@ -555,12 +555,14 @@ std::optional<Solution> SolveBranchAndBound(const SearchProblem& problem,
   return BranchAndBound(problem, max_nodes).Run();
 }
 
-std::optional<Solution> SolveUniform(const SearchProblem& problem) {
+std::optional<Solution> SolveUniform(
+    const SearchProblem& problem, const std::vector<int>& decoder_for_encoder) {
   std::optional<Solution> best;
   Solution s;
   int64_t evaluated = 0;
   for (int e = 0; e < problem.num_encoders; ++e) {
     for (int k = 0; k < problem.num_widths; ++k) {
+      if (!decoder_for_encoder.empty() && decoder_for_encoder[e] != k) continue;
       ++evaluated;
       std::array<int64_t, kMaxResources> used = {};
       for (int r = 0; r < problem.num_resources; ++r) {

@@ -129,7 +129,11 @@ std::optional<Solution> SolveBranchAndBound(const SearchProblem& problem,
                                             int64_t max_nodes);
 
 // Only configurations where every task has the same decoder width index.
-std::optional<Solution> SolveUniform(const SearchProblem& problem);
+// With `decoder_for_encoder` (one entry per encoder width, -1 for none),
+// only that decoder width for each encoder width.
+std::optional<Solution> SolveUniform(
+    const SearchProblem& problem,
+    const std::vector<int>& decoder_for_encoder = {});
 
 }  // namespace search
 }  // namespace slimserve

@@ -1,21 +1,40 @@
 #ifndef SLIMSERVE_TOOLS_TRAIN_CONTROLLABILITY_H_
 #define SLIMSERVE_TOOLS_TRAIN_CONTROLLABILITY_H_
 
-// Controllability of a planner on a profiled model: does task quality follow
-// the task preference at a fixed budget?
+// Controllability of a planner on a profiled model: does each task's quality
+// follow that task's preference at a fixed budget?
 //
 // For each budget fraction and each of `num_preferences` preference vectors
 // drawn uniformly from the simplex, the planner chooses a configuration; the
 // chosen configuration's per-task quality is read from the profile table
 // (task t's metric depends only on its own (encoder width, decoder width), so
 // the table holds exactly what running it on the held-out set measures).
-// Reported, averaged over preferences:
-//   spearman: rank correlation between preference r_t and normalised
-//             quality q_t (1.0 = full width);
+// `num_draws` independent sets of preference vectors give the spread.
+//
+// Per (planner, budget), over the preference vectors of one draw:
+//   correlation (the main figure, as DYMU and ECMT-style evaluations report
+//             controllability): for each task, the Spearman correlation
+//             between that task's preference r_t and its normalised quality
+//             q_t (1.0 = full width) across the preference vectors, averaged
+//             over tasks. 0 for a task whose quality never moves.
+//   hypervolume: of the quality vectors (q_1..q_T), against the reference
+//             point `reference` = every task's quality in the narrowest
+//             configuration, divided by the box from there to full width
+//             (1 = every task at full width).
 //   uniformity: mu = 1 - KL(L_hat || uniform), L_hat_t = r_t L_t / sum r_i L_i
-//             (DYMU, CVPR 2022), with L_t = 1 / q_t the task's normalised
-//             error (1 at full width; larger is worse);
-//   objective: sum_t r_t q_t, and the mean MFLOPs used.
+//             (DYMU, CVPR 2022) with L_t the task's held-out loss at the
+//             chosen widths (profile extra metric "loss", the training loss);
+//             1/q_t where the profile has no losses (`loss_source` says
+//             which).
+//   cross_task_spearman (the previous figure, secondary): per preference
+//             vector, the rank correlation across the tasks between r_t and
+//             q_t, averaged. It also rewards a task being insensitive to
+//             slimming, not only the planner's allocation.
+//   objective: sum_t r_t q_t; mflops: the plan's cost.
+// Each is averaged over the draw's preference vectors, then reported as the
+// mean (and for correlation and hypervolume the standard deviation) over the
+// draws. The summary per planner averages the budgets below 1 (at 1 nothing
+// can be controlled).
 
 #include <string>
 #include <vector>
@@ -30,29 +49,60 @@ namespace train {
 struct ControllabilityOptions {
   std::vector<double> budgets = {0.25, 0.5, 0.75, 1.0};
   int num_preferences = 20;
+  // Draw d uses seed + d.
+  int num_draws = 5;
   uint64_t seed = 1;
-  std::vector<std::string> planners = {"paper", "exact", "uniform",
-                                       "widest-fit"};
+  std::vector<std::string> planners = {"paper", "exact", "shared-decoder",
+                                       "uniform", "widest-fit"};
+};
+
+// Mean and standard deviation (population) over draws.
+struct Spread {
+  double mean = 0;
+  double sd = 0;
 };
 
 struct ControllabilityRow {
   std::string planner;
   double budget = 0;
-  double spearman = 0;
+  Spread correlation;                 // mean over tasks
+  std::vector<double> task_correlation;  // per task (spec order), mean over draws
+  Spread hypervolume;
   double uniformity = 0;
+  double cross_task_spearman = 0;
   double objective = 0;
   double mflops = 0;
-  int planned = 0;  // preference vectors that got a plan
+  int planned = 0;  // preference vectors that got a plan, over all draws
 };
 
-absl::StatusOr<std::vector<ControllabilityRow>> EvaluateControllability(
+struct ControllabilitySummary {
+  std::string planner;
+  // Of the average over the budgets below 1, over draws.
+  Spread correlation;
+  Spread hypervolume;
+  double uniformity = 0;
+  double cross_task_spearman = 0;
+  double objective = 0;
+};
+
+struct ControllabilityReport {
+  std::vector<std::string> tasks;
+  std::vector<double> reference;  // hypervolume reference, per task
+  std::string loss_source;        // "held-out loss" or "1/normalised quality"
+  int num_preferences = 0;
+  int num_draws = 0;
+  std::vector<ControllabilityRow> rows;
+  std::vector<ControllabilitySummary> summaries;  // in options' planner order
+};
+
+absl::StatusOr<ControllabilityReport> EvaluateControllability(
     const slimserve::v1::ModelSpec& spec,
     const slimserve::v1::ProfileTable& profile,
     const ControllabilityOptions& options);
 
-// Rows plus the per-planner averages over budgets, as JSON and as Markdown.
-std::string ControllabilityJson(const std::vector<ControllabilityRow>& rows);
-std::string ControllabilityMarkdown(const std::vector<ControllabilityRow>& rows);
+// The report as JSON and as Markdown tables.
+std::string ControllabilityJson(const ControllabilityReport& report);
+std::string ControllabilityMarkdown(const ControllabilityReport& report);
 
 }  // namespace train
 }  // namespace slimserve

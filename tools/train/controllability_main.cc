@@ -1,6 +1,7 @@
 // Controllability report of the planners on a profiled model package:
-//   bazel-bin/tools/train/controllability --model_dir=models/default
-// writes MODEL_DIR/controllability.json and prints a Markdown table.
+//   bazel-bin/tools/train/controllability_report --model_dir=models/default
+// writes MODEL_DIR/controllability.json and prints Markdown tables
+// (tools/train/controllability.h defines the figures).
 
 #include <cstdio>
 #include <fstream>
@@ -14,6 +15,8 @@
 
 ABSL_FLAG(std::string, model_dir, "models/default", "Profiled model package");
 ABSL_FLAG(int, num_preferences, 20, "Preference vectors per budget");
+ABSL_FLAG(int, num_draws, 5,
+          "Independent sets of preference vectors (seeds seed, seed+1, ...)");
 ABSL_FLAG(uint64_t, seed, 1, "Seed of the preference vectors");
 
 int main(int argc, char** argv) {
@@ -31,14 +34,15 @@ int main(int argc, char** argv) {
   }
   slimserve::train::ControllabilityOptions o;
   o.num_preferences = absl::GetFlag(FLAGS_num_preferences);
+  o.num_draws = absl::GetFlag(FLAGS_num_draws);
   o.seed = absl::GetFlag(FLAGS_seed);
-  auto rows = slimserve::train::EvaluateControllability(*spec, *profile, o);
-  if (!rows.ok()) {
-    std::fprintf(stderr, "error: %s\n", std::string(rows.status().message()).c_str());
+  auto report = slimserve::train::EvaluateControllability(*spec, *profile, o);
+  if (!report.ok()) {
+    std::fprintf(stderr, "error: %s\n", std::string(report.status().message()).c_str());
     return 1;
   }
   std::ofstream(dir + "/controllability.json")
-      << slimserve::train::ControllabilityJson(*rows);
-  std::printf("%s", slimserve::train::ControllabilityMarkdown(*rows).c_str());
+      << slimserve::train::ControllabilityJson(*report);
+  std::printf("%s", slimserve::train::ControllabilityMarkdown(*report).c_str());
   return 0;
 }

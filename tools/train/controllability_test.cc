@@ -32,34 +32,122 @@ v1::ProfileTable SmoothProfile(const v1::ModelSpec& spec) {
   return table;
 }
 
-TEST(ControllabilityTest, PreferenceFollowingPlannersBeatOneWidthForAll) {
+const ControllabilityRow& RowOf(const ControllabilityReport& report,
+                                const std::string& planner, double budget) {
+  for (const auto& r : report.rows) {
+    if (r.planner == planner && r.budget == budget) return r;
+  }
+  ADD_FAILURE() << "no row " << planner << " " << budget;
+  return report.rows.front();
+}
+
+TEST(ControllabilityTest, PreferenceFollowingPlannersBeatUniformWidths) {
   const v1::ModelSpec spec = DefaultModelSpec();
   ControllabilityOptions o;
-  o.planners = {"paper", "exact", "uniform"};
-  auto rows = EvaluateControllability(spec, SmoothProfile(spec), o);
-  ASSERT_TRUE(rows.ok()) << rows.status();
-  ASSERT_EQ(rows->size(), 12u);
-  std::map<std::string, double> spearman, objective;
-  for (const auto& r : *rows) {
-    EXPECT_EQ(r.planned, 20) << r.planner << " " << r.budget;
+  o.planners = {"paper", "exact", "uniform", "shared-decoder"};
+  o.num_draws = 3;
+  auto report = EvaluateControllability(spec, SmoothProfile(spec), o);
+  ASSERT_TRUE(report.ok()) << report.status();
+  ASSERT_EQ(report->rows.size(), 16u);
+  EXPECT_EQ(report->loss_source, "1/normalised quality");  // no "loss" here
+  ASSERT_EQ(report->reference.size(), 4u);
+  for (const auto& r : report->rows) {
+    EXPECT_EQ(r.planned, 60) << r.planner << " " << r.budget;
+    ASSERT_EQ(r.task_correlation.size(), 4u);
+    EXPECT_GE(r.correlation.sd, 0);
     if (r.budget == 1.0) {
-      // Full budget: everything at full width, nothing to control.
+      // Full budget: everything at full width, nothing to control, every
+      // task at the top of the hypervolume's box.
       EXPECT_NEAR(r.objective, 1.0, 1e-6) << r.planner;
-      continue;
+      EXPECT_NEAR(r.hypervolume.mean, 1.0, 1e-9) << r.planner;
+      EXPECT_EQ(r.correlation.mean, 0) << r.planner;
+    } else {
+      EXPECT_GE(r.hypervolume.mean, 0) << r.planner << " " << r.budget;
+      EXPECT_LT(r.hypervolume.mean, 1) << r.planner << " " << r.budget;
     }
-    spearman[r.planner] += r.spearman;
-    objective[r.planner] += r.objective;
   }
-  // One width for all decoders gives every task the same quality here: no
-  // correlation with preference. The others follow it.
-  EXPECT_NEAR(spearman["uniform"], 0.0, 1e-9);
-  EXPECT_GT(spearman["paper"], 0.5);
-  EXPECT_GT(spearman["exact"], 0.5);
-  EXPECT_GE(objective["exact"], objective["paper"] - 1e-9);
-  EXPECT_GE(objective["paper"], objective["uniform"] - 1e-9);
-  const std::string json = ControllabilityJson(*rows);
-  EXPECT_NE(json.find("\"average_over_budgets\""), std::string::npos);
-  EXPECT_NE(ControllabilityMarkdown(*rows).find("| paper |"), std::string::npos);
+  // At 0.25 "uniform" can only afford the narrowest configuration, the
+  // hypervolume's reference.
+  EXPECT_EQ(RowOf(*report, "uniform", 0.25).hypervolume.mean, 0);
+  // Every task has the same quality here, so a preference-blind planner
+  // picks the same widths whatever the preference: no correlation.
+  for (double b : {0.25, 0.5, 0.75}) {
+    for (const char* blind : {"uniform", "shared-decoder"}) {
+      const auto& r = RowOf(*report, blind, b);
+      EXPECT_EQ(r.correlation.mean, 0) << blind << " " << b;
+      EXPECT_EQ(r.correlation.sd, 0) << blind << " " << b;
+    }
+    for (const char* follower : {"paper", "exact"}) {
+      const auto& r = RowOf(*report, follower, b);
+      EXPECT_GE(r.objective, RowOf(*report, "uniform", b).objective - 1e-9);
+      EXPECT_GE(r.hypervolume.mean,
+                RowOf(*report, "shared-decoder", b).hypervolume.mean - 1e-9);
+      // At 0.75 this profile's best plan is the same for every preference
+      // (the widths are quarter steps): nothing to control there.
+      if (b == 0.75) continue;
+      EXPECT_GT(r.correlation.mean, 0.5) << follower << " " << b;
+      for (double c : r.task_correlation) EXPECT_GT(c, 0.5) << follower << " " << b;
+      EXPECT_GT(r.correlation.sd, 0) << follower << " " << b;
+    }
+    EXPECT_GE(RowOf(*report, "exact", b).objective,
+              RowOf(*report, "paper", b).objective - 1e-9);
+  }
+  ASSERT_EQ(report->summaries.size(), 4u);
+  EXPECT_EQ(report->summaries[0].planner, "paper");
+  EXPECT_GT(report->summaries[0].correlation.mean, 0.3);
+  EXPECT_EQ(report->summaries[2].correlation.mean, 0);  // uniform
+  const std::string json = ControllabilityJson(*report);
+  EXPECT_NE(json.find("\"average_over_budgets_below_1\""), std::string::npos);
+  EXPECT_NE(json.find("\"task_correlation\": {\"semseg\": "), std::string::npos);
+  EXPECT_NE(ControllabilityMarkdown(*report).find("| paper | 0.25 |"),
+            std::string::npos);
+}
+
+// The per-task figure does not reward a task for being insensitive to
+// slimming: a task whose quality never moves has correlation 0, and the
+// others keep theirs.
+TEST(ControllabilityTest, InsensitiveTaskHasNoCorrelation) {
+  const v1::ModelSpec spec = DefaultModelSpec();
+  v1::ProfileTable profile = SmoothProfile(spec);
+  const std::string flat = spec.tasks(1).name();
+  for (auto& e : *profile.mutable_entries()) {
+    // 0.9 everywhere but at full width.
+    const bool full = e.encoder_width_index() == 3 && e.decoder_width_index() == 3;
+    if (e.task() == flat) e.set_normalized_quality(full ? 1.0 : 0.9);
+  }
+  ControllabilityOptions o;
+  o.planners = {"exact"};
+  o.budgets = {0.5};
+  o.num_draws = 1;
+  auto report = EvaluateControllability(spec, profile, o);
+  ASSERT_TRUE(report.ok()) << report.status();
+  const auto& r = report->rows[0];
+  EXPECT_EQ(r.task_correlation[1], 0);
+  EXPECT_GT(r.task_correlation[0], 0.3);
+  EXPECT_EQ(r.correlation.sd, 0);  // one draw
+}
+
+// With held-out losses in the profile, mu uses them (DYMU's definition).
+TEST(ControllabilityTest, UniformityUsesHeldOutLosses) {
+  const v1::ModelSpec spec = DefaultModelSpec();
+  v1::ProfileTable profile = SmoothProfile(spec);
+  ControllabilityOptions o;
+  o.planners = {"paper"};
+  o.budgets = {0.5};
+  o.num_draws = 1;
+  auto without = EvaluateControllability(spec, profile, o);
+  ASSERT_TRUE(without.ok());
+  for (auto& e : *profile.mutable_entries()) {
+    // Task losses on very different scales, as cross-entropy and metres.
+    const double scale = e.task() == spec.tasks(0).name() ? 10.0 : 0.1;
+    (*e.mutable_extra_metrics())["loss"] = scale / e.normalized_quality();
+  }
+  auto with = EvaluateControllability(spec, profile, o);
+  ASSERT_TRUE(with.ok());
+  EXPECT_EQ(with->loss_source, "held-out loss");
+  EXPECT_LT(with->rows[0].uniformity, without->rows[0].uniformity - 0.1);
+  // The quality-based figures do not depend on the losses.
+  EXPECT_EQ(with->rows[0].correlation.mean, without->rows[0].correlation.mean);
 }
 
 TEST(ControllabilityTest, IncompleteProfileIsAnError) {
@@ -67,6 +155,9 @@ TEST(ControllabilityTest, IncompleteProfileIsAnError) {
   v1::ProfileTable profile = SmoothProfile(spec);
   profile.mutable_entries()->RemoveLast();
   EXPECT_FALSE(EvaluateControllability(spec, profile, {}).ok());
+  ControllabilityOptions one;
+  one.num_preferences = 1;
+  EXPECT_FALSE(EvaluateControllability(spec, SmoothProfile(spec), one).ok());
 }
 
 }  // namespace

@@ -20,6 +20,33 @@ namespace {
 
 using slimserve::v1::TaskKind;
 
+namespace F = torch::nn::functional;
+
+// The task's training loss (tools/train/trainer.cc's TaskLoss) from the
+// activated output, averaged over the batch: DYMU's uniformity needs task
+// losses, not metrics (tools/train/controllability.h).
+double HeldOutLoss(TaskKind kind, const torch::Tensor& out, const Batch& b) {
+  switch (kind) {
+    case slimserve::v1::TASK_KIND_SEMANTIC_SEGMENTATION:  // out: logits
+      return F::cross_entropy(out, b.semantic).item<double>();
+    case slimserve::v1::TASK_KIND_DEPTH:  // out: softplus
+      return F::l1_loss(out, b.depth).item<double>();
+    case slimserve::v1::TASK_KIND_SURFACE_NORMALS:  // out: unit vectors
+      return (1 - (out * b.normals).sum(1)).mean().item<double>();
+    case slimserve::v1::TASK_KIND_EDGES: {  // out: sigmoid; class-balanced
+      const torch::Tensor pos = b.edges.mean().clamp(1e-4, 1 - 1e-4);
+      const torch::Tensor w =
+          torch::where(b.edges > 0.5, 0.5 / pos, 0.5 / (1 - pos));
+      return F::binary_cross_entropy(
+                 out.clamp(1e-7, 1 - 1e-7), b.edges,
+                 F::BinaryCrossEntropyFuncOptions().weight(w))
+          .item<double>();
+    }
+    default:
+      return 0;
+  }
+}
+
 // Accumulates one task's metrics over batches.
 class TaskAccumulator {
  public:
@@ -30,6 +57,8 @@ class TaskAccumulator {
   void Add(const torch::Tensor& out, const Batch& b) {
     const int64_t n = out.size(0), h = out.size(2), w = out.size(3);
     const int64_t hw = h * w;
+    loss_sum_ += HeldOutLoss(kind_, out, b) * n;
+    images_ += n;
     for (int64_t i = 0; i < n; ++i) {
       switch (kind_) {
         case slimserve::v1::TASK_KIND_SEMANTIC_SEGMENTATION: {
@@ -81,11 +110,14 @@ class TaskAccumulator {
       default:
         break;
     }
+    if (images_ > 0) m.extra["loss"] = loss_sum_ / images_;
     return m;
   }
 
  private:
   TaskKind kind_;
+  double loss_sum_ = 0;
+  int64_t images_ = 0;
   metrics::SegmentationMetric seg_;
   metrics::DepthMetric depth_;
   metrics::NormalsMetric normals_;

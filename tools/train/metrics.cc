@@ -188,6 +188,50 @@ double Uniformity(const std::vector<double>& preference,
   return 1.0 - kl;
 }
 
+namespace {
+
+// Points already clipped to the reference; dimensions 0..d-1 are used.
+double HypervolumeOf(std::vector<std::vector<double>> points,
+                     const std::vector<double>& reference, size_t d) {
+  if (points.empty()) return 0.0;
+  const size_t last = d - 1;
+  if (d == 1) {
+    double top = reference[0];
+    for (const auto& p : points) top = std::max(top, p[0]);
+    return top - reference[0];
+  }
+  // Slabs of the last dimension, from the top down: between consecutive
+  // values, every point at or above the slab's top dominates it.
+  std::sort(points.begin(), points.end(),
+            [&](const auto& a, const auto& b) { return a[last] > b[last]; });
+  double volume = 0;
+  for (size_t i = 0; i < points.size(); ++i) {
+    const double below =
+        i + 1 < points.size() ? points[i + 1][last] : reference[last];
+    const double height = points[i][last] - below;
+    if (height <= 0) continue;
+    volume += height * HypervolumeOf(std::vector<std::vector<double>>(
+                                         points.begin(), points.begin() + i + 1),
+                                     reference, last);
+  }
+  return volume;
+}
+
+}  // namespace
+
+double Hypervolume(const std::vector<std::vector<double>>& points,
+                   const std::vector<double>& reference) {
+  if (reference.empty()) return 0.0;
+  std::vector<std::vector<double>> clipped;
+  for (const auto& p : points) {
+    if (p.size() != reference.size()) return 0.0;
+    std::vector<double> c(p.size());
+    for (size_t k = 0; k < p.size(); ++k) c[k] = std::max(p[k], reference[k]);
+    clipped.push_back(std::move(c));
+  }
+  return HypervolumeOf(std::move(clipped), reference, reference.size());
+}
+
 double DeltaM(const std::vector<double>& value,
               const std::vector<double>& reference,
               const std::vector<bool>& higher_is_better) {

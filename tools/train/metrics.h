@@ -82,6 +82,14 @@ double SpearmanCorrelation(const std::vector<double>& a,
 double Uniformity(const std::vector<double>& preference,
                   const std::vector<double>& loss);
 
+// Hypervolume (the Lebesgue measure) of the region dominated by `points`
+// (maximisation: each point dominates the box from `reference` up to it)
+// and bounded below by `reference`; coordinates under the reference count
+// as the reference. Exact, by slicing one dimension at a time: fine for the
+// tens of points and few tasks of a controllability report.
+double Hypervolume(const std::vector<std::vector<double>>& points,
+                   const std::vector<double>& reference);
+
 // Delta_m: mean over tasks of the relative change of each task's metric with
 // respect to a reference, the sign flipped for lower-is-better metrics, in
 // percent: 100/T * sum_t (-1)^{l_t} (M_t - M_ref_t) / M_ref_t.

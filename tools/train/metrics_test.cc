@@ -1,6 +1,8 @@
 #include "tools/train/metrics.h"
 
 #include <cmath>
+#include <random>
+#include <vector>
 
 #include "gtest/gtest.h"
 
@@ -78,6 +80,47 @@ TEST(DeltaMTest, SignsFollowDirection) {
   EXPECT_NEAR(DeltaM({1.1, 1.1}, {1.0, 1.0}, {true, false}), 0.0, 1e-9);
   EXPECT_NEAR(DeltaM({0.9, 0.9}, {1.0, 1.0}, {true, false}), 0.0, 1e-9);
   EXPECT_NEAR(DeltaM({0.5}, {1.0}, {true}), -50.0, 1e-9);
+}
+
+TEST(HypervolumeTest, HandComputed) {
+  EXPECT_DOUBLE_EQ(Hypervolume({{2, 3}}, {0, 0}), 6);
+  // Two boxes of 3 overlapping in 1.
+  EXPECT_DOUBLE_EQ(Hypervolume({{3, 1}, {1, 3}}, {0, 0}), 5);
+  // A dominated point adds nothing; one under the reference counts as it.
+  EXPECT_DOUBLE_EQ(Hypervolume({{3, 1}, {1, 3}, {0.5, 0.5}, {-4, 9}}, {0, 0}),
+                   5);
+  // Inclusion-exclusion: 3 * 2 - 3 * 1 + 1.
+  EXPECT_DOUBLE_EQ(Hypervolume({{2, 1, 1}, {1, 2, 1}, {1, 1, 2}}, {0, 0, 0}), 4);
+  EXPECT_DOUBLE_EQ(Hypervolume({{1.5, 2}}, {0.5, 1}), 1);
+  EXPECT_EQ(Hypervolume({}, {0, 0}), 0);
+  EXPECT_EQ(Hypervolume({{1, 2, 3}}, {0, 0}), 0);  // mismatched sizes
+}
+
+// Random integer points in 4-D against counting the unit cells dominated.
+TEST(HypervolumeTest, MatchesCellCountInFourDimensions) {
+  std::mt19937 rng(3);
+  std::uniform_int_distribution<int> coord(0, 5);
+  for (int iter = 0; iter < 50; ++iter) {
+    std::vector<std::vector<double>> points(1 + iter % 12);
+    for (auto& p : points) {
+      for (int k = 0; k < 4; ++k) p.push_back(coord(rng));
+    }
+    int cells = 0;
+    for (int a = 0; a < 5; ++a)
+      for (int b = 0; b < 5; ++b)
+        for (int c = 0; c < 5; ++c)
+          for (int d = 0; d < 5; ++d) {
+            // Cell [a, a+1] x ... is dominated when some point covers its top.
+            for (const auto& p : points) {
+              if (p[0] >= a + 1 && p[1] >= b + 1 && p[2] >= c + 1 &&
+                  p[3] >= d + 1) {
+                ++cells;
+                break;
+              }
+            }
+          }
+    EXPECT_DOUBLE_EQ(Hypervolume(points, {0, 0, 0, 0}), cells) << iter;
+  }
 }
 
 }  // namespace

@@ -1,15 +1,19 @@
 // The model tools/serve.sh serves (models/default) against the quality bars
 // it is shipped with: its committed profile (256 held-out scenes) is
 // monotone in both widths and keeps >= 70% at the narrowest configuration,
-// and its weights, re-evaluated here on fresh scenes, are far above trivial
+// the server's default planner is the most controllable on it, and its
+// weights, re-evaluated here on fresh scenes, are far above trivial
 // baselines. A retrained or edited model that misses a bar fails here.
 #include <map>
 #include <string>
 #include <tuple>
 
+#include "engine/engine.h"
 #include "engine/model/quality_table.h"
 #include "engine/model/spec.h"
+#include "engine/planning/planner.h"
 #include "gtest/gtest.h"
+#include "tools/train/controllability.h"
 #include "tools/train/evaluator.h"
 
 namespace slimserve {
@@ -87,6 +91,37 @@ TEST_F(ShippedModelTest, QualityIsMonotoneInBothWidths) {
 TEST_F(ShippedModelTest, NarrowestKeepsSeventyPercent) {
   for (const auto& task : spec_.tasks()) {
     EXPECT_GE(Q(task.name(), 0, 0), 0.70) << task.name();
+  }
+}
+
+// tools/train/controllability.h on the committed profile. Bars met by
+// nyud-slim 1.1 (models/default/README.md has the numbers): with `paper`,
+// each task's quality follows its own preference with per-task rank
+// correlation >= 0.55 at every budget below 1 (the aim is 0.85;
+// not reached: 0.81 / 0.85 / 0.62), and the default planner is, within
+// 0.02, the best of all planners on it and far above uniform widths.
+TEST_F(ShippedModelTest, DefaultPlannerIsTheMostControllable) {
+  for (const auto& e : profile_.entries()) {
+    // mu needs held-out task losses (slimeval writes them).
+    EXPECT_TRUE(e.extra_metrics().contains("loss")) << e.task();
+  }
+  ControllabilityOptions o;
+  o.planners = PlannerNames();
+  auto report = EvaluateControllability(spec_, profile_, o);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->loss_source, "held-out loss");
+  const std::string default_planner(PlannerKindName(Engine::Options{}.planner));
+  std::map<std::string, double> below_1;
+  for (const auto& s : report->summaries) below_1[s.planner] = s.correlation.mean;
+  ASSERT_TRUE(below_1.count(default_planner)) << default_planner;
+  for (const auto& [name, c] : below_1) {
+    EXPECT_GE(below_1[default_planner], c - 0.02) << name;
+  }
+  EXPECT_GE(below_1[default_planner], below_1["uniform"] + 0.5);
+  EXPECT_GE(below_1[default_planner], below_1["shared-decoder"] + 0.2);
+  for (const auto& r : report->rows) {
+    if (r.planner != default_planner || r.budget >= 1) continue;
+    EXPECT_GE(r.correlation.mean, 0.55) << "budget " << r.budget;
   }
 }
 

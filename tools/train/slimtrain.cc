@@ -37,6 +37,11 @@ ABSL_FLAG(int, checkpoint_every, 250, "Steps between checkpoints");
 ABSL_FLAG(bool, resume, true, "Continue from OUT/checkpoint.pt if present");
 ABSL_FLAG(int, num_threads, 0, "LibTorch threads (0 = all cores)");
 ABSL_FLAG(int, data_threads, 1, "Threads rendering scenes");
+ABSL_FLAG(int, recalibration_batches, 20,
+          "Batches per configuration for the BatchNorm recalibration");
+ABSL_FLAG(std::string, profile, "",
+          "Write a LibTorch profiler trace of --profile_steps steps here");
+ABSL_FLAG(int, profile_steps, 3, "Steps the --profile trace records");
 ABSL_FLAG(std::string, version, "", "Version string written into the spec");
 
 int main(int argc, char** argv) {
@@ -75,6 +80,9 @@ int main(int argc, char** argv) {
   o.resume = absl::GetFlag(FLAGS_resume);
   o.num_threads = absl::GetFlag(FLAGS_num_threads);
   o.data_threads = absl::GetFlag(FLAGS_data_threads);
+  o.recalibration_batches = absl::GetFlag(FLAGS_recalibration_batches);
+  o.profile_path = absl::GetFlag(FLAGS_profile);
+  o.profile_steps = absl::GetFlag(FLAGS_profile_steps);
   const absl::Status st = slimserve::train::Train(o);
   if (!st.ok()) {
     std::fprintf(stderr, "error: %s\n", std::string(st.message()).c_str());

@@ -1,5 +1,6 @@
 #include "tools/train/trainer.h"
 
+#include <torch/csrc/autograd/profiler_legacy.h>
 #include <torch/torch.h>
 #include <unistd.h>
 
@@ -54,9 +55,15 @@ torch::Tensor BalancedBce(const torch::Tensor& logits,
       logits, target, F::BinaryCrossEntropyWithLogitsFuncOptions().weight(w));
 }
 
+// Unit vectors over the channels, as F::normalize but with the supernet's
+// elementwise form: LibTorch 1.13's norm reduction over dim 1 was 39% of a
+// training step (tools/train/README.md, the profile).
+torch::Tensor UnitNormals(const torch::Tensor& raw) {
+  return SupernetImpl::Activate(slimserve::v1::TASK_KIND_SURFACE_NORMALS, raw);
+}
+
 torch::Tensor CosineLoss(const torch::Tensor& raw, const torch::Tensor& unit) {
-  const torch::Tensor n = F::normalize(raw, F::NormalizeFuncOptions().dim(1));
-  return (1 - (n * unit).sum(1)).mean();
+  return (1 - (UnitNormals(raw) * unit).sum(1)).mean();
 }
 
 torch::Tensor TaskLoss(TaskKind kind, const torch::Tensor& raw,
@@ -75,27 +82,65 @@ torch::Tensor TaskLoss(TaskKind kind, const torch::Tensor& raw,
   }
 }
 
-// Distillation of a student's head output towards the teacher's (detached).
-torch::Tensor DistillLoss(TaskKind kind, const torch::Tensor& student,
-                          const torch::Tensor& teacher) {
+// The teacher's (detached) outputs in the form each distillation loss
+// compares with, computed once per step rather than once per student.
+struct TeacherTarget {
+  // semseg: probabilities; depth: softplus; normals: unit vectors; edges:
+  // sigmoid.
+  torch::Tensor target;
+  // semseg: mean over pixels of sum_c t log t, the KL divergence's constant.
+  torch::Tensor self_term;
+};
+
+TeacherTarget MakeTeacherTarget(TaskKind kind, const torch::Tensor& teacher) {
+  torch::NoGradGuard no_grad;
   switch (kind) {
     case slimserve::v1::TASK_KIND_SEMANTIC_SEGMENTATION: {
-      const torch::Tensor t = torch::softmax(teacher, 1);
-      return (t * (torch::log_softmax(teacher, 1) -
-                   torch::log_softmax(student, 1)))
-          .sum(1)
-          .mean();
+      const torch::Tensor log_t = torch::log_softmax(teacher, 1);
+      const torch::Tensor t = log_t.exp();
+      return {t, (t * log_t).sum(1).mean()};
     }
     case slimserve::v1::TASK_KIND_DEPTH:
-      return F::l1_loss(F::softplus(student), F::softplus(teacher));
+      return {F::softplus(teacher), {}};
     case slimserve::v1::TASK_KIND_SURFACE_NORMALS:
-      return CosineLoss(student,
-                        F::normalize(teacher, F::NormalizeFuncOptions().dim(1)));
+      return {UnitNormals(teacher), {}};
     case slimserve::v1::TASK_KIND_EDGES:
-      return F::binary_cross_entropy_with_logits(student,
-                                                 torch::sigmoid(teacher));
+      return {torch::sigmoid(teacher), {}};
     default:
-      return torch::zeros({});
+      return {teacher, {}};
+  }
+}
+
+struct StudentLosses {
+  torch::Tensor task;     // against the ground truth, as TaskLoss
+  torch::Tensor distill;  // towards the teacher
+};
+
+// A student's head output against the ground truth and the teacher. For
+// semseg, cross-entropy and KL(teacher || student) share one log_softmax
+// (each took ~4 ms a call over 8 channels at batch 16).
+StudentLosses StudentLoss(TaskKind kind, const torch::Tensor& raw,
+                          const Batch& b, const TeacherTarget& teacher) {
+  switch (kind) {
+    case slimserve::v1::TASK_KIND_SEMANTIC_SEGMENTATION: {
+      const torch::Tensor log_s = torch::log_softmax(raw, 1);
+      return {F::nll_loss(log_s, b.semantic),
+              teacher.self_term - (teacher.target * log_s).sum(1).mean()};
+    }
+    case slimserve::v1::TASK_KIND_DEPTH: {
+      const torch::Tensor depth = F::softplus(raw);
+      return {F::l1_loss(depth, b.depth), F::l1_loss(depth, teacher.target)};
+    }
+    case slimserve::v1::TASK_KIND_SURFACE_NORMALS: {
+      const torch::Tensor unit = UnitNormals(raw);
+      return {(1 - (unit * b.normals).sum(1)).mean(),
+              (1 - (unit * teacher.target).sum(1)).mean()};
+    }
+    case slimserve::v1::TASK_KIND_EDGES:
+      return {BalancedBce(raw, b.edges),
+              F::binary_cross_entropy_with_logits(raw, teacher.target)};
+    default:
+      return {torch::zeros({}), torch::zeros({})};
   }
 }
 
@@ -256,6 +301,11 @@ absl::Status Train(const TrainerOptions& o) {
         absl::StrCat("end_width_weight must be a finite number >= 0, got ",
                      o.end_width_weight));
   }
+  if (o.recalibration_batches < 1) {
+    // Zero batches would leave every BatchNorm at mean 0, variance 1.
+    return absl::InvalidArgumentError(absl::StrCat(
+        "recalibration_batches must be >= 1, got ", o.recalibration_batches));
+  }
   if (o.extra_decoder_widths < 0) {
     return absl::InvalidArgumentError(absl::StrCat(
         "extra_decoder_widths must be >= 0, got ", o.extra_decoder_widths));
@@ -292,10 +342,23 @@ absl::Status Train(const TrainerOptions& o) {
   ProgressBar bar(o.steps, o.batch_size, o.progress);
   net->train();
   auto t_last = std::chrono::steady_clock::now();
+  // Throughput over every step but the first (allocator and oneDNN caches
+  // warm up there), outside the profiled steps: the number to compare runs by.
+  double timed_s = 0;
+  int64_t timed_steps = 0;
   double ema_ips = 0;
   std::vector<double> ema(num_tasks + 2, 0);
 
+  std::unique_ptr<torch::autograd::profiler::RecordProfile> profile;
   for (int64_t step = start; step < o.steps; ++step) {
+    if (!o.profile_path.empty()) {
+      if (step == start + 1) {
+        profile = std::make_unique<torch::autograd::profiler::RecordProfile>(
+            o.profile_path);
+      } else if (step == start + 1 + o.profile_steps) {
+        profile.reset();  // writes the trace
+      }
+    }
     // Learning rate: linear warm-up, then cosine decay to 1% of the peak.
     double lr = o.learning_rate;
     if (step < o.warmup_steps) {
@@ -313,7 +376,8 @@ absl::Status Train(const TrainerOptions& o) {
     opt.zero_grad();
 
     // 1. Widest configuration: ground truth only; becomes the teacher.
-    std::vector<torch::Tensor> teacher_feats, teacher_out;
+    std::vector<torch::Tensor> teacher_feats;
+    std::vector<TeacherTarget> teacher_out;
     std::vector<double> task_loss(num_tasks, 0);
     double kd_sum = 0, cikd_sum = 0;
     int64_t num_students = 0;
@@ -322,10 +386,10 @@ absl::Status Train(const TrainerOptions& o) {
                        int wd) {
       const TaskKind kind = spec.tasks(t).kind();
       const torch::Tensor raw = net->DecodeRaw(t, feats, we, wd);
-      const torch::Tensor kd = DistillLoss(kind, raw, teacher_out[t]);
-      kd_sum += kd.item<double>();
+      const StudentLosses l = StudentLoss(kind, raw, b, teacher_out[t]);
+      kd_sum += l.distill.item<double>();
       ++num_students;
-      return TaskLoss(kind, raw, b) + o.distill_weight * kd;
+      return l.task + o.distill_weight * l.distill;
     };
     // The same encoder features through each task's decoder at
     // `extra_decoder_widths` other widths: more (encoder, decoder) width
@@ -351,7 +415,8 @@ absl::Status Train(const TrainerOptions& o) {
         const torch::Tensor l = TaskLoss(spec.tasks(t).kind(), raw, b);
         task_loss[t] = l.item<double>();
         loss = loss + l;
-        teacher_out.push_back(raw.detach());
+        teacher_out.push_back(
+            MakeTeacherTarget(spec.tasks(t).kind(), raw.detach()));
       }
       for (const auto& f : feats) teacher_feats.push_back(f.detach());
       if (o.extra_decoder_widths > 0) {
@@ -392,6 +457,10 @@ absl::Status Train(const TrainerOptions& o) {
     const auto now = std::chrono::steady_clock::now();
     const double dt = std::chrono::duration<double>(now - t_last).count();
     t_last = now;
+    if (step > start && profile == nullptr) {
+      timed_s += dt;
+      ++timed_steps;
+    }
     const double ips = o.batch_size / std::max(dt, 1e-9);
     const double a = step == start ? 1.0 : 0.05;
     ema_ips = step == start ? ips : 0.9 * ema_ips + 0.1 * ips;
@@ -413,7 +482,14 @@ absl::Status Train(const TrainerOptions& o) {
       SLIM_RETURN_IF_ERROR(SaveCheckpoint(net, opt, step + 1, Checkpoint(o.out_dir)));
     }
   }
+  profile.reset();
   bar.Done();
+  if (o.progress && timed_steps > 0) {
+    std::fprintf(stderr, "trained %lld steps; %.2f img/s over the %lld after the first\n",
+                 static_cast<long long>(o.steps - start),
+                 timed_steps * double(o.batch_size) / timed_s,
+                 static_cast<long long>(timed_steps));
+  }
   SLIM_RETURN_IF_ERROR(SaveCheckpoint(net, opt, o.steps, Checkpoint(o.out_dir)));
   RecalibrateBatchNorm(net, o, device);
   return WritePackage(net, o);

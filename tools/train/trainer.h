@@ -77,6 +77,11 @@ struct TrainerOptions {
   int data_threads = 1;        // threads rendering the next batch
   int recalibration_batches = 20;  // per configuration, after training
   bool progress = true;        // progress bar on stderr
+  // When set, LibTorch's profiler records `profile_steps` steps (after the
+  // first, which warms caches up) into this chrome-trace file
+  // (tools/profile_summary.py sums it by operator).
+  std::string profile_path;
+  int profile_steps = 3;
 };
 
 absl::Status Train(const TrainerOptions& options);
