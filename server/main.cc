@@ -103,7 +103,8 @@ ABSL_FLAG(double, wait_scale_quantile,
           "admission scales a request's predicted wait by this quantile of "
           "waited / predicted of recent requests with deadlines (0: off)");
 ABSL_FLAG(slimserve::PlannerKind, planner, EngineDefaults().planner,
-          "planning strategy: paper, exact, uniform or widest-fit");
+          "planning strategy: paper, exact, uniform, shared-decoder or "
+          "widest-fit (engine/planning/planner.h)");
 ABSL_FLAG(bool, measure_latency, EngineDefaults().latency.measure,
           "time every configuration at start-up (enables millisecond budgets "
           "and deadline-aware degradation)");
