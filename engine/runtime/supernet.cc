@@ -147,13 +147,15 @@ BasicBlockImpl::BasicBlockImpl(int num_configs, int in_channels,
 }
 
 torch::Tensor BasicBlockImpl::forward(const torch::Tensor& x, double width,
-                                      int config) {
+                                      int config, torch::Tensor* pre_relu) {
   const int c = SlimChannels(width, out_channels_);
   torch::Tensor y = torch::relu(bn1_->forward(conv1_->forward(x, c), config));
   y = bn2_->forward(conv2_->forward(y, c), config);
   torch::Tensor skip =
       shortcut_ ? shortcut_bn_->forward(shortcut_->forward(x, c), config) : x;
-  return torch::relu(y + skip);
+  torch::Tensor sum = y + skip;
+  if (pre_relu != nullptr) *pre_relu = sum;
+  return torch::relu(sum);
 }
 
 FoldedBlock BasicBlockImpl::Fold(int64_t in, double width, int config,
@@ -200,15 +202,18 @@ EncoderImpl::EncoderImpl(const slimserve::v1::ModelSpec& spec)
   }
 }
 
-std::vector<torch::Tensor> EncoderImpl::forward(const torch::Tensor& x,
-                                                int we) {
+std::vector<torch::Tensor> EncoderImpl::forward(
+    const torch::Tensor& x, int we, std::vector<torch::Tensor>* pre_relu) {
   const double w = widths_[we];
   torch::Tensor y = torch::relu(
       stem_bn_->forward(stem_->forward(x, SlimChannels(w, stem_channels_)), we));
   std::vector<torch::Tensor> features;
+  if (pre_relu != nullptr) pre_relu->clear();
   for (auto& blocks : stages_) {
-    for (auto& block : blocks) y = block->forward(y, w, we);
+    torch::Tensor pre;
+    for (auto& block : blocks) y = block->forward(y, w, we, &pre);
     features.push_back(y);
+    if (pre_relu != nullptr) pre_relu->push_back(pre);
   }
   return features;
 }

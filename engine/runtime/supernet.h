@@ -145,7 +145,9 @@ class BasicBlockImpl : public torch::nn::Module {
  public:
   BasicBlockImpl(int num_configs, int in_channels, int out_channels,
                  int stride);
-  torch::Tensor forward(const torch::Tensor& x, double width, int config);
+  // `pre_relu`, when set, receives the sum before the final ReLU.
+  torch::Tensor forward(const torch::Tensor& x, double width, int config,
+                        torch::Tensor* pre_relu = nullptr);
   // `in`: the channels of the input at this configuration.
   FoldedBlock Fold(int64_t in, double width, int config,
                    const FoldOptions& options) const;
@@ -161,8 +163,11 @@ TORCH_MODULE(BasicBlock);
 class EncoderImpl : public torch::nn::Module {
  public:
   explicit EncoderImpl(const slimserve::v1::ModelSpec& spec);
-  // One feature map per stage, at encoder width index `we`.
-  std::vector<torch::Tensor> forward(const torch::Tensor& x, int we);
+  // One feature map per stage, at encoder width index `we`. `pre_relu`,
+  // when set, receives each stage's output before its final ReLU (the
+  // trainer's feature distillation can compare those).
+  std::vector<torch::Tensor> forward(const torch::Tensor& x, int we,
+                                     std::vector<torch::Tensor>* pre_relu = nullptr);
   FoldedEncoder Fold(int we, const FoldOptions& options) const;
 
  private:
@@ -210,8 +215,10 @@ class SupernetImpl : public torch::nn::Module {
   explicit SupernetImpl(const slimserve::v1::ModelSpec& spec);
 
   // input: [N, 3, H, W] normalised images at the spec's input size.
-  std::vector<torch::Tensor> Encode(const torch::Tensor& input, int we) {
-    return encoder_->forward(input, we);
+  // `pre_relu`: see EncoderImpl::forward.
+  std::vector<torch::Tensor> Encode(const torch::Tensor& input, int we,
+                                    std::vector<torch::Tensor>* pre_relu = nullptr) {
+    return encoder_->forward(input, we, pre_relu);
   }
   // Raw head output of task `task` (index in the spec), [N, C, H, W].
   torch::Tensor DecodeRaw(int task, const std::vector<torch::Tensor>& features,

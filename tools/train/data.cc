@@ -13,6 +13,11 @@ Batch Batch::To(const torch::Device& device) const {
                normals.to(device), edges.to(device)};
 }
 
+torch::Tensor EdgeClassWeights(const torch::Tensor& edges) {
+  const torch::Tensor pos = edges.mean().clamp(1e-4, 1 - 1e-4);
+  return torch::where(edges > 0.5, 0.5 / pos, 0.5 / (1 - pos));
+}
+
 Batch MakeBatch(const slimserve::v1::ModelSpec& spec,
                 const datagen::SceneOptions& scene_options, uint64_t seed,
                 uint64_t first_index, int size, int threads) {

@@ -33,6 +33,11 @@ Batch MakeBatch(const slimserve::v1::ModelSpec& spec,
                 const datagen::SceneOptions& scene, uint64_t seed,
                 uint64_t first_index, int size, int threads);
 
+// Per-pixel weights of HED's class-balanced binary cross-entropy for 0/1
+// edge targets: positives and negatives carry equal total weight. The
+// trainer's edge loss and the evaluator's held-out loss share them.
+torch::Tensor EdgeClassWeights(const torch::Tensor& edges);
+
 // Renders the next batch on a background thread while the current one trains.
 // Batch k holds samples k*size .. (k+1)*size-1 of stream `seed`.
 class Prefetcher {

@@ -34,12 +34,10 @@ double HeldOutLoss(TaskKind kind, const torch::Tensor& out, const Batch& b) {
     case slimserve::v1::TASK_KIND_SURFACE_NORMALS:  // out: unit vectors
       return (1 - (out * b.normals).sum(1)).mean().item<double>();
     case slimserve::v1::TASK_KIND_EDGES: {  // out: sigmoid; class-balanced
-      const torch::Tensor pos = b.edges.mean().clamp(1e-4, 1 - 1e-4);
-      const torch::Tensor w =
-          torch::where(b.edges > 0.5, 0.5 / pos, 0.5 / (1 - pos));
       return F::binary_cross_entropy(
                  out.clamp(1e-7, 1 - 1e-7), b.edges,
-                 F::BinaryCrossEntropyFuncOptions().weight(w))
+                 F::BinaryCrossEntropyFuncOptions().weight(
+                     EdgeClassWeights(b.edges)))
           .item<double>();
     }
     default:

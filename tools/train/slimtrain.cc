@@ -4,10 +4,12 @@
 
 #include <cstdio>
 #include <string>
+#include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/numbers.h"
 #include "engine/model/spec.h"
 #include "tools/train/trainer.h"
 
@@ -30,6 +32,20 @@ ABSL_FLAG(bool, cikd, false,
           "Configuration-invariant feature distillation (off in the shipped "
           "recipe: models/default/README.md)");
 ABSL_FLAG(double, cikd_weight, 1.0, "Weight of the CIKD loss");
+ABSL_FLAG(std::string, cikd_features, "post_relu",
+          "Encoder features CIKD compares: post_relu (the stage outputs) or "
+          "pre_relu (before the stage's last ReLU)");
+ABSL_FLAG(std::string, cikd_distance, "mse",
+          "CIKD's distance: mse, standardized (per-channel standardised "
+          "MSE) or cosine (over channels, per pixel)");
+ABSL_FLAG(std::vector<std::string>, cikd_stages, {},
+          "Encoder stages CIKD distils, e.g. 2,3 (default: all)");
+ABSL_FLAG(int, cikd_warmup_steps, 0, "Steps before CIKD starts");
+ABSL_FLAG(int, cikd_ramp_steps, 0,
+          "Steps over which CIKD's weight then rises linearly to --cikd_weight");
+ABSL_FLAG(int, cikd_log_every, 0,
+          "Every N steps, append per-stage CIKD distance and gradient-norm "
+          "ratio (vs the task losses, on encoder weights) to OUT/cikd_log.tsv");
 ABSL_FLAG(double, distill_weight, 1.0, "Weight of inplace output distillation");
 ABSL_FLAG(uint64_t, seed, 1, "Seed of initialisation and config sampling");
 ABSL_FLAG(uint64_t, data_seed, 1, "Seed of the training scenes");
@@ -73,6 +89,29 @@ int main(int argc, char** argv) {
   o.extra_decoder_widths = absl::GetFlag(FLAGS_extra_decoder_widths);
   o.cikd = absl::GetFlag(FLAGS_cikd);
   o.cikd_weight = absl::GetFlag(FLAGS_cikd_weight);
+  {
+    auto features = slimserve::train::ParseCikdFeatures(absl::GetFlag(FLAGS_cikd_features));
+    auto distance = slimserve::train::ParseCikdDistance(absl::GetFlag(FLAGS_cikd_distance));
+    for (const absl::Status& st : {features.status(), distance.status()}) {
+      if (!st.ok()) {
+        std::fprintf(stderr, "error: %s\n", std::string(st.message()).c_str());
+        return 1;
+      }
+    }
+    o.cikd_features = *features;
+    o.cikd_distance = *distance;
+  }
+  for (const std::string& s : absl::GetFlag(FLAGS_cikd_stages)) {
+    int stage;
+    if (!absl::SimpleAtoi(s, &stage)) {
+      std::fprintf(stderr, "error: cikd_stages: not an integer: \"%.64s\"\n", s.c_str());
+      return 1;
+    }
+    o.cikd_stages.push_back(stage);
+  }
+  o.cikd_warmup_steps = absl::GetFlag(FLAGS_cikd_warmup_steps);
+  o.cikd_ramp_steps = absl::GetFlag(FLAGS_cikd_ramp_steps);
+  o.cikd_log_every = absl::GetFlag(FLAGS_cikd_log_every);
   o.distill_weight = absl::GetFlag(FLAGS_distill_weight);
   o.seed = absl::GetFlag(FLAGS_seed);
   o.data_seed = absl::GetFlag(FLAGS_data_seed);

@@ -12,6 +12,7 @@
 #include <fstream>
 #include <random>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "base/status_macros.h"
@@ -41,29 +42,24 @@ int SampleWidth(std::mt19937_64& rng, int n, double end_weight) {
   return n - 1;
 }
 
-// Outputs of one configuration, activated where the loss needs it.
-struct Outputs {
-  std::vector<torch::Tensor> raw;  // per task, head output
-};
-
 // Class-balanced BCE (HED): positives and negatives carry equal total weight.
 torch::Tensor BalancedBce(const torch::Tensor& logits,
                           const torch::Tensor& target) {
-  const torch::Tensor pos = target.mean().clamp(1e-4, 1 - 1e-4);
-  const torch::Tensor w = torch::where(target > 0.5, 0.5 / pos, 0.5 / (1 - pos));
   return F::binary_cross_entropy_with_logits(
-      logits, target, F::BinaryCrossEntropyWithLogitsFuncOptions().weight(w));
+      logits, target,
+      F::BinaryCrossEntropyWithLogitsFuncOptions().weight(EdgeClassWeights(target)));
 }
 
 // Unit vectors over the channels, as F::normalize but with the supernet's
 // elementwise form: LibTorch 1.13's norm reduction over dim 1 was 39% of a
-// training step (tools/train/README.md, the profile).
+// training step (models/default/README.md, "Trainer speed").
 torch::Tensor UnitNormals(const torch::Tensor& raw) {
   return SupernetImpl::Activate(slimserve::v1::TASK_KIND_SURFACE_NORMALS, raw);
 }
 
-torch::Tensor CosineLoss(const torch::Tensor& raw, const torch::Tensor& unit) {
-  return (1 - (UnitNormals(raw) * unit).sum(1)).mean();
+// Mean 1 - cosine between two fields of unit vectors.
+torch::Tensor CosineDistance(const torch::Tensor& unit, const torch::Tensor& target) {
+  return (1 - (unit * target).sum(1)).mean();
 }
 
 torch::Tensor TaskLoss(TaskKind kind, const torch::Tensor& raw,
@@ -74,7 +70,7 @@ torch::Tensor TaskLoss(TaskKind kind, const torch::Tensor& raw,
     case slimserve::v1::TASK_KIND_DEPTH:
       return F::l1_loss(F::softplus(raw), b.depth);
     case slimserve::v1::TASK_KIND_SURFACE_NORMALS:
-      return CosineLoss(raw, b.normals);
+      return CosineDistance(UnitNormals(raw), b.normals);
     case slimserve::v1::TASK_KIND_EDGES:
       return BalancedBce(raw, b.edges);
     default:
@@ -133,8 +129,8 @@ StudentLosses StudentLoss(TaskKind kind, const torch::Tensor& raw,
     }
     case slimserve::v1::TASK_KIND_SURFACE_NORMALS: {
       const torch::Tensor unit = UnitNormals(raw);
-      return {(1 - (unit * b.normals).sum(1)).mean(),
-              (1 - (unit * teacher.target).sum(1)).mean()};
+      return {CosineDistance(unit, b.normals),
+              CosineDistance(unit, teacher.target)};
     }
     case slimserve::v1::TASK_KIND_EDGES:
       return {BalancedBce(raw, b.edges),
@@ -254,6 +250,37 @@ class ProgressBar {
   bool enabled_, tty_;
 };
 
+// L2 norm of a gradient over many tensors (undefined ones: unused, 0).
+double GradNorm(const std::vector<torch::Tensor>& grads) {
+  double sum = 0;
+  for (const auto& g : grads) {
+    if (g.defined()) sum += g.pow(2).sum().item<double>();
+  }
+  return std::sqrt(sum);
+}
+
+// One cikd_log.tsv row per stage: the distance and its gradient's norm on
+// the encoder's weights relative to that of `task_loss` (the student's task
+// and output-distillation losses). Keeps the graph for the real backward.
+void LogCikd(std::ofstream& log, int64_t step, double weight,
+             const std::vector<int>& stages,
+             const std::vector<torch::Tensor>& distances,
+             const torch::Tensor& task_loss,
+             const std::vector<torch::Tensor>& encoder_params) {
+  auto grad = [&](const torch::Tensor& y) {
+    return torch::autograd::grad({y}, encoder_params, /*grad_outputs=*/{},
+                                 /*retain_graph=*/true, /*create_graph=*/false,
+                                 /*allow_unused=*/true);
+  };
+  const double task_norm = std::max(GradNorm(grad(task_loss)), 1e-12);
+  for (size_t i = 0; i < stages.size(); ++i) {
+    log << step << '\t' << weight << '\t' << stages[i] << '\t'
+        << distances[i].item<double>() << '\t'
+        << GradNorm(grad(distances[i])) / task_norm << '\n';
+  }
+  log.flush();
+}
+
 absl::Status WritePackage(Supernet& net, const TrainerOptions& o) {
   v1::ModelSpec spec = o.spec;
   spec.set_weights_file(kDefaultWeightsFileName);
@@ -290,6 +317,55 @@ std::vector<int> SampleOtherWidths(std::mt19937_64& rng, int n, int own,
   return others;
 }
 
+absl::StatusOr<CikdFeatures> ParseCikdFeatures(absl::string_view name) {
+  if (name == "post_relu") return CikdFeatures::kPostRelu;
+  if (name == "pre_relu") return CikdFeatures::kPreRelu;
+  return absl::InvalidArgumentError(absl::StrCat(
+      "cikd_features: want post_relu or pre_relu, got \"",
+      name.substr(0, 64), "\""));
+}
+
+absl::StatusOr<CikdDistance> ParseCikdDistance(absl::string_view name) {
+  if (name == "mse") return CikdDistance::kMse;
+  if (name == "standardized") return CikdDistance::kStandardized;
+  if (name == "cosine") return CikdDistance::kCosine;
+  return absl::InvalidArgumentError(absl::StrCat(
+      "cikd_distance: want mse, standardized or cosine, got \"",
+      name.substr(0, 64), "\""));
+}
+
+torch::Tensor CikdStageDistance(CikdDistance distance,
+                                const torch::Tensor& student,
+                                const torch::Tensor& teacher) {
+  switch (distance) {
+    case CikdDistance::kStandardized: {
+      // Per channel over (N, H, W); eps as BatchNorm's.
+      auto standardize = [](const torch::Tensor& x) {
+        const auto [var, mean] = torch::var_mean(x, {0, 2, 3}, /*unbiased=*/false,
+                                                 /*keepdim=*/true);
+        return (x - mean) * torch::rsqrt(var + 1e-5);
+      };
+      return F::mse_loss(standardize(student), standardize(teacher));
+    }
+    case CikdDistance::kCosine:
+      return (1 - F::cosine_similarity(
+                      student, teacher,
+                      F::CosineSimilarityFuncOptions().dim(1).eps(1e-6)))
+          .mean();
+    case CikdDistance::kMse:
+    default:
+      return F::mse_loss(student, teacher);
+  }
+}
+
+double CikdWeightAt(const TrainerOptions& o, int64_t step) {
+  if (!o.cikd || step < o.cikd_warmup_steps) return 0;
+  if (o.cikd_ramp_steps <= 0) return o.cikd_weight;
+  const double ramp =
+      double(step - o.cikd_warmup_steps + 1) / o.cikd_ramp_steps;
+  return o.cikd_weight * std::min(1.0, ramp);
+}
+
 absl::Status Train(const TrainerOptions& o) {
   SLIM_RETURN_IF_ERROR(ValidateModelSpec(o.spec));
   if (o.out_dir.empty()) return absl::InvalidArgumentError("out_dir: required");
@@ -309,6 +385,27 @@ absl::Status Train(const TrainerOptions& o) {
   if (o.extra_decoder_widths < 0) {
     return absl::InvalidArgumentError(absl::StrCat(
         "extra_decoder_widths must be >= 0, got ", o.extra_decoder_widths));
+  }
+  if (!(o.cikd_weight >= 0 && std::isfinite(o.cikd_weight)) ||
+      o.cikd_warmup_steps < 0 || o.cikd_ramp_steps < 0 || o.cikd_log_every < 0) {
+    return absl::InvalidArgumentError(
+        "cikd_weight, cikd_warmup_steps, cikd_ramp_steps and cikd_log_every "
+        "must be finite and >= 0");
+  }
+  const int num_stages = o.spec.encoder().stages_size();
+  std::vector<int> cikd_stages = o.cikd_stages;
+  if (cikd_stages.empty()) {
+    for (int s = 0; s < num_stages; ++s) cikd_stages.push_back(s);
+  }
+  for (size_t i = 0; i < cikd_stages.size(); ++i) {
+    const int s = cikd_stages[i];
+    if (s < 0 || s >= num_stages ||
+        std::find(cikd_stages.begin(), cikd_stages.begin() + i, s) !=
+            cikd_stages.begin() + i) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "cikd_stages: ", s, " is repeated or not a stage index in [0, ",
+          num_stages, ")"));
+    }
   }
   std::filesystem::create_directories(o.out_dir);
   const int threads = o.num_threads > 0
@@ -348,6 +445,20 @@ absl::Status Train(const TrainerOptions& o) {
   int64_t timed_steps = 0;
   double ema_ips = 0;
   std::vector<double> ema(num_tasks + 2, 0);
+
+  // The encoder's weights: where CIKD's and the tasks' gradients are compared.
+  std::vector<torch::Tensor> encoder_params;
+  for (const auto& p : net->named_parameters()) {
+    if (absl::StartsWith(p.key(), "encoder.")) encoder_params.push_back(p.value());
+  }
+  std::unique_ptr<std::ofstream> cikd_log;
+  if (o.cikd_log_every > 0) {
+    const std::string path = o.out_dir + "/cikd_log.tsv";
+    const bool fresh = start == 0 || !std::filesystem::exists(path);
+    cikd_log = std::make_unique<std::ofstream>(
+        path, fresh ? std::ios::trunc : std::ios::app);
+    if (fresh) *cikd_log << "step\tweight\tstage\tdistance\tgrad_norm_ratio\n";
+  }
 
   std::unique_ptr<torch::autograd::profiler::RecordProfile> profile;
   for (int64_t step = start; step < o.steps; ++step) {
@@ -407,8 +518,16 @@ absl::Status Train(const TrainerOptions& o) {
       }
       return loss;
     };
+    const double cikd_weight = CikdWeightAt(o, step);
+    const bool log_cikd =
+        cikd_log != nullptr &&
+        ((step + 1) % o.cikd_log_every == 0 || step + 1 == o.steps);
+    const bool want_cikd = cikd_weight > 0 || log_cikd;
+    const bool pre_relu = o.cikd_features == CikdFeatures::kPreRelu;
     {
-      const auto feats = net->Encode(b.image, num_we - 1);
+      std::vector<torch::Tensor> pre;
+      const auto feats =
+          net->Encode(b.image, num_we - 1, want_cikd && pre_relu ? &pre : nullptr);
       torch::Tensor loss = torch::zeros({}, b.image.options());
       for (int t = 0; t < num_tasks; ++t) {
         const torch::Tensor raw = net->DecodeRaw(t, feats, num_we - 1, num_wd - 1);
@@ -418,7 +537,11 @@ absl::Status Train(const TrainerOptions& o) {
         teacher_out.push_back(
             MakeTeacherTarget(spec.tasks(t).kind(), raw.detach()));
       }
-      for (const auto& f : feats) teacher_feats.push_back(f.detach());
+      if (want_cikd) {
+        for (const auto& f : pre_relu ? pre : feats) {
+          teacher_feats.push_back(f.detach());
+        }
+      }
       if (o.extra_decoder_widths > 0) {
         loss = loss + extra(feats, num_we - 1,
                             std::vector<int>(num_tasks, num_wd - 1));
@@ -433,21 +556,37 @@ absl::Status Train(const TrainerOptions& o) {
       configs.push_back(SampleRandomConfig(rng, num_we, num_wd, num_tasks,
                                            o.end_width_weight));
     }
-    for (const Config& c : configs) {
-      const auto feats = net->Encode(b.image, c.we);
+    for (size_t ci = 0; ci < configs.size(); ++ci) {
+      const Config& c = configs[ci];
+      // The widest encoder is the teacher: nothing to distil.
+      const bool distil = want_cikd && c.we != num_we - 1;
+      std::vector<torch::Tensor> pre;
+      const auto feats =
+          net->Encode(b.image, c.we, distil && pre_relu ? &pre : nullptr);
       torch::Tensor loss = torch::zeros({}, b.image.options());
       for (int t = 0; t < num_tasks; ++t) {
         loss = loss + student(t, feats, c.we, c.wd[t]);
       }
       if (o.extra_decoder_widths > 0) loss = loss + extra(feats, c.we, c.wd);
-      if (o.cikd && c.we != num_we - 1) {
+      if (distil) {
+        const auto& student_feats = pre_relu ? pre : feats;
+        std::vector<torch::Tensor> distances;
         torch::Tensor cikd = torch::zeros({}, b.image.options());
-        for (size_t s = 0; s < feats.size(); ++s) {
-          cikd = cikd + F::mse_loss(feats[s], teacher_feats[s].narrow(
-                                                  1, 0, feats[s].size(1)));
+        for (int s : cikd_stages) {
+          const torch::Tensor& f = student_feats[s];
+          distances.push_back(CikdStageDistance(
+              o.cikd_distance, f, teacher_feats[s].narrow(1, 0, f.size(1))));
+          cikd = cikd + distances.back();
         }
-        cikd_sum += cikd.item<double>();
-        loss = loss + o.cikd_weight * cikd;
+        // configs[0] is the narrowest: the one CIKD should help most.
+        if (log_cikd && ci == 0) {
+          LogCikd(*cikd_log, step + 1, cikd_weight, cikd_stages, distances,
+                  loss, encoder_params);
+        }
+        if (cikd_weight > 0) {
+          cikd_sum += cikd.item<double>();
+          loss = loss + cikd_weight * cikd;
+        }
       }
       loss.backward();
     }

@@ -12,10 +12,13 @@
 //   2. the narrowest configuration and `num_random_configs` random ones (an
 //      encoder width and an independent width per decoder) learn from the
 //      ground truth plus `distill_weight` x distillation towards the teacher's
-//      outputs, plus (unless cikd is off) `cikd_weight` x the mean squared
-//      distance of each encoder stage's features to the teacher's on the
-//      shared channels;
+//      outputs, plus (when cikd is on) `cikd_weight` x the distance
+//      (`cikd_distance`) of each distilled encoder stage's features
+//      (`cikd_features`, `cikd_stages`) to the teacher's on the shared
+//      channels, after an optional warm-up and ramp;
 //   3. one optimiser step on the summed gradients.
+
+#include <torch/torch.h>
 
 #include <cstdint>
 #include <random>
@@ -23,11 +26,34 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "slimserve/v1/model_spec.pb.h"
 #include "tools/datagen/scene.h"
 
 namespace slimserve {
 namespace train {
+
+// Which encoder features CIKD compares (TrainerOptions::cikd_features).
+enum class CikdFeatures {
+  kPostRelu,  // each stage's output, what the decoders read
+  kPreRelu,   // the same before the stage's final ReLU
+};
+// How CIKD measures a student stage against the teacher's shared channels.
+enum class CikdDistance {
+  kMse,           // mean squared difference of the raw features
+  kStandardized,  // MSE after standardising each channel over (N, H, W),
+                  // each tensor by its own statistics: shape, not scale
+  kCosine,        // 1 - cosine over the channels, per pixel
+};
+absl::StatusOr<CikdFeatures> ParseCikdFeatures(absl::string_view name);
+absl::StatusOr<CikdDistance> ParseCikdDistance(absl::string_view name);
+
+// CIKD's distance between a student stage [N, c, H, W] and the teacher's
+// stage narrowed to its first c channels (same shape, no gradient).
+torch::Tensor CikdStageDistance(CikdDistance distance,
+                                const torch::Tensor& student,
+                                const torch::Tensor& teacher);
 
 struct TrainerOptions {
   slimserve::v1::ModelSpec spec;
@@ -59,10 +85,28 @@ struct TrainerOptions {
   // ~1.5x the time per step.
   int extra_decoder_widths = 1;
   double distill_weight = 1.0;
-  // Off by default, as in the shipped recipe: at 600 steps CIKD made the
-  // narrowest configuration worse (models/default/README.md, the ablation).
+  // Off by default, as in the shipped recipe: no variant tried made the
+  // narrow configurations better (models/default/README.md, "CIKD trial").
   bool cikd = false;
   double cikd_weight = 1.0;
+  CikdFeatures cikd_features = CikdFeatures::kPostRelu;
+  CikdDistance cikd_distance = CikdDistance::kMse;
+  // Encoder stages distilled (indices into spec.encoder.stages, distinct);
+  // empty = all.
+  std::vector<int> cikd_stages;
+  // CIKD's weight is 0 for the first `cikd_warmup_steps` steps (the teacher
+  // is not worth imitating yet), then rises linearly to cikd_weight over
+  // `cikd_ramp_steps` (CikdWeightAt).
+  int cikd_warmup_steps = 0;
+  int cikd_ramp_steps = 0;
+  // Every this many steps (0 = never), on the narrowest configuration,
+  // appends to OUT/cikd_log.tsv per distilled stage the CIKD distance and
+  // ||d distance / d encoder weights|| / ||d (task + output distillation
+  // losses) / d encoder weights||, unweighted, with the weight in force:
+  // how hard CIKD pulls against the tasks. Also in warm-up and with cikd
+  // off (how far the features drift apart without it). One extra backward
+  // pass of the narrowest configuration, plus one per stage, on those steps.
+  int cikd_log_every = 0;
 
   // --- Data: sample i of step k is RenderSample(scene, data_seed, k*B + i).
   datagen::SceneOptions scene;
@@ -85,6 +129,10 @@ struct TrainerOptions {
 };
 
 absl::Status Train(const TrainerOptions& options);
+
+// CIKD's weight at optimiser step `step` (0-based) under `o`'s warm-up and
+// ramp; 0 when CIKD is off.
+double CikdWeightAt(const TrainerOptions& o, int64_t step);
 
 // One random sandwich configuration: index of the encoder width in [0,
 // num_we) and of each of `num_tasks` decoder widths in [0, num_wd). Where

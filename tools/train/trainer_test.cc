@@ -6,7 +6,11 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
 
+#include "absl/strings/str_split.h"
 #include "engine/model/spec.h"
 #include "engine/runtime/supernet.h"
 #include "gtest/gtest.h"
@@ -227,6 +231,111 @@ TEST(TrainerTest, RefusesBadOptions) {
   o = TinyOptions(TempDir("bad_extra"));
   o.extra_decoder_widths = -1;
   EXPECT_EQ(Train(o).code(), absl::StatusCode::kInvalidArgument);
+  for (const std::vector<int>& stages :
+       {std::vector<int>{3}, std::vector<int>{-1}, std::vector<int>{1, 1}}) {
+    o = TinyOptions(TempDir("bad_stages"));
+    o.cikd_stages = stages;
+    const absl::Status st = Train(o);
+    EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(st.message().find("cikd_stages"), absl::string_view::npos) << st;
+  }
+  o = TinyOptions(TempDir("bad_ramp"));
+  o.cikd_ramp_steps = -1;
+  EXPECT_EQ(Train(o).code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(CikdTest, ParsesItsNamesAndRefusesOthers) {
+  EXPECT_EQ(*ParseCikdFeatures("pre_relu"), CikdFeatures::kPreRelu);
+  EXPECT_EQ(*ParseCikdFeatures("post_relu"), CikdFeatures::kPostRelu);
+  EXPECT_EQ(*ParseCikdDistance("mse"), CikdDistance::kMse);
+  EXPECT_EQ(*ParseCikdDistance("standardized"), CikdDistance::kStandardized);
+  EXPECT_EQ(*ParseCikdDistance("cosine"), CikdDistance::kCosine);
+  const auto bad = ParseCikdDistance(std::string(1000, 'x'));
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_LT(bad.status().message().size(), 200u);  // bounded echo
+  EXPECT_FALSE(ParseCikdFeatures("relu").ok());
+}
+
+TEST(CikdTest, WeightWarmsUpThenRamps) {
+  TrainerOptions o;
+  EXPECT_EQ(CikdWeightAt(o, 0), 0);  // off
+  o.cikd = true;
+  o.cikd_weight = 0.5;
+  EXPECT_EQ(CikdWeightAt(o, 0), 0.5);  // from the first step by default
+  o.cikd_warmup_steps = 10;
+  o.cikd_ramp_steps = 4;
+  EXPECT_EQ(CikdWeightAt(o, 9), 0);
+  EXPECT_DOUBLE_EQ(CikdWeightAt(o, 10), 0.125);
+  EXPECT_DOUBLE_EQ(CikdWeightAt(o, 12), 0.375);
+  EXPECT_DOUBLE_EQ(CikdWeightAt(o, 13), 0.5);
+  EXPECT_DOUBLE_EQ(CikdWeightAt(o, 1000), 0.5);
+}
+
+TEST(CikdTest, DistancesAreZeroOnEqualFeaturesAndSeeWhatTheyShould) {
+  torch::manual_seed(3);
+  const torch::Tensor t = torch::randn({2, 5, 4, 6});
+  // Per-channel scale and shift: standardised features are the same.
+  const torch::Tensor scale = torch::rand({1, 5, 1, 1}) + 0.5;
+  const torch::Tensor affine = t * scale + torch::randn({1, 5, 1, 1});
+  // Per-pixel positive scale: the same directions.
+  const torch::Tensor scaled = t * (torch::rand({2, 1, 4, 6}) + 0.5);
+  for (CikdDistance d : {CikdDistance::kMse, CikdDistance::kStandardized,
+                         CikdDistance::kCosine}) {
+    EXPECT_NEAR(CikdStageDistance(d, t, t).item<double>(), 0, 1e-5);
+    EXPECT_GT(CikdStageDistance(d, torch::randn_like(t), t).item<double>(), 0.5);
+  }
+  EXPECT_GT(CikdStageDistance(CikdDistance::kMse, affine, t).item<double>(), 0.05);
+  EXPECT_NEAR(CikdStageDistance(CikdDistance::kStandardized, affine, t).item<double>(),
+              0, 1e-4);
+  EXPECT_GT(CikdStageDistance(CikdDistance::kStandardized, scaled, t).item<double>(),
+            1e-3);
+  EXPECT_NEAR(CikdStageDistance(CikdDistance::kCosine, scaled, t).item<double>(), 0,
+              1e-5);
+  EXPECT_GT(CikdStageDistance(CikdDistance::kCosine, affine, t).item<double>(), 1e-3);
+}
+
+// Reads OUT/cikd_log.tsv into rows of fields, header first.
+std::vector<std::vector<std::string>> ReadTsv(const std::string& path) {
+  std::vector<std::vector<std::string>> rows;
+  std::ifstream in(path);
+  for (std::string line; std::getline(in, line);) {
+    rows.push_back(absl::StrSplit(line, '\t'));
+  }
+  return rows;
+}
+
+TEST(TrainerTest, CikdVariantsTrainAndLogPerStage) {
+  TrainerOptions o = TinyOptions(TempDir("cikd_variant"));
+  o.cikd_features = CikdFeatures::kPreRelu;
+  o.cikd_distance = CikdDistance::kStandardized;
+  o.cikd_stages = {1, 2};  // of the tiny spec's 3
+  o.cikd_warmup_steps = 2;  // steps 1-2 log weight 0, then 0.5, 1
+  o.cikd_ramp_steps = 2;
+  o.cikd_log_every = 1;
+  ASSERT_TRUE(Train(o).ok());
+  const auto rows = ReadTsv(o.out_dir + "/cikd_log.tsv");
+  ASSERT_EQ(rows.size(), 1u + 4 * 2);  // header + 4 steps x 2 stages
+  EXPECT_EQ(rows[0], (std::vector<std::string>{"step", "weight", "stage",
+                                               "distance", "grad_norm_ratio"}));
+  const std::vector<std::string> weights = {"0", "0", "0.5", "1"};
+  for (size_t i = 1; i < rows.size(); ++i) {
+    const auto& r = rows[i];
+    ASSERT_EQ(r.size(), 5u);
+    const int step = std::stoi(r[0]);
+    EXPECT_EQ(step, int(i + 1) / 2);
+    EXPECT_EQ(r[1], weights[step - 1]);
+    EXPECT_EQ(r[2], i % 2 == 1 ? "1" : "2");
+    EXPECT_GT(std::stod(r[3]), 0);  // a narrow student is not its teacher
+    EXPECT_TRUE(std::isfinite(std::stod(r[4])));
+    EXPECT_GT(std::stod(r[4]), 0);
+  }
+  // Resuming appends, after the rows already there.
+  o.steps = 5;
+  ASSERT_TRUE(Train(o).ok());
+  const auto more = ReadTsv(o.out_dir + "/cikd_log.tsv");
+  ASSERT_EQ(more.size(), rows.size() + 2);
+  EXPECT_EQ(more.back()[0], "5");
+  EXPECT_EQ(more[0][0], "step");
 }
 
 }  // namespace
