@@ -271,6 +271,14 @@ struct NetworkOptions {
   // LibTorch intra-op threads (process-wide); 0: all cores. (Debian's
   // LibTorch would otherwise use one.) >= 0.
   int num_threads = 0;
+  // CUDA only (engine/runtime/cuda_executor.h): replay CUDA graphs of the
+  // encoder per (encoder width, batch size) and of each decoder per (task,
+  // widths, sub-batch size) instead of launching each operator; false:
+  // eager on the same streams and pinned buffers.
+  bool cuda_graphs = true;
+  // CUDA only: graphs kept per stream, least recently used dropped beyond
+  // (each holds its activations' memory). >= 1.
+  int max_cuda_graphs = 64;
 };
 
 // Planning strategies (engine/planning/planner.h has their definitions).

@@ -439,8 +439,3 @@ TEST_F(CudaKernelsTest, PostprocessRejectsBadArguments) {
 
 }  // namespace
 }  // namespace slimserve
-
-int main(int argc, char** argv) {
-  testing::InitGoogleTest(&argc, argv);
-  return RUN_ALL_TESTS();
-}

@@ -123,6 +123,11 @@ ABSL_FLAG(int64_t, xnnpack_max_macs, EngineDefaults().network.xnnpack_max_macs,
           "CPU float32 convolution calls of at most this many "
           "multiply-accumulates run on XNNPACK, larger ones on oneDNN; 0: "
           "oneDNN only");
+ABSL_FLAG(bool, cuda_graphs, EngineDefaults().network.cuda_graphs,
+          "on cuda: replay CUDA graphs of each encoder and decoder pass "
+          "(captured per widths and batch size); false: eager");
+ABSL_FLAG(int, max_cuda_graphs, EngineDefaults().network.max_cuda_graphs,
+          "on cuda: graphs kept per stream (least recently used dropped)");
 ABSL_FLAG(std::vector<std::string>, latency_batch_sizes, {},
           "batch sizes to time every configuration at, ascending from 1 "
           "(e.g. 1,2,4,8); empty: 1 and --max_batch_size");
@@ -287,6 +292,8 @@ int Main() {
   engine_options.network.channels_last = absl::GetFlag(FLAGS_channels_last);
   engine_options.network.xnnpack_max_macs =
       absl::GetFlag(FLAGS_xnnpack_max_macs);
+  engine_options.network.cuda_graphs = absl::GetFlag(FLAGS_cuda_graphs);
+  engine_options.network.max_cuda_graphs = absl::GetFlag(FLAGS_max_cuda_graphs);
   engine_options.batching.num_executor_threads =
       absl::GetFlag(FLAGS_num_executor_threads);
   engine_options.batching.max_queue_size = absl::GetFlag(FLAGS_max_queue_size);

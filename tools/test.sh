@@ -24,5 +24,13 @@ trap 'rm -f "$layering_xml"' EXIT
 tools/check_layering.sh "$layering_xml"
 
 # Count only the test targets that exist now, not stale logs of removed ones.
-targets=$(bazel query 'tests(//...)' 2>/dev/null)
+# GPU tests (tests/gpu.bzl, tag "gpu") build only under --config=cuda; here
+# `bazel test` skipped them as incompatible: say so, do not count them.
+gpu_tests=$(bazel query 'attr(tags, "\bgpu\b", tests(//...))' 2>/dev/null)
+if [ -n "$gpu_tests" ] && [[ " $* " != *" --config=cuda "* ]]; then
+  echo "skipped, need a GPU and --config=cuda (tools/device/gpu_check.sh runs them):" $gpu_tests
+  targets=$(bazel query 'tests(//...) except attr(tags, "\bgpu\b", tests(//...))' 2>/dev/null)
+else
+  targets=$(bazel query 'tests(//...)' 2>/dev/null)
+fi
 python3 tools/count_tests.py --junit "$layering_xml" bazel-testlogs "$bazel_rc" $targets

@@ -1,6 +1,6 @@
 // The executor's network on a CUDA device against the supernet on the CPU:
 // every configuration, every variant the GPU serves, alone and in mixed
-// batches. Needs a CUDA LibTorch and a GPU: a cc_binary that
+// batches. Needs a CUDA LibTorch and a GPU: a GPU test (tests/gpu.bzl) that
 // tools/device/gpu_check.sh runs on the GPU machine (on a machine without
 // one every test fails, saying so).
 //

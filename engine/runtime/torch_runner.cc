@@ -19,6 +19,9 @@
 #include "engine/runtime/latency_profiler.h"
 #include "engine/runtime/supernet.h"
 #include "engine/runtime/torch_status.h"
+#ifdef SLIMSERVE_WITH_CUDA
+#include "engine/runtime/cuda_executor.h"
+#endif
 
 namespace slimserve {
 namespace {
@@ -61,10 +64,45 @@ std::string CpuDescription() {
   return absl::StrCat("cpu:", model, " x", std::thread::hardware_concurrency());
 }
 
+// How batches run: RunBatch on the CPU; on CUDA, the CUDA executor (streams,
+// pinned buffers, graphs) where this LibTorch has CUDA.
+class BatchRunner {
+ public:
+  static absl::StatusOr<BatchRunner> Create(const InferenceNet& net,
+                                            const NetworkOptions& options) {
+    BatchRunner runner;
+#ifdef SLIMSERVE_WITH_CUDA
+    if (net.device().is_cuda()) {
+      CudaExecutorOptions cuda;
+      cuda.use_graphs = options.cuda_graphs;
+      cuda.max_graphs = options.max_cuda_graphs;
+      SLIM_ASSIGN_OR_RETURN(auto executor, CudaExecutor::Create(net, cuda));
+      runner.cuda_ = std::move(executor);
+    }
+#else
+    (void)net;
+    (void)options;
+#endif
+    return runner;
+  }
+
+  void Run(const InferenceNet& net, const std::vector<ExecutorItem*>& items) const {
+#ifdef SLIMSERVE_WITH_CUDA
+    if (cuda_ != nullptr) return cuda_->Run(items);
+#endif
+    RunBatch(net, items);
+  }
+
+ private:
+#ifdef SLIMSERVE_WITH_CUDA
+  std::shared_ptr<CudaExecutor> cuda_;
+#endif
+};
+
 class TorchModelRunner final : public ModelRunner {
  public:
-  explicit TorchModelRunner(std::unique_ptr<const InferenceNet> net)
-      : net_(std::move(net)) {}
+  TorchModelRunner(std::unique_ptr<const InferenceNet> net, BatchRunner batches)
+      : net_(std::move(net)), batches_(std::move(batches)) {}
 
   absl::Status Run(absl::Span<RunRow* const> rows) override {
     return CatchTorch("model execution failed", [&]() -> absl::Status {
@@ -83,7 +121,7 @@ class TorchModelRunner final : public ModelRunner {
         items[i].decoder_widths = row.decoder_widths;
         ptrs.push_back(&items[i]);
       }
-      RunBatch(*net_, ptrs);
+      batches_.Run(*net_, ptrs);
       for (size_t i = 0; i < rows.size(); ++i) {
         RunRow& row = *rows[i];
         row.outputs.clear();
@@ -117,7 +155,7 @@ class TorchModelRunner final : public ModelRunner {
             item.tasks.push_back(t);
             item.decoder_widths.push_back(wd);
           }
-          RunBatch(*net_, {&item});
+          batches_.Run(*net_, {&item});
         }
       }
       return absl::OkStatus();
@@ -146,6 +184,7 @@ class TorchModelRunner final : public ModelRunner {
  private:
   // Read-only: executor threads share it (InferenceNet is thread-safe).
   const std::unique_ptr<const InferenceNet> net_;
+  const BatchRunner batches_;  // thread-safe
 };
 
 }  // namespace
@@ -157,6 +196,11 @@ absl::StatusOr<std::unique_ptr<ModelRunner>> CreateTorchRunner(
     return absl::InvalidArgumentError(absl::StrCat(
         "Engine::Options.network.num_threads: must be >= 0, got ",
         options.num_threads));
+  }
+  if (options.max_cuda_graphs < 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "Engine::Options.network.max_cuda_graphs: must be >= 1, got ",
+        options.max_cuda_graphs));
   }
   return CatchTorch(
       "loading the network failed",
@@ -189,8 +233,10 @@ absl::StatusOr<std::unique_ptr<ModelRunner>> CreateTorchRunner(
                        << absl::StrFormat("%.1f MB",
                                           (*net)->weight_bytes() / 1e6)
                        << " of weights";
+        SLIM_ASSIGN_OR_RETURN(BatchRunner batches,
+                              BatchRunner::Create(**net, options));
         return std::unique_ptr<ModelRunner>(
-            new TorchModelRunner(*std::move(net)));
+            new TorchModelRunner(*std::move(net), std::move(batches)));
       });
 }
 

@@ -140,6 +140,11 @@ TEST(TorchRunnerTest, CreateErrorsNameTheProblem) {
                 .status()
                 .code(),
             absl::StatusCode::kInvalidArgument);
+  options = {};
+  options.max_cuda_graphs = 0;  // checked on every device
+  st = CreateTorchRunner(spec, WeightsPath(PackageDir(), spec), options).status();
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(st.message().find("max_cuda_graphs"), std::string::npos) << st;
 }
 
 }  // namespace

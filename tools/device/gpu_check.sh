@@ -166,20 +166,21 @@ if [ "$torch_cuda" = 1 ]; then
   engine_line=$(python3 tools/count_tests.py "$testlogs" "$engine_rc" \
     "${engine_tests[@]}" | tail -1)
   cp "$testlogs"/engine/engine_test/test.log "$logs/engine_test.log" 2>/dev/null
-  # The network on the GPU against the CPU supernet (stated tolerances in
-  # engine/runtime/inference_net_gpu_test.cc).
-  step "inference_net_gpu_test: CUDA outputs vs the CPU supernet"
-  gpu_net_line="not built"
-  if bazel build "${flags[@]}" //engine/runtime:inference_net_gpu_test \
-       > "$logs/gpu_net_build.log" 2>&1; then
-    "$bin/engine/runtime/inference_net_gpu_test" \
-      --gtest_output="xml:$logs/inference_net_gpu_test.xml" \
-      > "$logs/inference_net_gpu_test.log" 2>&1
-    gpu_net_rc=$?
-    tail -3 "$logs/inference_net_gpu_test.log"
-    gpu_net_line="exit $gpu_net_rc, $(grep -E '^\[  (PASSED|FAILED)  \]' \
-      "$logs/inference_net_gpu_test.log" | head -2 | tr '\n' ' ')"
-  fi
+  # The GPU tests of the engine (tests/gpu.bzl): the network on CUDA vs
+  # the CPU supernet (tolerances in engine/runtime/inference_net_gpu_test.cc)
+  # and the CUDA executor (graphs, pinned staging, lanes) vs the plain one.
+  step "engine GPU tests: inference_net_gpu_test, cuda_executor_gpu_test"
+  gpu_engine_tests=(//engine/runtime:inference_net_gpu_test //engine/runtime:cuda_executor_gpu_test)
+  bazel test "${flags[@]}" --keep_going "${gpu_engine_tests[@]}" \
+    > "$logs/gpu_engine_tests.log" 2>&1
+  gpu_net_rc=$?
+  tail -5 "$logs/gpu_engine_tests.log"
+  for t in inference_net_gpu_test cuda_executor_gpu_test; do
+    cp "$testlogs/engine/runtime/$t/test.xml" "$logs/$t.xml" 2>/dev/null
+    cp "$testlogs/engine/runtime/$t/test.log" "$logs/$t.log" 2>/dev/null
+  done
+  gpu_net_line=$(python3 tools/count_tests.py "$testlogs" "$gpu_net_rc" \
+    "${gpu_engine_tests[@]}" | tail -1)
   if [ "${SLIMSERVE_GPU_BENCH:-1}" != 0 ] &&
      bazel build "${flags[@]}" //tools:make_model //tools:slimprofile \
        //engine/runtime:inference_benchmark > "$logs/bench_build.log" 2>&1; then
@@ -248,7 +249,7 @@ failed=$((${cpu_fail:-1} + ${gpu_fail:-1}))
   echo "  cuda_kernels_test on $(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1): ${gpu_pass:-0} passed, ${gpu_fail:-1} failed (exit $gpu_rc)"
   echo "  compute-sanitizer memcheck: $memcheck"
   echo "  engine tests on CUDA LibTorch: $engine_line (gpu_bench.txt: the benchmark)"
-  echo "  inference_net_gpu_test: ${gpu_net_line:-not run}"
+  echo "  engine GPU tests (inference_net_gpu_test, cuda_executor_gpu_test): ${gpu_net_line:-not run}"
   echo "$passed passed, $failed failed"
 } | tee "$out/summary.txt"
 bazel shutdown >/dev/null 2>&1

@@ -1,0 +1,263 @@
+#include "engine/runtime/cuda_executor.h"
+
+#include <ATen/cuda/CUDAGraph.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+#include <torch/torch.h>
+
+#include <functional>
+#include <map>
+#include <utility>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "engine/runtime/graph_policy.h"
+
+namespace slimserve {
+namespace {
+
+// One captured pass: inputs are written before each replay, outputs are
+// overwritten by each replay (read them before the next one on the lane).
+struct Graph {
+  at::cuda::CUDAGraph graph;
+  std::vector<torch::Tensor> inputs;
+  std::vector<torch::Tensor> outputs;
+};
+
+// A stream and the graphs captured on it. Used by one batch at a time.
+struct Lane {
+  Lane(c10::cuda::CUDAStream s, size_t capacity) : stream(s), graphs(capacity) {}
+  c10::cuda::CUDAStream stream;
+  LruCache<GraphKey, std::shared_ptr<Graph>> graphs;
+};
+
+using Pass = std::function<std::vector<torch::Tensor>(
+    const std::vector<torch::Tensor>&)>;
+
+torch::Tensor PinnedLike(torch::IntArrayRef sizes) {
+  return torch::empty(sizes, torch::TensorOptions()
+                                 .dtype(torch::kFloat)
+                                 .pinned_memory(true));
+}
+
+}  // namespace
+
+class CudaExecutor::Impl {
+ public:
+  Impl(const InferenceNet& net, const CudaExecutorOptions& options)
+      : net_(net), o_(options) {}
+
+  void Run(const std::vector<ExecutorItem*>& items) {
+    c10::cuda::CUDAGuard device_guard(net_.device().index());
+    Lane* lane = Acquire();
+    CudaExecutorStats st;
+    try {
+      c10::cuda::CUDAStreamGuard stream_guard(lane->stream);
+      // Shared for the whole batch; RunPass trades it for the exclusive
+      // hold while it captures.
+      absl::ReaderMutexLock no_capture_elsewhere(&capture_mu_);
+      RunOnLane(*lane, items, st);
+      lane->stream.synchronize();
+    } catch (...) {
+      Release(lane, st);
+      throw;
+    }
+    Release(lane, st);
+  }
+
+  CudaExecutorStats stats() const {
+    absl::MutexLock lock(&mu_);
+    return stats_;
+  }
+
+ private:
+  Lane* Acquire() {
+    absl::MutexLock lock(&mu_);
+    if (!free_.empty()) {
+      Lane* lane = free_.back();
+      free_.pop_back();
+      return lane;
+    }
+    lanes_.push_back(std::make_unique<Lane>(
+        c10::cuda::getStreamFromPool(/*isHighPriority=*/false,
+                                     net_.device().index()),
+        static_cast<size_t>(o_.max_graphs)));
+    ++stats_.lanes;
+    return lanes_.back().get();
+  }
+
+  void Release(Lane* lane, const CudaExecutorStats& st) {
+    absl::MutexLock lock(&mu_);
+    free_.push_back(lane);
+    stats_.captures += st.captures;
+    stats_.replays += st.replays;
+    stats_.evictions += st.evictions;
+    stats_.eager_passes += st.eager_passes;
+    stats_.padded_rows += st.padded_rows;
+  }
+
+  int BatchFor(int n) const {
+    return o_.use_graphs ? PaddedBatchSize(n, o_.graph_batch_sizes, o_.max_padding)
+                         : n;
+  }
+
+  // `pass` on `inputs`: eager, or by replaying the lane's graph for `key`
+  // (captured first if it has none).
+  std::vector<torch::Tensor> RunPass(Lane& lane, const GraphKey& key,
+                                     const std::vector<torch::Tensor>& inputs,
+                                     const Pass& pass, CudaExecutorStats& st) {
+    if (!o_.use_graphs) {
+      ++st.eager_passes;
+      return pass(inputs);
+    }
+    std::shared_ptr<Graph> g;
+    if (std::shared_ptr<Graph>* found = lane.graphs.Find(key)) {
+      g = *found;
+      for (size_t i = 0; i < inputs.size(); ++i) {
+        g->inputs[i].copy_(inputs[i], /*non_blocking=*/true);
+      }
+    } else {
+      g = std::make_shared<Graph>();
+      for (const auto& x : inputs) g->inputs.push_back(x.clone());
+      // Outside the capture: cuDNN picks its algorithms and workspaces
+      // are allocated; the capture then records only kernel launches.
+      pass(g->inputs);
+      // Capturing forbids unsafe CUDA calls (cudaMalloc) on other threads
+      // in LibTorch's default (global) capture mode: every batch holds
+      // capture_mu_ shared, a capture exclusively (once per key and lane).
+      capture_mu_.ReaderUnlock();
+      capture_mu_.WriterLock();
+      try {
+        g->graph.capture_begin();
+        g->outputs = pass(g->inputs);
+        g->graph.capture_end();
+      } catch (...) {
+        capture_mu_.WriterUnlock();
+        capture_mu_.ReaderLock();
+        throw;
+      }
+      capture_mu_.WriterUnlock();
+      capture_mu_.ReaderLock();
+      ++st.captures;
+      st.evictions += lane.graphs.Put(key, g);
+    }
+    g->graph.replay();
+    ++st.replays;
+    return g->outputs;
+  }
+
+  void RunOnLane(Lane& lane, const std::vector<ExecutorItem*>& items,
+                 CudaExecutorStats& st) {
+    std::map<int, std::vector<ExecutorItem*>> by_encoder;
+    for (ExecutorItem* item : items) {
+      item->outputs.assign(item->tasks.size(), torch::Tensor());
+      by_encoder[item->encoder_width].push_back(item);
+    }
+    const auto& in = net_.spec().input();
+    const torch::Device device = net_.device();
+    for (auto& [we, rows] : by_encoder) {
+      const int n = static_cast<int>(rows.size());
+      const int m = BatchFor(n);
+      st.padded_rows += m - n;
+      torch::Tensor host = PinnedLike({m, 3, in.height(), in.width()});
+      for (int r = 0; r < n; ++r) host[r].copy_(rows[r]->input);
+      if (m > n) host.narrow(0, n, m - n).zero_();
+      const torch::Tensor input = host.to(device, /*non_blocking=*/true);
+      const int encoder_width = we;
+      const std::vector<torch::Tensor> features = RunPass(
+          lane, GraphKey{-1, we, -1, m}, {input},
+          [&](const std::vector<torch::Tensor>& x) {
+            return net_.Encode(net_.PrepareInput(x[0]), encoder_width);
+          },
+          st);
+
+      // (task, decoder width) -> (row in `rows`, slot in the row's plan).
+      std::map<std::pair<int, int>, std::vector<std::pair<int64_t, int>>> groups;
+      for (int r = 0; r < n; ++r) {
+        const ExecutorItem& row = *rows[r];
+        for (size_t slot = 0; slot < row.tasks.size(); ++slot) {
+          groups[{row.tasks[slot], row.decoder_widths[slot]}].push_back(
+              {r, static_cast<int>(slot)});
+        }
+      }
+      for (const auto& [key, members] : groups) {
+        const auto [task, wd] = key;
+        const int k = static_cast<int>(members.size());
+        std::vector<torch::Tensor> sub = features;
+        int mk = m;
+        if (k != n) {
+          mk = BatchFor(k);
+          st.padded_rows += mk - k;
+          // Padding rows repeat the first member: real data, no allocation.
+          std::vector<int64_t> index;
+          for (const auto& mem : members) index.push_back(mem.first);
+          index.resize(mk, members[0].first);
+          const torch::Tensor idx =
+              torch::tensor(index, torch::kLong).to(device, /*non_blocking=*/true);
+          for (auto& f : sub) f = f.index_select(0, idx);
+        }
+        const std::vector<torch::Tensor> head = RunPass(
+            lane, GraphKey{task, we, wd, mk}, sub,
+            [&, t = task, w = wd](const std::vector<torch::Tensor>& f) {
+              return std::vector<torch::Tensor>{
+                  net_.DecodeHead(t, f, encoder_width, w)};
+            },
+            st);
+        // Graph outputs are overwritten by the lane's next replay: copy
+        // them out now, on the same stream, into pinned memory.
+        const torch::Tensor& out = head[0];
+        torch::Tensor host_out =
+            PinnedLike({k, out.size(1), out.size(2), out.size(3)});
+        host_out.copy_(out.narrow(0, 0, k), /*non_blocking=*/true);
+        for (int i = 0; i < k; ++i) {
+          rows[members[i].first]->outputs[members[i].second] = host_out[i];
+        }
+      }
+    }
+  }
+
+  const InferenceNet& net_;
+  const CudaExecutorOptions o_;
+  absl::Mutex capture_mu_;
+  mutable absl::Mutex mu_;
+  std::vector<std::unique_ptr<Lane>> lanes_ ABSL_GUARDED_BY(mu_);
+  std::vector<Lane*> free_ ABSL_GUARDED_BY(mu_);
+  CudaExecutorStats stats_ ABSL_GUARDED_BY(mu_);
+};
+
+absl::StatusOr<std::unique_ptr<CudaExecutor>> CudaExecutor::Create(
+    const InferenceNet& net, const CudaExecutorOptions& options) {
+  if (!net.device().is_cuda()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "CudaExecutor: the network is on ", net.device().str(), ", not CUDA"));
+  }
+  if (options.max_graphs < 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "max_cuda_graphs: must be >= 1, got ", options.max_graphs));
+  }
+  if (!(options.max_padding >= 0 && options.max_padding < 1)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "cuda_graph_max_padding: must be in [0, 1), got ", options.max_padding));
+  }
+  for (size_t i = 0; i < options.graph_batch_sizes.size(); ++i) {
+    const int s = options.graph_batch_sizes[i];
+    if (s < 1 || (i > 0 && s <= options.graph_batch_sizes[i - 1])) {
+      return absl::InvalidArgumentError(
+          "cuda_graph_batch_sizes: must be ascending and >= 1");
+    }
+  }
+  return std::unique_ptr<CudaExecutor>(
+      new CudaExecutor(std::make_unique<Impl>(net, options)));
+}
+
+CudaExecutor::CudaExecutor(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+CudaExecutor::~CudaExecutor() = default;
+
+void CudaExecutor::Run(const std::vector<ExecutorItem*>& items) {
+  impl_->Run(items);
+}
+
+CudaExecutorStats CudaExecutor::stats() const { return impl_->stats(); }
+
+}  // namespace slimserve

@@ -1,0 +1,179 @@
+// The CUDA executor (streams, pinned staging, CUDA graphs) against the plain
+// executor on the same CUDA network: graphs replay what eager runs, padded
+// batches give each row what it gets alone, the LRU bound evicts and
+// recaptures, and concurrent batches on several lanes stay separate. Needs a
+// GPU and a CUDA LibTorch (tests/gpu.bzl).
+//
+// Tolerance: the same kernels run in a graph as eagerly, so outputs agree to
+// float32 rounding (cuDNN may pick other algorithms for a padded batch size:
+// 1e-4 relative, float32).
+
+#include <thread>
+#include <vector>
+
+#include <torch/cuda.h>
+
+#include "engine/runtime/cuda_executor.h"
+#include "engine/runtime/executor.h"
+#include "engine/runtime/inference_net.h"
+#include "engine/runtime/inference_net_testing.h"
+#include "gtest/gtest.h"
+
+namespace slimserve {
+namespace {
+
+constexpr double kTolerance = 1e-4;
+
+class CudaExecutorGpuTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(torch::cuda::is_available())
+        << "no CUDA device visible to this LibTorch";
+    Supernet net = RandomEvalNet(9);
+    net->to(torch::Device("cuda"));
+    auto created = InferenceNet::Create(net, InferenceOptions{});
+    ASSERT_TRUE(created.ok()) << created.status();
+    net_ = *std::move(created);
+  }
+
+  // `n` rows of mixed plans with fresh inputs (seeded).
+  std::vector<ExecutorItem> Items(int n, uint64_t seed) {
+    torch::manual_seed(seed);
+    const auto& spec = net_->spec();
+    const std::vector<ArchPlan> plans = MixedPlans(spec, n);
+    std::vector<ExecutorItem> items(n);
+    for (int i = 0; i < n; ++i) {
+      items[i].input =
+          torch::randn({3, spec.input().height(), spec.input().width()});
+      SetWidths(plans[i], &items[i]);
+    }
+    return items;
+  }
+
+  static std::vector<ExecutorItem*> Ptrs(std::vector<ExecutorItem>& items) {
+    std::vector<ExecutorItem*> p;
+    for (auto& i : items) p.push_back(&i);
+    return p;
+  }
+
+  // Every output of `got` against `want`, row by row.
+  static void ExpectSame(const std::vector<ExecutorItem>& got,
+                         const std::vector<ExecutorItem>& want) {
+    ASSERT_EQ(got.size(), want.size());
+    for (size_t i = 0; i < got.size(); ++i) {
+      ASSERT_EQ(got[i].outputs.size(), want[i].outputs.size());
+      for (size_t k = 0; k < got[i].outputs.size(); ++k) {
+        ASSERT_TRUE(got[i].outputs[k].device().is_cpu());
+        EXPECT_LE(RelativeError(got[i].outputs[k], want[i].outputs[k]),
+                  kTolerance)
+            << "row " << i << " output " << k;
+      }
+    }
+  }
+
+  std::unique_ptr<InferenceNet> net_;
+};
+
+TEST_F(CudaExecutorGpuTest, GraphsReplayWhatEagerComputes) {
+  c10::InferenceMode guard;
+  auto executor = CudaExecutor::Create(*net_, CudaExecutorOptions{});
+  ASSERT_TRUE(executor.ok()) << executor.status();
+  for (int n : {1, 3, 8}) {
+    std::vector<ExecutorItem> eager = Items(n, 100 + n), graphed = eager;
+    RunBatch(*net_, Ptrs(eager));
+    // Twice: the first captures, the second replays with new inputs.
+    (*executor)->Run(Ptrs(graphed));
+    ExpectSame(graphed, eager);
+    std::vector<ExecutorItem> again = Items(n, 200 + n), again_eager = again;
+    RunBatch(*net_, Ptrs(again_eager));
+    (*executor)->Run(Ptrs(again));
+    ExpectSame(again, again_eager);
+  }
+  const CudaExecutorStats st = (*executor)->stats();
+  EXPECT_GT(st.captures, 0);
+  EXPECT_GT(st.replays, st.captures);  // the second batches replayed
+  EXPECT_GT(st.padded_rows, 0);        // 3 rows ran as 4
+  EXPECT_EQ(st.eager_passes, 0);
+}
+
+TEST_F(CudaExecutorGpuTest, EagerModeUsesNoGraphs) {
+  c10::InferenceMode guard;
+  CudaExecutorOptions o;
+  o.use_graphs = false;
+  auto executor = CudaExecutor::Create(*net_, o);
+  ASSERT_TRUE(executor.ok()) << executor.status();
+  std::vector<ExecutorItem> eager = Items(5, 7), lanes = eager;
+  RunBatch(*net_, Ptrs(eager));
+  (*executor)->Run(Ptrs(lanes));
+  ExpectSame(lanes, eager);
+  EXPECT_EQ((*executor)->stats().captures, 0);
+  EXPECT_EQ((*executor)->stats().padded_rows, 0);
+  EXPECT_GT((*executor)->stats().eager_passes, 0);
+}
+
+TEST_F(CudaExecutorGpuTest, TheLruBoundEvictsAndRecaptures) {
+  c10::InferenceMode guard;
+  CudaExecutorOptions o;
+  o.max_graphs = 2;  // fewer than one mixed batch needs
+  auto executor = CudaExecutor::Create(*net_, o);
+  ASSERT_TRUE(executor.ok()) << executor.status();
+  for (int round = 0; round < 2; ++round) {
+    std::vector<ExecutorItem> eager = Items(6, 50 + round), graphed = eager;
+    RunBatch(*net_, Ptrs(eager));
+    (*executor)->Run(Ptrs(graphed));
+    ExpectSame(graphed, eager);
+  }
+  EXPECT_GT((*executor)->stats().evictions, 0);
+}
+
+TEST_F(CudaExecutorGpuTest, ConcurrentBatchesRunOnLanesOfTheirOwn) {
+  c10::InferenceMode guard;
+  auto executor = CudaExecutor::Create(*net_, CudaExecutorOptions{});
+  ASSERT_TRUE(executor.ok()) << executor.status();
+  constexpr int kThreads = 4;
+  std::vector<std::vector<ExecutorItem>> want(kThreads), got(kThreads);
+  for (int t = 0; t < kThreads; ++t) {
+    want[t] = Items(2 + t, 300 + t);
+    got[t] = want[t];
+    RunBatch(*net_, Ptrs(want[t]));
+  }
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      c10::InferenceMode thread_guard;
+      for (int i = 0; i < 3; ++i) (*executor)->Run(Ptrs(got[t]));
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (int t = 0; t < kThreads; ++t) ExpectSame(got[t], want[t]);
+  EXPECT_GE((*executor)->stats().lanes, 1);
+  EXPECT_LE((*executor)->stats().lanes, kThreads);
+}
+
+TEST(CudaExecutorCreateTest, RefusesACpuNetworkAndBadOptions) {
+  Supernet net = RandomEvalNet(1);
+  auto cpu = InferenceNet::Create(net, InferenceOptions{});
+  ASSERT_TRUE(cpu.ok());
+  EXPECT_EQ(CudaExecutor::Create(**cpu, {}).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(torch::cuda::is_available());
+  Supernet on_gpu = RandomEvalNet(1);
+  on_gpu->to(torch::Device("cuda"));
+  auto gpu = InferenceNet::Create(on_gpu, InferenceOptions{});
+  ASSERT_TRUE(gpu.ok());
+  CudaExecutorOptions o;
+  o.max_graphs = 0;
+  EXPECT_EQ(CudaExecutor::Create(**gpu, o).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  o = {};
+  o.graph_batch_sizes = {4, 2};
+  EXPECT_EQ(CudaExecutor::Create(**gpu, o).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  o = {};
+  o.max_padding = 1.0;
+  EXPECT_EQ(CudaExecutor::Create(**gpu, o).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace slimserve
