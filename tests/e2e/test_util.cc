@@ -34,10 +34,18 @@ absl::StatusOr<std::string> TinyModelDir() {
 }
 
 absl::StatusOr<std::unique_ptr<TestServer>> TestServer::Start() {
+  return Start(NetworkOptions{});
+}
+
+absl::StatusOr<std::unique_ptr<TestServer>> TestServer::Start(
+    const NetworkOptions& network) {
   std::unique_ptr<TestServer> test(new TestServer());
   Engine::Options engine_options;
   SLIM_ASSIGN_OR_RETURN(engine_options.model_dir, TinyModelDir());
-  engine_options.network.num_threads = 1;
+  engine_options.network = network;
+  if (engine_options.network.num_threads == 0) {
+    engine_options.network.num_threads = 1;
+  }
   engine_options.warmup = true;
   SLIM_ASSIGN_OR_RETURN(test->engine_, Engine::Create(engine_options));
   SLIM_RETURN_IF_ERROR(test->Serve());

@@ -30,6 +30,9 @@ absl::StatusOr<std::string> TinyModelDir();
 class TestServer {
  public:
   static absl::StatusOr<std::unique_ptr<TestServer>> Start();
+  // The same with `network` (e.g. device cuda); num_threads 0 means 1.
+  static absl::StatusOr<std::unique_ptr<TestServer>> Start(
+      const NetworkOptions& network);
   // The same with a FakeModelRunner (engine/runtime/fake_model_runner.h)
   // instead of LibTorch, for tests that hold the network (e.g. to keep
   // calls in flight); its pre/post-processing, scheduler and gRPC are real.

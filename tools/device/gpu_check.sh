@@ -168,16 +168,17 @@ if [ "$torch_cuda" = 1 ]; then
   cp "$testlogs"/engine/engine_test/test.log "$logs/engine_test.log" 2>/dev/null
   # The GPU tests of the engine (tests/gpu.bzl): the network on CUDA vs
   # the CPU supernet (tolerances in engine/runtime/inference_net_gpu_test.cc)
-  # and the CUDA executor (graphs, pinned staging, lanes) vs the plain one.
-  step "engine GPU tests: inference_net_gpu_test, cuda_executor_gpu_test"
-  gpu_engine_tests=(//engine/runtime:inference_net_gpu_test //engine/runtime:cuda_executor_gpu_test)
+  # the CUDA executor (graphs, pinned staging, lanes) vs the plain one, and
+  # the server over gRPC on CUDA vs the server on the CPU.
+  step "engine GPU tests: inference_net_gpu_test, cuda_executor_gpu_test, e2e cuda_test"
+  gpu_engine_tests=(//engine/runtime:inference_net_gpu_test //engine/runtime:cuda_executor_gpu_test //tests/e2e:cuda_test)
   bazel test "${flags[@]}" --keep_going "${gpu_engine_tests[@]}" \
     > "$logs/gpu_engine_tests.log" 2>&1
   gpu_net_rc=$?
   tail -5 "$logs/gpu_engine_tests.log"
-  for t in inference_net_gpu_test cuda_executor_gpu_test; do
-    cp "$testlogs/engine/runtime/$t/test.xml" "$logs/$t.xml" 2>/dev/null
-    cp "$testlogs/engine/runtime/$t/test.log" "$logs/$t.log" 2>/dev/null
+  for t in engine/runtime/inference_net_gpu_test engine/runtime/cuda_executor_gpu_test tests/e2e/cuda_test; do
+    cp "$testlogs/$t/test.xml" "$logs/$(basename $t).xml" 2>/dev/null
+    cp "$testlogs/$t/test.log" "$logs/$(basename $t).log" 2>/dev/null
   done
   gpu_net_line=$(python3 tools/count_tests.py "$testlogs" "$gpu_net_rc" \
     "${gpu_engine_tests[@]}" | tail -1)
@@ -249,7 +250,7 @@ failed=$((${cpu_fail:-1} + ${gpu_fail:-1}))
   echo "  cuda_kernels_test on $(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1): ${gpu_pass:-0} passed, ${gpu_fail:-1} failed (exit $gpu_rc)"
   echo "  compute-sanitizer memcheck: $memcheck"
   echo "  engine tests on CUDA LibTorch: $engine_line (gpu_bench.txt: the benchmark)"
-  echo "  engine GPU tests (inference_net_gpu_test, cuda_executor_gpu_test): ${gpu_net_line:-not run}"
+  echo "  engine GPU tests (inference_net_gpu_test, cuda_executor_gpu_test, e2e cuda_test): ${gpu_net_line:-not run}"
   echo "$passed passed, $failed failed"
 } | tee "$out/summary.txt"
 bazel shutdown >/dev/null 2>&1
