@@ -55,6 +55,8 @@ struct Job : Scheduler::Task {
   bool wait_recorded = false;
   OutputShape output;               // the size its outputs come at
   std::vector<float> input;         // the network's input, [3, H, W]
+  // Instead of `input` when the runner pre-processes on its device.
+  ModelPixels pixels;
   std::vector<OutputTensor> outputs;  // the network's, per plan task
   Timings timings;
   int batch_size = 1;
@@ -351,17 +353,30 @@ class Engine::Impl {
       Finish(std::move(job), std::move(st));
       return;
     }
-    absl::StatusOr<std::vector<float>> input =
-        slimserve::Preprocess(job->request.image, preprocess_);
+    absl::Status decoded;
+    if (runner_->PreprocessesOnDevice()) {
+      // Decoding only: the runner resizes and normalises on its device.
+      absl::StatusOr<ModelPixels> pixels =
+          DecodeForModel(job->request.image, preprocess_);
+      decoded = pixels.status();
+      if (pixels.ok()) job->pixels = *std::move(pixels);
+    } else {
+      absl::StatusOr<std::vector<float>> input =
+          slimserve::Preprocess(job->request.image, preprocess_);
+      decoded = input.status();
+      if (input.ok()) job->input = *std::move(input);
+    }
     const absl::Time end = clock_->Now();
     job->timings.preprocess = end - start;
     stage_costs_.RecordPreprocess(job->work, end - start);
-    if (!input.ok()) {
-      Finish(std::move(job), input.status());
+    if (!decoded.ok()) {
+      Finish(std::move(job), std::move(decoded));
       return;
     }
-    job->input = *std::move(input);
-    job->request.image.bytes = std::string();  // not needed any more
+    // Not needed any more, unless a raw image's pixels are borrowed.
+    if (!job->request.image.raw || job->input.size() > 0) {
+      job->request.image.bytes = std::string();
+    }
     std::unique_ptr<Scheduler::Task> task = std::move(job);
     if (absl::Status st = scheduler_->Enqueue(&task); !st.ok()) {
       Finish(AsJob(std::move(task)), std::move(st));
@@ -388,7 +403,8 @@ class Engine::Impl {
         wait_scale_.Record(job.predicted_wait, batch.picked - job.submitted);
         job.wait_recorded = true;
       }
-      rows[i].input = job.input.data();
+      rows[i].input = job.input.empty() ? nullptr : job.input.data();
+      rows[i].image = job.pixels.view;
       rows[i].encoder_width = job.encoder_width;
       rows[i].tasks = job.widths.tasks;
       rows[i].decoder_widths = job.widths.decoder_widths;
@@ -410,6 +426,8 @@ class Engine::Impl {
       std::unique_ptr<Job>& job = jobs[i];
       job->outputs = std::move(rows[i].outputs);
       job->input = std::vector<float>();
+      job->pixels = ModelPixels();
+      job->request.image.bytes = std::string();
       job->timings.compute = end - start;
       job->batch_size = static_cast<int>(jobs.size());
       job->first_in_batch = i == 0;

@@ -95,6 +95,7 @@ class EngineCoreTest : public ::testing::Test {
     if (options.stages.num_threads == 0) options.stages.num_threads = 2;
     FakeModelRunner::Options fake;
     if (timed_compute) fake.clock = &clock_;
+    fake.preprocess_on_device = preprocess_on_device_;
     absl::StatusOr<std::unique_ptr<Engine>> engine = CreateEngine(
         options, [&](const ModelPackage& package) {
           auto runner = std::make_unique<FakeModelRunner>(package.spec, fake);
@@ -134,6 +135,7 @@ class EngineCoreTest : public ::testing::Test {
   Answer& NewAnswer() { return answers_.emplace_back(); }
 
   FakeClock clock_;
+  bool preprocess_on_device_ = false;  // read by Start()
   std::deque<Answer> answers_;
   FakeModelRunner* runner_ = nullptr;  // owned by engine_
   std::unique_ptr<Engine> engine_;
@@ -498,6 +500,54 @@ TEST_F(EngineCoreTest, UndecodableImagesFailThroughDone) {
   ASSERT_TRUE(Submit(RawRequest(1.0), &next).ok());
   EXPECT_TRUE(next.Wait().ok());  // still serving
   EXPECT_EQ(runner_->runs().size(), 1u);
+}
+
+TEST_F(EngineCoreTest, ARunnerThatPreprocessesGetsDecodedImages) {
+  // The engine decodes only; the runner resizes and normalises (the fake
+  // with ResizeNormalizeCpu, as the CUDA runner with the same arithmetic),
+  // so the outputs are those of host pre-processing.
+  preprocess_on_device_ = true;
+  Start();
+  std::vector<uint8_t> rgb = std::vector<uint8_t>(30 * 40 * 3);
+  for (size_t i = 0; i < rgb.size(); ++i) rgb[i] = static_cast<uint8_t>(i * 7);
+  InferRequest png = RawRequest(1.0);
+  png.image.raw = false;
+  png.image.bytes = *EncodePng(rgb.data(), 30, 40, 3, 8);
+  InferRequest raw = RawRequest(1.0);
+  for (size_t i = 0; i < raw.image.bytes.size(); ++i) {
+    raw.image.bytes[i] = static_cast<char>(i * 13);
+  }
+  std::vector<InferRequest> requests = {raw, png};
+  const PreprocessOptions pre = PreprocessOptionsFor(TinyModelSpec(), 1 << 20);
+  for (const InferRequest& r : requests) {
+    Answer& answer = NewAnswer();
+    ASSERT_TRUE(Submit(r, &answer).ok());
+    const absl::StatusOr<InferResult>& result = answer.Wait();
+    ASSERT_TRUE(result.ok()) << result.status();
+    const std::vector<float> input = *Preprocess(r.image, pre);
+    const TaskOutput& out = result->outputs[1];  // depth: one channel
+    const TaskPlan& tp = result->plan.tasks[1];
+    ASSERT_EQ(out.shape[0], 1);
+    const float* v = reinterpret_cast<const float*>(out.data.data());
+    for (int64_t p = 0; p < out.shape[1] * out.shape[2]; p += 31) {
+      float want = input[p] + FakeModelRunner::Value(
+                                  tp.task, result->plan.encoder_width_index,
+                                  tp.decoder_width_index, 0);
+      ActivateInPlace(out.kind, &want, 1, 1, 1);
+      ASSERT_FLOAT_EQ(v[p], want) << "pixel " << p;
+    }
+  }
+  const auto runs = runner_->runs();
+  ASSERT_EQ(runs.size(), 2u);
+  for (const auto& run : runs) EXPECT_EQ(run.image_rows, run.rows);
+  // Decoding errors still fail the request, before the runner.
+  InferRequest bad = RawRequest(1.0);
+  bad.image.raw = false;
+  bad.image.bytes = "GIF89a....";
+  Answer& answer = NewAnswer();
+  ASSERT_TRUE(Submit(bad, &answer).ok());
+  EXPECT_EQ(answer.Wait().status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(runner_->runs().size(), 2u);
 }
 
 TEST_F(EngineCoreTest, PngInputsAndOutputs) {

@@ -279,6 +279,10 @@ struct NetworkOptions {
   // CUDA only: graphs kept per stream, least recently used dropped beyond
   // (each holds its activations' memory). >= 1.
   int max_cuda_graphs = 64;
+  // CUDA only: the host decodes images and uploads their uint8 pixels; the
+  // GPU resizes and normalises them (kernels/cuda_kernels.h). false: the
+  // host pre-processes and uploads float32 inputs.
+  bool cuda_preprocess = true;
 };
 
 // Planning strategies (engine/planning/planner.h has their definitions).

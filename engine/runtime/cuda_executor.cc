@@ -5,14 +5,17 @@
 #include <c10/cuda/CUDAStream.h>
 #include <torch/torch.h>
 
+#include <cstring>
 #include <functional>
 #include <map>
+#include <stdexcept>
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "engine/runtime/graph_policy.h"
+#include "kernels/cuda_kernels.h"
 
 namespace slimserve {
 namespace {
@@ -147,6 +150,72 @@ class CudaExecutor::Impl {
     return g->outputs;
   }
 
+  // Rows' float32 inputs stacked in pinned memory and uploaded; rows n..m
+  // are zero padding.
+  torch::Tensor UploadInputs(const std::vector<ExecutorItem*>& rows, int m) {
+    const auto& in = net_.spec().input();
+    const int n = static_cast<int>(rows.size());
+    torch::Tensor host = PinnedLike({m, 3, in.height(), in.width()});
+    for (int r = 0; r < n; ++r) {
+      if (!rows[r]->input.defined()) {
+        throw std::invalid_argument("CudaExecutor: a batch mixes images and inputs");
+      }
+      host[r].copy_(rows[r]->input);
+    }
+    if (m > n) host.narrow(0, n, m - n).zero_();
+    return host.to(net_.device(), /*non_blocking=*/true);
+  }
+
+  // Rows' decoded images uploaded as uint8 (one pinned buffer, one copy),
+  // resized and normalised on the GPU into the batch's float32 input.
+  torch::Tensor PreprocessOnDevice(Lane& lane,
+                                   const std::vector<ExecutorItem*>& rows,
+                                   int m) {
+    const auto& in = net_.spec().input();
+    const int n = static_cast<int>(rows.size());
+    std::vector<int64_t> offsets(n + 1, 0);
+    for (int r = 0; r < n; ++r) {
+      const SourceImage& im = rows[r]->image;
+      if (rows[r]->input.defined() || im.pixels == nullptr) {
+        throw std::invalid_argument("CudaExecutor: a batch mixes images and inputs");
+      }
+      offsets[r + 1] = offsets[r] + int64_t{im.height} * im.width * im.channels;
+    }
+    torch::Tensor host = torch::empty(
+        {offsets[n]},
+        torch::TensorOptions().dtype(torch::kByte).pinned_memory(true));
+    uint8_t* dst = host.data_ptr<uint8_t>();
+    for (int r = 0; r < n; ++r) {
+      std::memcpy(dst + offsets[r], rows[r]->image.pixels,
+                  offsets[r + 1] - offsets[r]);
+    }
+    const torch::Tensor pixels = host.to(net_.device(), /*non_blocking=*/true);
+    std::vector<SourceImage> images(n);
+    for (int r = 0; r < n; ++r) {
+      images[r] = rows[r]->image;
+      images[r].pixels = pixels.data_ptr<uint8_t>() + offsets[r];
+    }
+    PreprocessParams params;
+    params.dst_h = in.height();
+    params.dst_w = in.width();
+    for (int c = 0; c < 3; ++c) {
+      params.mean[c] = in.mean(c);
+      params.std[c] = in.std(c);
+    }
+    torch::Tensor input = torch::empty(
+        {m, 3, in.height(), in.width()},
+        torch::TensorOptions().dtype(torch::kFloat).device(net_.device()));
+    const CudaStatus st = PreprocessBatchCuda(images.data(), n, params,
+                                              input.data_ptr(),
+                                              lane.stream.stream());
+    if (!st.ok()) {
+      throw std::runtime_error(
+          absl::StrCat("PreprocessBatchCuda failed: ", st.message));
+    }
+    if (m > n) input.narrow(0, n, m - n).zero_();
+    return input;
+  }
+
   void RunOnLane(Lane& lane, const std::vector<ExecutorItem*>& items,
                  CudaExecutorStats& st) {
     std::map<int, std::vector<ExecutorItem*>> by_encoder;
@@ -154,16 +223,14 @@ class CudaExecutor::Impl {
       item->outputs.assign(item->tasks.size(), torch::Tensor());
       by_encoder[item->encoder_width].push_back(item);
     }
-    const auto& in = net_.spec().input();
     const torch::Device device = net_.device();
     for (auto& [we, rows] : by_encoder) {
       const int n = static_cast<int>(rows.size());
       const int m = BatchFor(n);
       st.padded_rows += m - n;
-      torch::Tensor host = PinnedLike({m, 3, in.height(), in.width()});
-      for (int r = 0; r < n; ++r) host[r].copy_(rows[r]->input);
-      if (m > n) host.narrow(0, n, m - n).zero_();
-      const torch::Tensor input = host.to(device, /*non_blocking=*/true);
+      const torch::Tensor input = rows[0]->input.defined()
+                                      ? UploadInputs(rows, m)
+                                      : PreprocessOnDevice(lane, rows, m);
       const int encoder_width = we;
       const std::vector<torch::Tensor> features = RunPass(
           lane, GraphKey{-1, we, -1, m}, {input},

@@ -6,6 +6,11 @@
 //  - Streams: each concurrent batch runs on a lane of its own, one CUDA
 //    stream from LibTorch's pool (an executor thread holds one lane for a
 //    batch), so batches of different executor threads overlap on the GPU.
+//  - Pre-processing on the GPU: rows that bring decoded images
+//    (ExecutorItem::image) are uploaded as uint8 and resized and
+//    normalised by kernels/cuda_kernels.h's PreprocessBatchCuda, the CPU
+//    reference's arithmetic; rows with float32 inputs are uploaded as they
+//    are. A batch is one or the other.
 //  - Pinned staging: inputs are stacked in page-locked host memory and
 //    uploaded asynchronously; head outputs come back the same way. The
 //    blocks come from LibTorch's caching host allocator, so they are reused

@@ -150,6 +150,37 @@ TEST_F(CudaExecutorGpuTest, ConcurrentBatchesRunOnLanesOfTheirOwn) {
   EXPECT_LE((*executor)->stats().lanes, kThreads);
 }
 
+TEST_F(CudaExecutorGpuTest, ImagesPreprocessedOnTheGpuMatchHostInputs) {
+  // The GPU kernel computes ResizeNormalizeCpu's arithmetic bit for bit
+  // (kernels/cuda_kernels_test), so rows given as images equal rows given
+  // the host's inputs, within the network's own tolerance.
+  c10::InferenceMode guard;
+  auto executor = CudaExecutor::Create(*net_, CudaExecutorOptions{});
+  ASSERT_TRUE(executor.ok()) << executor.status();
+  const auto& in = net_->spec().input();
+  const float mean[3] = {in.mean(0), in.mean(1), in.mean(2)};
+  const float std[3] = {in.std(0), in.std(1), in.std(2)};
+  struct Size { int h, w, c; };
+  const Size sizes[] = {{40, 60, 3}, {in.height(), in.width(), 1}, {50, 70, 4}};
+  std::vector<std::vector<uint8_t>> pixels;
+  std::vector<ExecutorItem> host = Items(3, 77), images = host;
+  for (int i = 0; i < 3; ++i) {
+    const Size& z = sizes[i];
+    std::vector<uint8_t> px(size_t(z.h) * z.w * z.c);
+    for (size_t k = 0; k < px.size(); ++k) px[k] = static_cast<uint8_t>(k * 31 + i);
+    pixels.push_back(std::move(px));
+    torch::Tensor input = torch::empty({3, in.height(), in.width()});
+    ResizeNormalizeCpu(pixels[i].data(), z.h, z.w, z.c, in.height(), in.width(),
+                       mean, std, input.data_ptr<float>());
+    host[i].input = input;
+    images[i].input = torch::Tensor();
+    images[i].image = SourceImage{pixels[i].data(), z.h, z.w, z.c};
+  }
+  (*executor)->Run(Ptrs(host));
+  (*executor)->Run(Ptrs(images));
+  ExpectSame(images, host);
+}
+
 TEST(CudaExecutorCreateTest, RefusesACpuNetworkAndBadOptions) {
   Supernet net = RandomEvalNet(1);
   auto cpu = InferenceNet::Create(net, InferenceOptions{});

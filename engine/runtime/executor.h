@@ -9,12 +9,17 @@
 #include <torch/torch.h>
 
 #include "engine/runtime/inference_net.h"
+#include "kernels/preprocess.h"
 
 namespace slimserve {
 
 struct ExecutorItem {
   // [3, H, W] float32 at the spec's input size, normalised.
   torch::Tensor input;
+  // Instead of `input` (undefined then), for the CUDA executor only: the
+  // decoded image in host memory, resized and normalised on the GPU
+  // (kernels/cuda_kernels.h's PreprocessBatchCuda). Borrowed.
+  SourceImage image;
   // The configuration to run: encoder width index, and a decoder width
   // index per task (indices into the spec, tasks in model order).
   int encoder_width = 0;

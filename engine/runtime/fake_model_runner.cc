@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "engine/model/spec.h"
+#include "kernels/preprocess.h"
 
 namespace slimserve {
 
@@ -36,6 +37,7 @@ absl::Status FakeModelRunner::Run(absl::Span<RunRow* const> rows) {
     record.rows = static_cast<int>(rows.size());
     for (const RunRow* row : rows) {
       record.encoder_widths.push_back(row->encoder_width);
+      record.image_rows += row->input == nullptr && row->image.pixels != nullptr;
     }
     runs_.push_back(std::move(record));
     mu_.Await(absl::Condition(
@@ -53,6 +55,20 @@ absl::Status FakeModelRunner::Run(absl::Span<RunRow* const> rows) {
   const int w = spec_.input().width();
   for (RunRow* row : rows) {
     row->outputs.clear();
+    std::vector<float> resized;
+    const float* input = row->input;
+    if (input == nullptr) {
+      if (!options_.preprocess_on_device || row->image.pixels == nullptr) {
+        return absl::InvalidArgumentError("FakeModelRunner: a row without input");
+      }
+      const auto& in = spec_.input();
+      const float mean[3] = {in.mean(0), in.mean(1), in.mean(2)};
+      const float std[3] = {in.std(0), in.std(1), in.std(2)};
+      resized.resize(size_t{3} * h * w);
+      ResizeNormalizeCpu(row->image.pixels, row->image.height, row->image.width,
+                         row->image.channels, h, w, mean, std, resized.data());
+      input = resized.data();
+    }
     for (size_t k = 0; k < row->tasks.size(); ++k) {
       const int task = row->tasks[k];
       const int64_t channels = TaskOutputChannels(spec_.tasks(task));
@@ -60,7 +76,7 @@ absl::Status FakeModelRunner::Run(absl::Span<RunRow* const> rows) {
       for (int64_t c = 0; c < channels; ++c) {
         const float v = Value(task, row->encoder_width, row->decoder_widths[k], c);
         for (int64_t p = 0; p < int64_t{h} * w; ++p) {
-          (*data)[c * h * w + p] = row->input[p] + v;
+          (*data)[c * h * w + p] = input[p] + v;
         }
       }
       OutputTensor out;

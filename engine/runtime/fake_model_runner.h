@@ -42,6 +42,9 @@ class FakeModelRunner final : public ModelRunner {
     double decoder_ms = 0.25;
     // When set, Run advances it by the modelled compute.
     FakeClock* clock = nullptr;
+    // PreprocessesOnDevice(): rows bring decoded images, which Run resizes
+    // and normalises itself (ResizeNormalizeCpu), as a device would.
+    bool preprocess_on_device = false;
   };
 
   // REQUIRES: ValidateModelSpec(spec).ok().
@@ -58,6 +61,9 @@ class FakeModelRunner final : public ModelRunner {
   absl::Status Warmup() override;
   absl::StatusOr<LatencyTable> MeasureLatency(int batch_size,
                                               int repetitions) override;
+  bool PreprocessesOnDevice() const override {
+    return options_.preprocess_on_device;
+  }
   std::string Describe() const override { return "fake"; }
   std::string DeviceKey() const override { return "fake"; }
   int64_t weight_bytes() const override { return 0; }
@@ -74,6 +80,7 @@ class FakeModelRunner final : public ModelRunner {
   struct RunRecord {
     std::vector<int> encoder_widths;  // per row
     int rows = 0;
+    int image_rows = 0;  // rows that brought decoded images, not inputs
   };
   // Every Run call so far, in order.
   std::vector<RunRecord> runs() const;

@@ -78,6 +78,7 @@ class BatchRunner {
       cuda.max_graphs = options.max_cuda_graphs;
       SLIM_ASSIGN_OR_RETURN(auto executor, CudaExecutor::Create(net, cuda));
       runner.cuda_ = std::move(executor);
+      runner.preprocess_on_device_ = options.cuda_preprocess;
     }
 #else
     (void)net;
@@ -85,6 +86,9 @@ class BatchRunner {
 #endif
     return runner;
   }
+
+  // Whether batches take decoded images (the CUDA executor pre-processes).
+  bool PreprocessesOnDevice() const { return preprocess_on_device_; }
 
   void Run(const InferenceNet& net, const std::vector<ExecutorItem*>& items) const {
 #ifdef SLIMSERVE_WITH_CUDA
@@ -94,6 +98,7 @@ class BatchRunner {
   }
 
  private:
+  bool preprocess_on_device_ = false;
 #ifdef SLIMSERVE_WITH_CUDA
   std::shared_ptr<CudaExecutor> cuda_;
 #endif
@@ -113,9 +118,13 @@ class TorchModelRunner final : public ModelRunner {
       for (size_t i = 0; i < rows.size(); ++i) {
         const RunRow& row = *rows[i];
         // Borrowed: RunBatch stacks the inputs into one tensor (a copy).
-        items[i].input = torch::from_blob(
-            const_cast<float*>(row.input),
-            {3, input.height(), input.width()}, torch::kFloat);
+        if (row.input != nullptr) {
+          items[i].input = torch::from_blob(
+              const_cast<float*>(row.input),
+              {3, input.height(), input.width()}, torch::kFloat);
+        } else {
+          items[i].image = row.image;  // PreprocessesOnDevice()
+        }
         items[i].encoder_width = row.encoder_width;
         items[i].tasks = row.tasks;
         items[i].decoder_widths = row.decoder_widths;
@@ -169,6 +178,10 @@ class TorchModelRunner final : public ModelRunner {
                         return slimserve::MeasureLatency(*net_, batch_size,
                                                          repetitions);
                       });
+  }
+
+  bool PreprocessesOnDevice() const override {
+    return batches_.PreprocessesOnDevice();
   }
 
   std::string Describe() const override { return net_->Describe(); }

@@ -72,30 +72,41 @@ ImageWork WorkOf(const ImageInput& image) {
   return work;
 }
 
+absl::StatusOr<ModelPixels> DecodeForModel(const ImageInput& image,
+                                           const PreprocessOptions& options) {
+  ModelPixels out;
+  if (image.raw) {
+    // ValidateImage bounded raw dimensions by max_pixels, an int64; each
+    // one fits an int because its product with the other (>= 1) does.
+    out.view.pixels = reinterpret_cast<const uint8_t*>(image.bytes.data());
+    out.view.height = static_cast<int>(image.height);
+    out.view.width = static_cast<int>(image.width);
+    out.view.channels = static_cast<int>(image.channels);
+    return out;
+  }
+  DecodeLimits limits;
+  limits.max_pixels = options.max_pixels;
+  // Large JPEGs decode at a DCT scale still at least the model's input.
+  limits.min_height = options.height;
+  limits.min_width = options.width;
+  absl::StatusOr<DecodedImage> d = DecodeImage(image.bytes, limits);
+  if (!d.ok()) return d.status();
+  out.decoded = *std::move(d);
+  out.view.pixels = out.decoded.pixels.data();
+  out.view.height = out.decoded.height;
+  out.view.width = out.decoded.width;
+  out.view.channels = out.decoded.channels;
+  return out;
+}
+
 absl::StatusOr<std::vector<float>> Preprocess(
     const ImageInput& image, const PreprocessOptions& options) {
-  DecodedImage decoded;
-  if (!image.raw) {
-    DecodeLimits limits;
-    limits.max_pixels = options.max_pixels;
-    // Large JPEGs decode at a DCT scale still at least the model's input.
-    limits.min_height = options.height;
-    limits.min_width = options.width;
-    absl::StatusOr<DecodedImage> d = DecodeImage(image.bytes, limits);
-    if (!d.ok()) return d.status();
-    decoded = *std::move(d);
-  }
-  const uint8_t* pixels =
-      image.raw ? reinterpret_cast<const uint8_t*>(image.bytes.data())
-                : decoded.pixels.data();
-  // ValidateImage bounded raw dimensions by max_pixels, an int64; each one
-  // fits an int because its product with the other (>= 1) does.
-  const int h = image.raw ? static_cast<int>(image.height) : decoded.height;
-  const int w = image.raw ? static_cast<int>(image.width) : decoded.width;
-  const int c = image.raw ? static_cast<int>(image.channels) : decoded.channels;
+  absl::StatusOr<ModelPixels> px = DecodeForModel(image, options);
+  if (!px.ok()) return px.status();
+  const SourceImage& v = px->view;
   std::vector<float> input(size_t{3} * options.height * options.width);
-  ResizeNormalizeCpu(pixels, h, w, c, options.height, options.width,
-                     options.mean, options.std, input.data());
+  ResizeNormalizeCpu(v.pixels, v.height, v.width, v.channels, options.height,
+                     options.width, options.mean, options.std, input.data());
   return input;
 }
 

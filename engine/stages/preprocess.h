@@ -13,6 +13,8 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "engine/types.h"
+#include "image/codec.h"
+#include "kernels/preprocess.h"
 #include "slimserve/v1/model_spec.pb.h"
 
 namespace slimserve {
@@ -52,6 +54,18 @@ struct ImageWork {
   int64_t width = 0;
 };
 ImageWork WorkOf(const ImageInput& image);
+
+// The pixels pre-processing resizes: an encoded image decoded (large JPEGs
+// at a DCT scale still at least the model's input), or a raw image's own
+// bytes. `view` points into `decoded` (which keeps its buffer when moved)
+// or into the ImageInput's bytes, which must then outlive it.
+struct ModelPixels {
+  DecodedImage decoded;
+  SourceImage view;
+};
+// INVALID_ARGUMENT as Preprocess. REQUIRES: as Preprocess.
+absl::StatusOr<ModelPixels> DecodeForModel(const ImageInput& image,
+                                           const PreprocessOptions& options);
 
 // Decodes (encoded images) and resizes and normalises into [3, height,
 // width] float32, channel planes in R, G, B order. INVALID_ARGUMENT for an
