@@ -218,13 +218,9 @@ class CudaExecutor::Impl {
 
   void RunOnLane(Lane& lane, const std::vector<ExecutorItem*>& items,
                  CudaExecutorStats& st) {
-    std::map<int, std::vector<ExecutorItem*>> by_encoder;
-    for (ExecutorItem* item : items) {
-      item->outputs.assign(item->tasks.size(), torch::Tensor());
-      by_encoder[item->encoder_width].push_back(item);
-    }
+    const auto by_encoder = ByEncoderWidth(items);
     const torch::Device device = net_.device();
-    for (auto& [we, rows] : by_encoder) {
+    for (const auto& [we, rows] : by_encoder) {
       const int n = static_cast<int>(rows.size());
       const int m = BatchFor(n);
       st.padded_rows += m - n;
@@ -239,16 +235,7 @@ class CudaExecutor::Impl {
           },
           st);
 
-      // (task, decoder width) -> (row in `rows`, slot in the row's plan).
-      std::map<std::pair<int, int>, std::vector<std::pair<int64_t, int>>> groups;
-      for (int r = 0; r < n; ++r) {
-        const ExecutorItem& row = *rows[r];
-        for (size_t slot = 0; slot < row.tasks.size(); ++slot) {
-          groups[{row.tasks[slot], row.decoder_widths[slot]}].push_back(
-              {r, static_cast<int>(slot)});
-        }
-      }
-      for (const auto& [key, members] : groups) {
+      for (const auto& [key, members] : DecoderGroups(rows)) {
         const auto [task, wd] = key;
         const int k = static_cast<int>(members.size());
         std::vector<torch::Tensor> sub = features;

@@ -5,32 +5,41 @@
 
 namespace slimserve {
 
-void RunBatch(const InferenceNet& net, const std::vector<ExecutorItem*>& items) {
-  // Rows by encoder width.
+std::map<int, std::vector<ExecutorItem*>> ByEncoderWidth(
+    const std::vector<ExecutorItem*>& items) {
   std::map<int, std::vector<ExecutorItem*>> by_encoder;
   for (ExecutorItem* item : items) {
     item->outputs.assign(item->tasks.size(), torch::Tensor());
     by_encoder[item->encoder_width].push_back(item);
   }
+  return by_encoder;
+}
+
+std::map<std::pair<int, int>, std::vector<std::pair<int64_t, int>>>
+DecoderGroups(const std::vector<ExecutorItem*>& rows) {
+  std::map<std::pair<int, int>, std::vector<std::pair<int64_t, int>>> groups;
+  for (size_t r = 0; r < rows.size(); ++r) {
+    const ExecutorItem& row = *rows[r];
+    for (size_t slot = 0; slot < row.tasks.size(); ++slot) {
+      groups[{row.tasks[slot], row.decoder_widths[slot]}].push_back(
+          {static_cast<int64_t>(r), static_cast<int>(slot)});
+    }
+  }
+  return groups;
+}
+
+void RunBatch(const InferenceNet& net, const std::vector<ExecutorItem*>& items) {
+  const auto by_encoder = ByEncoderWidth(items);
   // The network's device (inputs arrive on the CPU; outputs go back there).
   const torch::Device device = net.device();
-  for (auto& [we, rows] : by_encoder) {
+  for (const auto& [we, rows] : by_encoder) {
     std::vector<torch::Tensor> inputs;
     inputs.reserve(rows.size());
     for (ExecutorItem* item : rows) inputs.push_back(item->input);
     const std::vector<torch::Tensor> features =
         net.Encode(net.PrepareInput(torch::stack(inputs)), we);
 
-    // (task, decoder width) -> (row in `rows`, slot in the row's plan).
-    std::map<std::pair<int, int>, std::vector<std::pair<int64_t, int>>> groups;
-    for (size_t r = 0; r < rows.size(); ++r) {
-      const ExecutorItem& row = *rows[r];
-      for (size_t slot = 0; slot < row.tasks.size(); ++slot) {
-        groups[{row.tasks[slot], row.decoder_widths[slot]}].push_back(
-            {static_cast<int64_t>(r), static_cast<int>(slot)});
-      }
-    }
-    for (const auto& [key, members] : groups) {
+    for (const auto& [key, members] : DecoderGroups(rows)) {
       const auto [task, wd] = key;
       std::vector<torch::Tensor> sub = features;
       if (members.size() != rows.size()) {

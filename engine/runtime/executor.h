@@ -4,6 +4,9 @@
 // Runs a batch of requests that may have chosen different sub-architectures.
 // Internal to engine/ (includes torch).
 
+#include <cstdint>
+#include <map>
+#include <utility>
 #include <vector>
 
 #include <torch/torch.h>
@@ -38,6 +41,15 @@ struct ExecutorItem {
 // Outputs are float32 head outputs on the CPU. REQUIRES: called under c10::InferenceMode
 // or NoGrad.
 void RunBatch(const InferenceNet& net, const std::vector<ExecutorItem*>& items);
+
+// How RunBatch (and the CUDA executor) split a batch. Rows by encoder width;
+// also gives each item one empty output slot per task.
+std::map<int, std::vector<ExecutorItem*>> ByEncoderWidth(
+    const std::vector<ExecutorItem*>& items);
+// Within rows of one encoder width: per (task, decoder width), the (row
+// index in `rows`, slot in the row's plan) pairs that chose it.
+std::map<std::pair<int, int>, std::vector<std::pair<int64_t, int>>>
+DecoderGroups(const std::vector<ExecutorItem*>& rows);
 
 }  // namespace slimserve
 

@@ -85,8 +85,8 @@ struct TrainerOptions {
   // ~1.5x the time per step.
   int extra_decoder_widths = 1;
   double distill_weight = 1.0;
-  // Off by default, as in the shipped recipe: no variant tried made the
-  // narrow configurations better (models/default/README.md, "CIKD trial").
+  // Off by default, as in the shipped recipe (models/default/README.md,
+  // "CIKD trial": the arms, seeds and results).
   bool cikd = false;
   double cikd_weight = 1.0;
   CikdFeatures cikd_features = CikdFeatures::kPostRelu;
