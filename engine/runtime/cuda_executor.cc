@@ -63,10 +63,11 @@ class CudaExecutor::Impl {
       RunOnLane(*lane, items, st);
       lane->stream.synchronize();
     } catch (...) {
-      Release(lane, st);
+      // Its stream may hold failed work or a broken capture: not reused.
+      Release(lane, st, /*retire=*/true);
       throw;
     }
-    Release(lane, st);
+    Release(lane, st, /*retire=*/false);
   }
 
   CudaExecutorStats stats() const {
@@ -90,9 +91,13 @@ class CudaExecutor::Impl {
     return lanes_.back().get();
   }
 
-  void Release(Lane* lane, const CudaExecutorStats& st) {
+  void Release(Lane* lane, const CudaExecutorStats& st, bool retire) {
     absl::MutexLock lock(&mu_);
-    free_.push_back(lane);
+    if (retire) {
+      lane->graphs = LruCache<GraphKey, std::shared_ptr<Graph>>(1);  // frees their memory
+    } else {
+      free_.push_back(lane);
+    }
     stats_.captures += st.captures;
     stats_.replays += st.replays;
     stats_.evictions += st.evictions;
@@ -136,6 +141,12 @@ class CudaExecutor::Impl {
         g->outputs = pass(g->inputs);
         g->graph.capture_end();
       } catch (...) {
+        // End the capture so the stream leaves capture mode; the lane is
+        // retired anyway (Run).
+        try {
+          g->graph.capture_end();
+        } catch (...) {
+        }
         capture_mu_.WriterUnlock();
         capture_mu_.ReaderLock();
         throw;
