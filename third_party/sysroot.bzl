@@ -118,6 +118,13 @@ def _torch_impl(ctx):
 
     # Optional: recent PyTorch wheels may ship no caffe2/ headers.
     _link(ctx, inc + "/caffe2", "include/caffe2")
+    # A LibTorch built with gflags and glog (Debian's: C10_USE_GFLAGS)
+    # includes their headers; outside /usr/include (where the compiler
+    # finds them anyway) they must lie beside its own
+    # (tools/device/dry_run.sh's stand-in for PyTorch's wheel).
+    if inc != "/usr/include":
+        for h in ["gflags", "glog"]:
+            _link(ctx, inc + "/" + h, "include/" + h)
     libs = ["torch", "torch_cpu", "c10"]
     defines = []
     if cuda:

@@ -94,14 +94,23 @@ flags=(
   # their own dependencies in the sysroot, which this machine lacks.
   --linkopt=-Wl,--disable-new-dtags
 )
+# python3's torch: a CUDA LibTorch on the GPU machine (libtorch_cuda.so);
+# in the dry run (tools/device/dry_run.sh) a CPU one in the wheel's layout,
+# which builds and tests the engine but not its CUDA path.
+torch_found=0
 torch_cuda=0
 if [ -n "$torch_dir" ] && [ -d "$torch_dir/include/ATen" ]; then
-  torch_cuda=1
+  torch_found=1
   flags+=(
     --repo_env=SLIMSERVE_TORCH_INCLUDE="$torch_dir/include"
     --repo_env=SLIMSERVE_TORCH_LIB="$torch_dir/lib"
-    --repo_env=SLIMSERVE_TORCH_CUDA=1
   )
+  if [ -e "$torch_dir/lib/libtorch_cuda.so" ]; then
+    torch_cuda=1
+    flags+=(--repo_env=SLIMSERVE_TORCH_CUDA=1)
+  else
+    echo "gpu_check: $torch_dir has no lib/libtorch_cuda.so: a CPU LibTorch; the engine's CUDA path and GPU tests are left out"
+  fi
 else
   echo "gpu_check: no LibTorch from python3's torch; //kernels does not need it"
 fi
@@ -112,19 +121,34 @@ bazel() { "${bazel_cmd[@]}" "$@"; }
 step "bazel info release (starts the server on the jlink-ed Java)"
 bazel info release || die "Bazel does not start"
 
+# The GPU test (tag gpu) is built here and run on its own below.
 step "bazel test --config=cuda //kernels/... (builds the GPU test too)"
-bazel test "${flags[@]}" --keep_going //kernels/...
+bazel test "${flags[@]}" --keep_going --test_tag_filters=-gpu //kernels/...
 bazel_rc=$?
 testlogs=$(bazel info "${flags[@]}" bazel-testlogs 2>/dev/null)
 bin=$(bazel info "${flags[@]}" bazel-bin 2>/dev/null)
-targets=$(bazel query 'tests(//kernels/...)' 2>/dev/null)
+# Query loads the BUILD files too (//tests:gpu.bzl loads @torch): it needs
+# the repositories' settings.
+query_flags=()
+for f in "${flags[@]}"; do
+  case "$f" in --repo_env=*|--override_repository=*) query_flags+=("$f") ;; esac
+done
+targets=$(bazel query "${query_flags[@]}" 'tests(//kernels/...) except attr(tags, "\bgpu\b", tests(//kernels/...))' 2>"$logs/query.log") \
+  || { echo "gpu_check: bazel query failed:"; tail -5 "$logs/query.log"; }
 cpu_line=$(python3 tools/count_tests.py "$testlogs" "$bazel_rc" $targets | tail -1)
+# No targets found must not read as green.
+[ -n "$targets" ] || cpu_line="0 passed, 1 failed (no test targets found)"
 echo "bazel tests: $cpu_line"
 
 # --- the GPU test -------------------------------------------------------------
 gpu_test=$bin/kernels/cuda_kernels_test
 gpu_rc=1
-if [ -x "$gpu_test" ]; then
+# SLIMSERVE_NO_GPU=1 (tools/device/dry_run.sh): the GPU test must build; it
+# is not run.
+no_gpu=${SLIMSERVE_NO_GPU:-0}
+if [ "$no_gpu" = 1 ]; then
+  if [ -x "$gpu_test" ]; then gpu_rc=0; echo "gpu_check: $gpu_test built (not run: SLIMSERVE_NO_GPU=1)"; else echo "gpu_check: $gpu_test was not built"; fi
+elif [ -x "$gpu_test" ]; then
   step "cuda_kernels_test"
   "$gpu_test" --gtest_output="xml:$logs/cuda_kernels_test.xml" 2>&1 \
     | tee "$logs/cuda_kernels_test.log"
@@ -135,7 +159,7 @@ fi
 
 memcheck="not run"
 sanitizer=$(command -v compute-sanitizer || ls "$CUDA_HOME/bin/compute-sanitizer" 2>/dev/null || true)
-if [ "${SLIMSERVE_SANITIZE:-1}" != 0 ] && [ -n "$sanitizer" ] && [ -x "$gpu_test" ]; then
+if [ "$no_gpu" != 1 ] && [ "${SLIMSERVE_SANITIZE:-1}" != 0 ] && [ -n "$sanitizer" ] && [ -x "$gpu_test" ]; then
   step "cuda_kernels_test under compute-sanitizer memcheck"
   # The 2^28-element test is left out: memcheck would take minutes on it.
   "$sanitizer" --tool memcheck --error-exitcode 86 "$gpu_test" \
@@ -152,12 +176,13 @@ if [ "${SLIMSERVE_SANITIZE:-1}" != 0 ] && [ -n "$sanitizer" ] && [ -x "$gpu_test
   fi
 fi
 
-# --- the engine on CUDA LibTorch, and the GPU benchmark --------------------------
-# Needs the machine's CUDA LibTorch (torch_cuda above). Not counted in the
-# kernels' pass/fail line below; its own results go to $OUT.
-engine_line="not run (no CUDA LibTorch)"
-if [ "$torch_cuda" = 1 ]; then
-  step "engine tests against the CUDA LibTorch (--device=cuda is accepted there)"
+# --- the engine on python3's LibTorch, and the GPU benchmark ---------------------
+# Needs the machine's LibTorch (torch_found above; the GPU tests and the
+# benchmark a CUDA one). Its tests count in the last line; the benchmark's
+# results go to $OUT.
+engine_line="not run (no LibTorch from python3's torch)"
+if [ "$torch_found" = 1 ]; then
+  step "engine tests against python3's LibTorch (CUDA: $torch_cuda; --device=cuda is accepted with CUDA)"
   engine_tests=(//engine:engine_test //engine/runtime:supernet_test //engine/runtime:inference_net_test //engine/runtime:torch_runner_test)
   bazel test "${flags[@]}" --keep_going "${engine_tests[@]}" \
     > "$logs/engine_tests.log" 2>&1
@@ -170,6 +195,8 @@ if [ "$torch_cuda" = 1 ]; then
   # the CPU supernet (tolerances in engine/runtime/inference_net_gpu_test.cc)
   # the CUDA executor (graphs, pinned staging, lanes) vs the plain one, and
   # the server over gRPC on CUDA vs the server on the CPU.
+  gpu_net_line="not run (a CPU LibTorch)"
+  if [ "$torch_cuda" = 1 ]; then
   step "engine GPU tests: inference_net_gpu_test, cuda_executor_gpu_test, e2e cuda_test"
   gpu_engine_tests=(//engine/runtime:inference_net_gpu_test //engine/runtime:cuda_executor_gpu_test //tests/e2e:cuda_test)
   bazel test "${flags[@]}" --keep_going "${gpu_engine_tests[@]}" \
@@ -182,7 +209,8 @@ if [ "$torch_cuda" = 1 ]; then
   done
   gpu_net_line=$(python3 tools/count_tests.py "$testlogs" "$gpu_net_rc" \
     "${gpu_engine_tests[@]}" | tail -1)
-  if [ "${SLIMSERVE_GPU_BENCH:-1}" != 0 ] &&
+  fi
+  if [ "$torch_cuda" = 1 ] && [ "${SLIMSERVE_GPU_BENCH:-1}" != 0 ] &&
      bazel build "${flags[@]}" //tools:make_model //tools:slimprofile \
        //engine/runtime:inference_benchmark > "$logs/bench_build.log" 2>&1; then
     step "GPU benchmark: models/gpu_bench (480x640, ResNet-34-like, random weights)"
@@ -228,6 +256,10 @@ fi
 
 # --- summary --------------------------------------------------------------------
 read -r cpu_pass cpu_fail < <(echo "$cpu_line" | awk '{print $1, $3}')
+if [ "$no_gpu" = 1 ]; then
+  gpu_pass=0
+  gpu_fail=$gpu_rc  # 1 if it did not build
+else
 read -r gpu_pass gpu_fail < <(python3 - "$logs/cuda_kernels_test.xml" <<'PY'
 import sys, xml.etree.ElementTree as ET
 try:
@@ -241,15 +273,23 @@ print(len(cases) - bad, max(bad, 1 if not cases else 0))
 PY
 )
 [ "$gpu_rc" -ne 0 ] && [ "${gpu_fail:-0}" -eq 0 ] && gpu_fail=1
+fi
 passed=$((${cpu_pass:-0} + ${gpu_pass:-0}))
 failed=$((${cpu_fail:-1} + ${gpu_fail:-1}))
 [[ $memcheck == ERRORS* ]] && failed=$((failed + 1))
+# The engine's tests count too (on the GPU machine and in the dry run alike).
+if [[ $engine_line =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed ]]; then
+  passed=$((passed + BASH_REMATCH[1])); failed=$((failed + BASH_REMATCH[2]))
+fi
+if [[ ${gpu_net_line:-} =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed ]]; then
+  passed=$((passed + BASH_REMATCH[1])); failed=$((failed + BASH_REMATCH[2]))
+fi
 {
   echo "gpu_check summary ($((SECONDS - start))s)"
   echo "  bazel test --config=cuda //kernels/...: $cpu_line"
   echo "  cuda_kernels_test on $(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1): ${gpu_pass:-0} passed, ${gpu_fail:-1} failed (exit $gpu_rc)"
   echo "  compute-sanitizer memcheck: $memcheck"
-  echo "  engine tests on CUDA LibTorch: $engine_line (gpu_bench.txt: the benchmark)"
+  echo "  engine tests on python3's LibTorch (CUDA: $torch_cuda): $engine_line (gpu_bench.txt: the benchmark)"
   echo "  engine GPU tests (inference_net_gpu_test, cuda_executor_gpu_test, e2e cuda_test): ${gpu_net_line:-not run}"
   echo "$passed passed, $failed failed"
 } | tee "$out/summary.txt"
