@@ -287,7 +287,11 @@ fi
 {
   echo "gpu_check summary ($((SECONDS - start))s)"
   echo "  bazel test --config=cuda //kernels/...: $cpu_line"
-  echo "  cuda_kernels_test on $(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1): ${gpu_pass:-0} passed, ${gpu_fail:-1} failed (exit $gpu_rc)"
+  if [ "$no_gpu" = 1 ]; then
+    echo "  cuda_kernels_test: $([ "$gpu_rc" = 0 ] && echo built || echo NOT BUILT), not run (SLIMSERVE_NO_GPU=1)"
+  else
+    echo "  cuda_kernels_test on $(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1): ${gpu_pass:-0} passed, ${gpu_fail:-1} failed (exit $gpu_rc)"
+  fi
   echo "  compute-sanitizer memcheck: $memcheck"
   echo "  engine tests on python3's LibTorch (CUDA: $torch_cuda): $engine_line (gpu_bench.txt: the benchmark)"
   echo "  engine GPU tests (inference_net_gpu_test, cuda_executor_gpu_test, e2e cuda_test): ${gpu_net_line:-not run}"
