@@ -9,6 +9,7 @@ the common reference, the mean full-width metrics of the runs without CIKD
 gradient-norm ratio against the task losses on the encoder's weights.
 
   tools/train/ablation_report.py --trial=models/default/cikd_trial \
+      --pilot=models/default/cikd_trial/pilot_600_steps.json \
       --json_out=models/default/cikd_ablation.json
 
 The pilot: two reports of runs that differ only in --cikd; Delta_m against
@@ -90,7 +91,7 @@ def log_summary(rows):
     return out
 
 
-def trial(directory, json_out):
+def trial(directory, json_out, pilot=None):
     runs = {}
     for name in sorted(os.listdir(directory)):
         m = re.fullmatch(r"(.+)-s(\d+)", name)
@@ -144,8 +145,11 @@ def trial(directory, json_out):
                                     " | ".join(cells)))
     if json_out:
         with open(json_out, "w") as f:
-            json.dump({"reference": {"arm": "none", "full_width_metrics": reference},
-                       "arms": arms}, f, indent=1, sort_keys=True)
+            out = {"reference": {"arm": "none", "full_width_metrics": reference},
+                   "arms": arms}
+            if pilot:
+                out["pilot_600_steps"] = json.load(open(pilot))
+            json.dump(out, f, indent=1, sort_keys=True)
 
 
 def main():
@@ -154,9 +158,10 @@ def main():
     p.add_argument("--with", dest="with_")
     p.add_argument("--without")
     p.add_argument("--json_out")
+    p.add_argument("--pilot", help="with --trial: a pilot's JSON to keep in the output")
     a = p.parse_args()
     if a.trial:
-        trial(a.trial, a.json_out)
+        trial(a.trial, a.json_out, a.pilot)
         return
     if not (a.with_ and a.without):
         p.error("want --trial, or --with and --without")
