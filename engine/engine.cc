@@ -373,8 +373,8 @@ class Engine::Impl {
       Finish(std::move(job), std::move(decoded));
       return;
     }
-    // Not needed any more, unless a raw image's pixels are borrowed.
-    if (!job->request.image.raw || job->input.size() > 0) {
+    // Not needed any more, unless the runner borrows a raw image's pixels.
+    if (!job->request.image.raw || !runner_->PreprocessesOnDevice()) {
       job->request.image.bytes = std::string();
     }
     std::unique_ptr<Scheduler::Task> task = std::move(job);

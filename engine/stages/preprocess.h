@@ -59,7 +59,14 @@ ImageWork WorkOf(const ImageInput& image);
 // at a DCT scale still at least the model's input), or a raw image's own
 // bytes. `view` points into `decoded` (which keeps its buffer when moved)
 // or into the ImageInput's bytes, which must then outlive it.
+// Move-only: a copy's view would point into the original.
 struct ModelPixels {
+  ModelPixels() = default;
+  ModelPixels(ModelPixels&&) = default;
+  ModelPixels& operator=(ModelPixels&&) = default;
+  ModelPixels(const ModelPixels&) = delete;
+  ModelPixels& operator=(const ModelPixels&) = delete;
+
   DecodedImage decoded;
   SourceImage view;
 };

@@ -9,8 +9,8 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
-#include "absl/strings/numbers.h"
 #include "engine/model/spec.h"
+#include "engine/types.h"
 #include "tools/train/trainer.h"
 
 ABSL_FLAG(std::string, spec, "default",
@@ -92,7 +92,11 @@ int main(int argc, char** argv) {
   {
     auto features = slimserve::train::ParseCikdFeatures(absl::GetFlag(FLAGS_cikd_features));
     auto distance = slimserve::train::ParseCikdDistance(absl::GetFlag(FLAGS_cikd_distance));
-    for (const absl::Status& st : {features.status(), distance.status()}) {
+    // Integers of a comma-separated flag (range checked by Train).
+    auto stages = slimserve::ParseBatchSizes(absl::GetFlag(FLAGS_cikd_stages),
+                                             "cikd_stages");
+    for (const absl::Status& st :
+         {features.status(), distance.status(), stages.status()}) {
       if (!st.ok()) {
         std::fprintf(stderr, "error: %s\n", std::string(st.message()).c_str());
         return 1;
@@ -100,14 +104,7 @@ int main(int argc, char** argv) {
     }
     o.cikd_features = *features;
     o.cikd_distance = *distance;
-  }
-  for (const std::string& s : absl::GetFlag(FLAGS_cikd_stages)) {
-    int stage;
-    if (!absl::SimpleAtoi(s, &stage)) {
-      std::fprintf(stderr, "error: cikd_stages: not an integer: \"%.64s\"\n", s.c_str());
-      return 1;
-    }
-    o.cikd_stages.push_back(stage);
+    o.cikd_stages = *std::move(stages);
   }
   o.cikd_warmup_steps = absl::GetFlag(FLAGS_cikd_warmup_steps);
   o.cikd_ramp_steps = absl::GetFlag(FLAGS_cikd_ramp_steps);
