@@ -408,6 +408,14 @@ class Engine::Impl {
       rows[i].encoder_width = job.encoder_width;
       rows[i].tasks = job.widths.tasks;
       rows[i].decoder_widths = job.widths.decoder_widths;
+      if (runner_->FinishesOnDevice()) {
+        for (const int t : job.widths.tasks) {
+          rows[i].finish.push_back(FinishSpec{
+              FormatFor(job.request, spec().tasks(t).name()) ==
+                  OutputFormat::kPng,
+              job.output.height, job.output.width});
+        }
+      }
       ptrs.push_back(&rows[i]);
     }
     const absl::Time start = clock_->Now();
@@ -466,12 +474,18 @@ class Engine::Impl {
     for (size_t k = 0; k < job->plan.tasks.size(); ++k) {
       const TaskPlan& tp = job->plan.tasks[k];
       const OutputTensor& t = job->outputs[k];
-      absl::StatusOr<TaskOutput> out = FinishOutput(
-          spec().tasks(tp.task), FormatFor(job->request, tp.name), t.data,
-          t.channels, t.height, t.width, job->output.height,
-          job->output.width,
-          PngLevelFor(spec().tasks(tp.task).kind(),
-                      options_.stages.png_compression_level));
+      const auto& task = spec().tasks(tp.task);
+      const OutputFormat format = FormatFor(job->request, tp.name);
+      const int level =
+          PngLevelFor(task.kind(), options_.stages.png_compression_level);
+      // Finished on the runner's device: only the encoding is left.
+      absl::StatusOr<TaskOutput> out =
+          t.samples != nullptr
+              ? EncodeFinished(task, format, t.samples, t.samples_size,
+                               job->output.height, job->output.width, level)
+              : FinishOutput(task, format, t.data, t.channels, t.height,
+                             t.width, job->output.height, job->output.width,
+                             level);
       if (!out.ok()) {
         Finish(std::move(job), out.status());
         return;

@@ -96,6 +96,7 @@ class EngineCoreTest : public ::testing::Test {
     FakeModelRunner::Options fake;
     if (timed_compute) fake.clock = &clock_;
     fake.preprocess_on_device = preprocess_on_device_;
+    fake.finish_on_device = finish_on_device_;
     absl::StatusOr<std::unique_ptr<Engine>> engine = CreateEngine(
         options, [&](const ModelPackage& package) {
           auto runner = std::make_unique<FakeModelRunner>(package.spec, fake);
@@ -136,6 +137,7 @@ class EngineCoreTest : public ::testing::Test {
 
   FakeClock clock_;
   bool preprocess_on_device_ = false;  // read by Start()
+  bool finish_on_device_ = false;      // read by Start()
   std::deque<Answer> answers_;
   FakeModelRunner* runner_ = nullptr;  // owned by engine_
   std::unique_ptr<Engine> engine_;
@@ -548,6 +550,64 @@ TEST_F(EngineCoreTest, ARunnerThatPreprocessesGetsDecodedImages) {
   ASSERT_TRUE(Submit(bad, &answer).ok());
   EXPECT_EQ(answer.Wait().status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(runner_->runs().size(), 2u);
+}
+
+TEST_F(EngineCoreTest, ARunnerThatFinishesGetsEachRowsFormatsAndSize) {
+  // The runner finishes the outputs (the fake with FinishSamples, as the
+  // CUDA runner with the same arithmetic on the GPU) at each row's size and
+  // in each task's format; the engine only encodes, and the answers are
+  // those of post-processing on the host.
+  finish_on_device_ = true;
+  const Engine::Options options = Batching(8, absl::ZeroDuration());
+  Start(options);
+  std::vector<uint8_t> rgb(30 * 40 * 3);
+  for (size_t i = 0; i < rgb.size(); ++i) rgb[i] = static_cast<uint8_t>(i * 5);
+  InferRequest png = RawRequest(1.0);
+  png.image.raw = false;
+  png.image.bytes = *EncodePng(rgb.data(), 30, 40, 3, 8);
+  png.output_size = OutputSize::kInput;
+  png.default_output_format = OutputFormat::kPng;
+  png.output_formats["edges"] = OutputFormat::kRaw;
+  InferRequest raw = RawRequest(0.5, 90);
+  raw.output_formats["depth"] = OutputFormat::kPng;
+  const v1::ModelSpec spec = TinyModelSpec();
+  const PreprocessOptions pre = PreprocessOptionsFor(spec, 1 << 20);
+  const int h = spec.input().height(), w = spec.input().width();
+  for (const InferRequest& r : {png, raw}) {
+    Answer& answer = NewAnswer();
+    ASSERT_TRUE(Submit(r, &answer).ok());
+    const absl::StatusOr<InferResult>& result = answer.Wait();
+    ASSERT_TRUE(result.ok()) << result.status();
+    const std::vector<float> input = *Preprocess(r.image, pre);
+    const int out_h = r.output_size == OutputSize::kInput ? 30 : h;
+    const int out_w = r.output_size == OutputSize::kInput ? 40 : w;
+    ASSERT_EQ(result->outputs.size(), result->plan.tasks.size());
+    for (size_t k = 0; k < result->outputs.size(); ++k) {
+      const TaskPlan& tp = result->plan.tasks[k];
+      const v1::TaskSpec& task = spec.tasks(tp.task);
+      const int64_t c = TaskOutputChannels(task);
+      std::vector<float> head(c * h * w);
+      for (int64_t ch = 0; ch < c; ++ch) {
+        const float v = FakeModelRunner::Value(
+            tp.task, result->plan.encoder_width_index, tp.decoder_width_index,
+            ch);
+        for (int p = 0; p < h * w; ++p) head[ch * h * w + p] = input[p] + v;
+      }
+      const absl::StatusOr<TaskOutput> want = FinishOutput(
+          task, FormatFor(r, tp.name), head.data(), c, h, w, out_h, out_w,
+          PngLevelFor(task.kind(), options.stages.png_compression_level));
+      ASSERT_TRUE(want.ok()) << want.status();
+      const TaskOutput& got = result->outputs[k];
+      EXPECT_EQ(got.task, tp.name);
+      EXPECT_EQ(got.format, FormatFor(r, tp.name)) << tp.name;
+      EXPECT_EQ(got.shape, want->shape) << tp.name;
+      EXPECT_EQ(got.dtype, want->dtype) << tp.name;
+      EXPECT_TRUE(got.data == want->data) << tp.name;
+    }
+  }
+  const auto runs = runner_->runs();
+  ASSERT_EQ(runs.size(), 2u);
+  for (const auto& run : runs) EXPECT_EQ(run.finished_rows, run.rows);
 }
 
 TEST_F(EngineCoreTest, PngInputsAndOutputs) {

@@ -283,6 +283,10 @@ struct NetworkOptions {
   // GPU resizes and normalises them (kernels/cuda_kernels.h). false: the
   // host pre-processes and uploads float32 inputs.
   bool cuda_preprocess = true;
+  // CUDA only: outputs are resized, activated and quantised on the GPU and
+  // come back as their final samples; the host only encodes PNGs. false:
+  // float32 head outputs come back and the host finishes them.
+  bool cuda_postprocess = true;
 };
 
 // Planning strategies (engine/planning/planner.h has their definitions).

@@ -131,6 +131,9 @@ ABSL_FLAG(int, max_cuda_graphs, EngineDefaults().network.max_cuda_graphs,
 ABSL_FLAG(bool, cuda_preprocess, EngineDefaults().network.cuda_preprocess,
           "on cuda: upload decoded uint8 pixels and resize/normalise on the "
           "GPU; false: on the host");
+ABSL_FLAG(bool, cuda_postprocess, EngineDefaults().network.cuda_postprocess,
+          "on cuda: resize, activate and quantise outputs on the GPU and "
+          "download the final samples; false: on the host");
 ABSL_FLAG(std::vector<std::string>, latency_batch_sizes, {},
           "batch sizes to time every configuration at, ascending from 1 "
           "(e.g. 1,2,4,8); empty: 1 and --max_batch_size");
@@ -298,6 +301,7 @@ int Main() {
   engine_options.network.cuda_graphs = absl::GetFlag(FLAGS_cuda_graphs);
   engine_options.network.max_cuda_graphs = absl::GetFlag(FLAGS_max_cuda_graphs);
   engine_options.network.cuda_preprocess = absl::GetFlag(FLAGS_cuda_preprocess);
+  engine_options.network.cuda_postprocess = absl::GetFlag(FLAGS_cuda_postprocess);
   engine_options.batching.num_executor_threads =
       absl::GetFlag(FLAGS_num_executor_threads);
   engine_options.batching.max_queue_size = absl::GetFlag(FLAGS_max_queue_size);

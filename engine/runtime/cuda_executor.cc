@@ -9,6 +9,7 @@
 #include <functional>
 #include <map>
 #include <stdexcept>
+#include <tuple>
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
@@ -270,16 +271,132 @@ class CudaExecutor::Impl {
             },
             st);
         // Graph outputs are overwritten by the lane's next replay: copy
-        // them out now, on the same stream, into pinned memory.
+        // them out (or finish them) now, on the same stream, into pinned
+        // memory.
         const torch::Tensor& out = head[0];
-        torch::Tensor host_out =
-            PinnedLike({k, out.size(1), out.size(2), out.size(3)});
-        host_out.copy_(out.narrow(0, 0, k), /*non_blocking=*/true);
+        // Members by what they want: raw head outputs, or finished samples
+        // per (format, output size).
+        std::vector<int64_t> raw;
+        std::map<std::tuple<bool, int, int>, std::vector<int64_t>> finished;
         for (int i = 0; i < k; ++i) {
-          rows[members[i].first]->outputs[members[i].second] = host_out[i];
+          const ExecutorItem& row = *rows[members[i].first];
+          if (row.finish.empty()) {
+            raw.push_back(i);
+          } else {
+            const FinishSpec& f = row.finish.at(members[i].second);
+            finished[{f.png, f.height, f.width}].push_back(i);
+          }
+        }
+        const auto place = [&](const std::vector<int64_t>& which,
+                               const torch::Tensor& device_rows) {
+          torch::Tensor host = torch::empty(
+              device_rows.sizes(),
+              device_rows.options().device(torch::kCPU).pinned_memory(true));
+          host.copy_(device_rows, /*non_blocking=*/true);
+          for (size_t j = 0; j < which.size(); ++j) {
+            const auto& mem = members[which[j]];
+            rows[mem.first]->outputs[mem.second] = host[j];
+          }
+        };
+        if (!raw.empty()) place(raw, Rows(out, raw, k));
+        for (const auto& [f, which] : finished) {
+          place(which, FinishOnDevice(lane, task,
+                                      FinishSpec{std::get<0>(f), std::get<1>(f),
+                                                 std::get<2>(f)},
+                                      Rows(out, which, k)));
         }
       }
     }
+  }
+
+  // Rows `which` of `out` (its first k are real).
+  static torch::Tensor Rows(const torch::Tensor& out,
+                            const std::vector<int64_t>& which, int k) {
+    if (static_cast<int>(which.size()) == k) return out.narrow(0, 0, k);
+    const torch::Tensor idx = torch::tensor(which, torch::kLong)
+                                  .to(out.device(), /*non_blocking=*/true);
+    return out.index_select(0, idx);
+  }
+
+  static void Check(const CudaStatus& st, const char* kernel) {
+    if (!st.ok()) {
+      throw std::runtime_error(absl::StrCat(kernel, " failed: ", st.message));
+    }
+  }
+
+  // FinishSamples (engine/stages/postprocess.h) on the GPU for head outputs
+  // [n, C, h, w] of one task: the same resize and quantisation kernels as
+  // the host's (kernels/cuda_kernels.h, bit-identical), the RAW
+  // activations in ATen (SupernetImpl::Activate's ops, to float rounding).
+  // Returns [n, bytes of one row's samples] of the samples' element type.
+  torch::Tensor FinishOnDevice(Lane& lane, int task, const FinishSpec& f,
+                               const torch::Tensor& heads) {
+    const torch::Tensor head = heads.to(torch::kFloat).contiguous();
+    const int n = static_cast<int>(head.size(0));
+    const int c = static_cast<int>(head.size(1));
+    const int h = static_cast<int>(head.size(2));
+    const int w = static_cast<int>(head.size(3));
+    const int64_t pixels = int64_t{f.height} * f.width;
+    void* stream = lane.stream.stream();
+    const auto kind = net_.spec().tasks(task).kind();
+    const torch::TensorOptions bytes =
+        head.options().dtype(torch::kByte);
+    if (f.png && kind == slimserve::v1::TASK_KIND_SEMANTIC_SEGMENTATION) {
+      torch::Tensor ids = torch::empty({n, pixels}, bytes);
+      Check(SegmentationArgmaxResizeCuda(head.data_ptr(), ScalarType::kFloat32,
+                                         n, c, h, w, f.height, f.width,
+                                         ids.data_ptr<uint8_t>(), stream),
+            "SegmentationArgmaxResizeCuda");
+      return ids;
+    }
+    torch::Tensor values = torch::empty({n, c, f.height, f.width}, head.options());
+    Check(ResizeBilinearCuda(head.data_ptr(), ScalarType::kFloat32, n, c, h, w,
+                             f.height, f.width, values.data_ptr<float>(),
+                             stream),
+          "ResizeBilinearCuda");
+    switch (kind) {
+      case slimserve::v1::TASK_KIND_DEPTH: {
+        values = torch::softplus(values, /*beta=*/1, /*threshold=*/20);
+        if (!f.png) break;
+        // uint16 millimetres, held in an int16 tensor (same bytes).
+        torch::Tensor mm = torch::empty({n, pixels}, head.options().dtype(torch::kShort));
+        Check(DepthToMillimetresCuda(values.data_ptr(), ScalarType::kFloat32,
+                                     n * pixels,
+                                     reinterpret_cast<uint16_t*>(mm.data_ptr()),
+                                     stream),
+              "DepthToMillimetresCuda");
+        return mm;
+      }
+      case slimserve::v1::TASK_KIND_SURFACE_NORMALS: {
+        if (f.png) {
+          torch::Tensor rgb = torch::empty({n, pixels * 3}, bytes);
+          Check(NormalsToRgbCuda(values.data_ptr(), ScalarType::kFloat32, n,
+                                 f.height, f.width, rgb.data_ptr<uint8_t>(),
+                                 stream),
+                "NormalsToRgbCuda");
+          return rgb;
+        }
+        // x / sqrt(max(|x|^2, 1e-24)), as Activate.
+        values = values / values.pow(2).sum(1, /*keepdim=*/true)
+                              .clamp_min(1e-24).sqrt();
+        break;
+      }
+      case slimserve::v1::TASK_KIND_EDGES: {
+        if (f.png) {
+          torch::Tensor u8 = torch::empty({n, pixels * c}, bytes);
+          Check(EdgeLogitsToU8Cuda(values.data_ptr(), ScalarType::kFloat32,
+                                   int64_t{n} * c * pixels,
+                                   u8.data_ptr<uint8_t>(), stream),
+                "EdgeLogitsToU8Cuda");
+          return u8;
+        }
+        values = values.sigmoid();
+        break;
+      }
+      default:  // segmentation logits stay logits
+        break;
+    }
+    return values.reshape({n, -1});
   }
 
   const InferenceNet& net_;

@@ -11,6 +11,10 @@
 //    normalised by kernels/cuda_kernels.h's PreprocessBatchCuda, the CPU
 //    reference's arithmetic; rows with float32 inputs are uploaded as they
 //    are. A batch is one or the other.
+//  - Post-processing on the GPU: rows that ask for it (ExecutorItem::finish)
+//    get their outputs resized, activated and quantised where the heads
+//    are (FinishSamples' arithmetic, kernels/cuda_kernels.h), so that only
+//    the final uint8/uint16/float32 samples come back.
 //  - Pinned staging: inputs are stacked in page-locked host memory and
 //    uploaded asynchronously; head outputs come back the same way. The
 //    blocks come from LibTorch's caching host allocator, so they are reused

@@ -8,6 +8,8 @@
 // float32 rounding (cuDNN may pick other algorithms for a padded batch size:
 // 1e-4 relative, float32).
 
+#include <cstdlib>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -17,6 +19,7 @@
 #include "engine/runtime/executor.h"
 #include "engine/runtime/inference_net.h"
 #include "engine/runtime/inference_net_testing.h"
+#include "engine/stages/postprocess.h"
 #include "gtest/gtest.h"
 
 namespace slimserve {
@@ -179,6 +182,72 @@ TEST_F(CudaExecutorGpuTest, ImagesPreprocessedOnTheGpuMatchHostInputs) {
   (*executor)->Run(Ptrs(host));
   (*executor)->Run(Ptrs(images));
   ExpectSame(images, host);
+}
+
+TEST_F(CudaExecutorGpuTest, OutputsFinishedOnTheGpuMatchHostPostprocessing) {
+  // Rows asking for finished outputs (each task RAW or PNG, at the model's
+  // size or another) get FinishSamples' bytes of their own head outputs.
+  // The resize and quantisation kernels are bit-identical to the host's;
+  // the RAW activations are ATen's (float rounding), and a head value that
+  // sits on a quantisation boundary may land one level away: at most one
+  // level anywhere, and exact on >= 99.9% of the samples.
+  c10::InferenceMode guard;
+  auto executor = CudaExecutor::Create(*net_, CudaExecutorOptions{});
+  ASSERT_TRUE(executor.ok()) << executor.status();
+  const auto& spec = net_->spec();
+  const int sizes[][2] = {{spec.input().height(), spec.input().width()},
+                          {50, 70},
+                          {13, 9}};
+  std::vector<ExecutorItem> heads = Items(6, 91), finished = heads;
+  for (size_t i = 0; i < finished.size(); ++i) {
+    for (size_t k = 0; k < finished[i].tasks.size(); ++k) {
+      const int* size = sizes[(i + k) % 3];
+      finished[i].finish.push_back(FinishSpec{(i + k) % 2 == 0, size[0], size[1]});
+    }
+  }
+  (*executor)->Run(Ptrs(heads));
+  (*executor)->Run(Ptrs(finished));
+  for (size_t i = 0; i < finished.size(); ++i) {
+    for (size_t k = 0; k < finished[i].tasks.size(); ++k) {
+      const FinishSpec& f = finished[i].finish[k];
+      const auto& task = spec.tasks(finished[i].tasks[k]);
+      const OutputFormat format = f.png ? OutputFormat::kPng : OutputFormat::kRaw;
+      const torch::Tensor head = heads[i].outputs[k].contiguous();
+      const torch::Tensor& got = finished[i].outputs[k];
+      SCOPED_TRACE(task.name() + (f.png ? " png " : " raw ") +
+                   std::to_string(f.height) + "x" + std::to_string(f.width));
+      ASSERT_TRUE(got.device().is_cpu());
+      const int64_t bytes = FinishedBytes(task, format, f.height, f.width);
+      ASSERT_EQ(static_cast<int64_t>(got.nbytes()), bytes);
+      std::vector<char> want(bytes);
+      ASSERT_TRUE(FinishSamples(task, format, head.data_ptr<float>(),
+                                head.size(0), head.size(1), head.size(2),
+                                f.height, f.width, want.data())
+                      .ok());
+      if (!f.png) {
+        const torch::Tensor expected =
+            torch::from_blob(want.data(), {bytes / 4}, torch::kFloat);
+        EXPECT_LE(RelativeError(got.reshape({-1}), expected),
+                  kTolerance);
+        continue;
+      }
+      const bool depth = task.kind() == slimserve::v1::TASK_KIND_DEPTH;
+      const int64_t count = depth ? bytes / 2 : bytes;
+      int64_t differing = 0;
+      for (int64_t s = 0; s < count; ++s) {
+        const int a = depth ? reinterpret_cast<const uint16_t*>(got.data_ptr())[s]
+                            : static_cast<const uint8_t*>(got.data_ptr())[s];
+        const int b = depth ? reinterpret_cast<const uint16_t*>(want.data())[s]
+                            : static_cast<uint8_t>(want[s]);
+        differing += a != b;
+        // Class ids are labels, not levels: a flip is any other id.
+        if (task.kind() != slimserve::v1::TASK_KIND_SEMANTIC_SEGMENTATION) {
+          ASSERT_LE(std::abs(a - b), 1) << "sample " << s;
+        }
+      }
+      EXPECT_LE(differing, count / 1000) << differing << " of " << count;
+    }
+  }
 }
 
 TEST(CudaExecutorCreateTest, RefusesACpuNetworkAndBadOptions) {

@@ -12,6 +12,7 @@
 #include <torch/torch.h>
 
 #include "engine/runtime/inference_net.h"
+#include "engine/runtime/model_runner.h"
 #include "kernels/preprocess.h"
 
 namespace slimserve {
@@ -28,9 +29,14 @@ struct ExecutorItem {
   int encoder_width = 0;
   std::vector<int> tasks;
   std::vector<int> decoder_widths;
+  // For the CUDA executor only, per entry of tasks when not empty: finish
+  // the head output on the GPU (FinishSpec, engine/runtime/model_runner.h).
+  std::vector<FinishSpec> finish;
   // Filled by RunBatch: per entry of tasks, the raw head output [C, h, w]
   // (InferenceNet::DecodeHead: float32, at the head's resolution, before
-  // the final upsampling and the activation, which post-processing does).
+  // the final upsampling and the activation, which post-processing does);
+  // with `finish`, a contiguous CPU tensor holding FinishSamples' bytes
+  // (engine/stages/postprocess.h) instead.
   std::vector<torch::Tensor> outputs;
 };
 

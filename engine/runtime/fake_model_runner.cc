@@ -1,9 +1,11 @@
 #include "engine/runtime/fake_model_runner.h"
 
 #include <memory>
+#include <string>
 #include <utility>
 
 #include "engine/model/spec.h"
+#include "engine/stages/postprocess.h"
 #include "kernels/preprocess.h"
 
 namespace slimserve {
@@ -38,6 +40,7 @@ absl::Status FakeModelRunner::Run(absl::Span<RunRow* const> rows) {
     for (const RunRow* row : rows) {
       record.encoder_widths.push_back(row->encoder_width);
       record.image_rows += row->input == nullptr && row->image.pixels != nullptr;
+      record.finished_rows += !row->finish.empty();
     }
     runs_.push_back(std::move(record));
     mu_.Await(absl::Condition(
@@ -84,6 +87,30 @@ absl::Status FakeModelRunner::Run(absl::Span<RunRow* const> rows) {
       out.height = h;
       out.width = w;
       out.data = data->data();
+      if (!row->finish.empty()) {
+        if (!options_.finish_on_device || row->finish.size() != row->tasks.size()) {
+          return absl::InvalidArgumentError("FakeModelRunner: bad finish specs");
+        }
+        const FinishSpec& f = row->finish[k];
+        const auto& spec = spec_.tasks(task);
+        const OutputFormat format = f.png ? OutputFormat::kPng : OutputFormat::kRaw;
+        auto samples = std::make_shared<std::string>(
+            FinishedBytes(spec, format, f.height, f.width), '\0');
+        if (absl::Status st = FinishSamples(spec, format, data->data(), channels,
+                                            h, w, f.height, f.width,
+                                            samples->data());
+            !st.ok()) {
+          return st;
+        }
+        out.height = f.height;
+        out.width = f.width;
+        out.data = nullptr;
+        out.samples = samples->data();
+        out.samples_size = static_cast<int64_t>(samples->size());
+        out.owner = std::move(samples);
+        row->outputs.push_back(std::move(out));
+        continue;
+      }
       out.owner = std::move(data);
       row->outputs.push_back(std::move(out));
     }

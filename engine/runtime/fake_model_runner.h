@@ -45,6 +45,9 @@ class FakeModelRunner final : public ModelRunner {
     // PreprocessesOnDevice(): rows bring decoded images, which Run resizes
     // and normalises itself (ResizeNormalizeCpu), as a device would.
     bool preprocess_on_device = false;
+    // FinishesOnDevice(): rows that ask for it get finished samples, made
+    // with FinishSamples (engine/stages/postprocess.h), as a device would.
+    bool finish_on_device = false;
   };
 
   // REQUIRES: ValidateModelSpec(spec).ok().
@@ -64,6 +67,7 @@ class FakeModelRunner final : public ModelRunner {
   bool PreprocessesOnDevice() const override {
     return options_.preprocess_on_device;
   }
+  bool FinishesOnDevice() const override { return options_.finish_on_device; }
   std::string Describe() const override { return "fake"; }
   std::string DeviceKey() const override { return "fake"; }
   int64_t weight_bytes() const override { return 0; }
@@ -81,6 +85,7 @@ class FakeModelRunner final : public ModelRunner {
     std::vector<int> encoder_widths;  // per row
     int rows = 0;
     int image_rows = 0;  // rows that brought decoded images, not inputs
+    int finished_rows = 0;  // rows that asked for finished outputs
   };
   // Every Run call so far, in order.
   std::vector<RunRecord> runs() const;

@@ -30,13 +30,28 @@ namespace slimserve {
 // input size), before the final upsampling and the task's activation:
 // post-processing does both, at the size the request asked for. `data`
 // stays valid while `owner` lives.
+//
+// When the row asked for finished outputs (RunRow::finish), `data` is null
+// and `samples` holds `samples_size` bytes instead: the task's output already
+// resized, activated and quantised at the requested size, laid out as
+// FinishSamples (engine/stages/postprocess.h) writes it; channels, height
+// and width are then the output's.
 struct OutputTensor {
   int64_t channels = 0;
   int64_t height = 0;
   int64_t width = 0;
   const float* data = nullptr;
+  const void* samples = nullptr;
+  int64_t samples_size = 0;
   std::shared_ptr<const void> owner;
   int64_t numel() const { return channels * height * width; }
+};
+
+// What a runner that FinishesOnDevice() makes of one task's head output.
+struct FinishSpec {
+  bool png = false;  // PNG's samples; else RAW float32, activated
+  int height = 0;    // the output size, > 0
+  int width = 0;
 };
 
 // One request's part of a batch.
@@ -51,6 +66,9 @@ struct RunRow {
   int encoder_width = 0;            // index into the spec's encoder widths
   std::vector<int> tasks;           // task indices, model order
   std::vector<int> decoder_widths;  // decoder width index per entry of tasks
+  // Per entry of tasks, only for a runner that FinishesOnDevice(): finish
+  // each output on the device (OutputTensor::samples). Empty: head outputs.
+  std::vector<FinishSpec> finish;
   // Filled by Run: one head output per entry of `tasks`.
   std::vector<OutputTensor> outputs;
 };
@@ -70,6 +88,12 @@ class ModelRunner {
   // normalised inputs: true where resizing and normalising on the device
   // saves the host that work and uploads a third of the bytes (uint8).
   virtual bool PreprocessesOnDevice() const { return false; }
+
+  // Whether Run can finish outputs (RunRow::finish) on its device: resize,
+  // activation and quantisation where the head outputs are, so that only
+  // the final samples (a quarter of RAW's bytes for class ids) come back and
+  // the host is left the PNG encoding.
+  virtual bool FinishesOnDevice() const { return false; }
 
   // Runs every encoder width once (so the first request does not pay for
   // lazy initialisation).

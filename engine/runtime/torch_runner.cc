@@ -14,6 +14,7 @@
 #include "absl/strings/str_format.h"
 #include "base/log.h"
 #include "base/status_macros.h"
+#include "engine/model/spec.h"
 #include "engine/runtime/executor.h"
 #include "engine/runtime/inference_net.h"
 #include "engine/runtime/latency_profiler.h"
@@ -79,6 +80,7 @@ class BatchRunner {
       SLIM_ASSIGN_OR_RETURN(auto executor, CudaExecutor::Create(net, cuda));
       runner.cuda_ = std::move(executor);
       runner.preprocess_on_device_ = options.cuda_preprocess;
+      runner.finish_on_device_ = options.cuda_postprocess;
     }
 #else
     (void)net;
@@ -89,6 +91,8 @@ class BatchRunner {
 
   // Whether batches take decoded images (the CUDA executor pre-processes).
   bool PreprocessesOnDevice() const { return preprocess_on_device_; }
+  // Whether it post-processes on the GPU (ExecutorItem::finish).
+  bool FinishesOnDevice() const { return finish_on_device_; }
 
   void Run(const InferenceNet& net, const std::vector<ExecutorItem*>& items) const {
 #ifdef SLIMSERVE_WITH_CUDA
@@ -99,6 +103,7 @@ class BatchRunner {
 
  private:
   bool preprocess_on_device_ = false;
+  bool finish_on_device_ = false;
 #ifdef SLIMSERVE_WITH_CUDA
   std::shared_ptr<CudaExecutor> cuda_;
 #endif
@@ -128,19 +133,30 @@ class TorchModelRunner final : public ModelRunner {
         items[i].encoder_width = row.encoder_width;
         items[i].tasks = row.tasks;
         items[i].decoder_widths = row.decoder_widths;
+        items[i].finish = row.finish;  // FinishesOnDevice()
         ptrs.push_back(&items[i]);
       }
       batches_.Run(*net_, ptrs);
       for (size_t i = 0; i < rows.size(); ++i) {
         RunRow& row = *rows[i];
         row.outputs.clear();
-        for (torch::Tensor& t : items[i].outputs) {
-          auto held = std::make_shared<torch::Tensor>(t.contiguous());
+        for (size_t k = 0; k < items[i].outputs.size(); ++k) {
+          auto held =
+              std::make_shared<torch::Tensor>(items[i].outputs[k].contiguous());
           OutputTensor out;
-          out.channels = held->size(0);
-          out.height = held->size(1);
-          out.width = held->size(2);
-          out.data = held->data_ptr<float>();
+          if (!row.finish.empty()) {
+            // Finished samples (FinishSamples' bytes) at the row's size.
+            out.channels = TaskOutputChannels(net_->spec().tasks(row.tasks[k]));
+            out.height = row.finish[k].height;
+            out.width = row.finish[k].width;
+            out.samples = held->data_ptr();
+            out.samples_size = static_cast<int64_t>(held->nbytes());
+          } else {
+            out.channels = held->size(0);
+            out.height = held->size(1);
+            out.width = held->size(2);
+            out.data = held->data_ptr<float>();
+          }
           out.owner = std::move(held);
           row.outputs.push_back(std::move(out));
         }
@@ -183,6 +199,7 @@ class TorchModelRunner final : public ModelRunner {
   bool PreprocessesOnDevice() const override {
     return batches_.PreprocessesOnDevice();
   }
+  bool FinishesOnDevice() const override { return batches_.FinishesOnDevice(); }
 
   std::string Describe() const override { return net_->Describe(); }
 

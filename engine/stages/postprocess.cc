@@ -144,64 +144,150 @@ void ActivateInPlace(slimserve::v1::TaskKind kind, float* chw,
   }
 }
 
+int64_t FinishedBytes(const slimserve::v1::TaskSpec& task, OutputFormat format,
+                      int out_h, int out_w) {
+  const int64_t pixels = int64_t{out_h} * out_w;
+  if (format == OutputFormat::kRaw) {
+    return pixels * TaskOutputChannels(task) * int64_t{sizeof(float)};
+  }
+  switch (task.kind()) {
+    case slimserve::v1::TASK_KIND_DEPTH:
+      return pixels * int64_t{sizeof(uint16_t)};
+    case slimserve::v1::TASK_KIND_SURFACE_NORMALS:
+      return pixels * 3;
+    default:
+      return pixels;
+  }
+}
+
+namespace {
+
+absl::Status CheckChannels(const slimserve::v1::TaskSpec& task,
+                           int64_t channels) {
+  if (channels == TaskOutputChannels(task)) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat("task ", task.name(), ": output has ", channels,
+                   " channels, the task ", TaskOutputChannels(task)));
+}
+
+}  // namespace
+
+absl::Status FinishSamples(const slimserve::v1::TaskSpec& task,
+                           OutputFormat format, const float* head,
+                           int64_t channels, int64_t h, int64_t w, int out_h,
+                           int out_w, void* samples) {
+  if (absl::Status st = CheckChannels(task, channels); !st.ok()) return st;
+  const int64_t n = int64_t{out_h} * out_w;
+  const int c = static_cast<int>(channels);
+  const bool png = format == OutputFormat::kPng;
+  if (png && task.kind() == slimserve::v1::TASK_KIND_SEMANTIC_SEGMENTATION) {
+    // Fused: the argmax of the resized logits, never materialised.
+    SegmentationArgmaxResizeBatchCpu(head, ScalarType::kFloat32, 1, c,
+                                     static_cast<int>(h), static_cast<int>(w),
+                                     out_h, out_w,
+                                     static_cast<uint8_t*>(samples));
+    return absl::OkStatus();
+  }
+  // RAW: resized and activated straight into the samples.
+  std::vector<float> scratch(png ? static_cast<size_t>(channels * n) : 0);
+  float* values = png ? scratch.data() : static_cast<float*>(samples);
+  ResizeBilinearBatchCpu(head, ScalarType::kFloat32, 1, c, static_cast<int>(h),
+                         static_cast<int>(w), out_h, out_w, values);
+  if (!png) {
+    ActivateInPlace(task.kind(), values, channels, out_h, out_w);
+    return absl::OkStatus();
+  }
+  // Where the quantisation does the activation's work, it is skipped:
+  // edges are counted from the logits (EdgeLogitsToU8Cpu: exactly the
+  // rounded sigmoid, no exp), and NormalsToRgbCpu normalises the vectors
+  // itself (a second normalisation only moved values by an ulp).
+  switch (task.kind()) {
+    case slimserve::v1::TASK_KIND_EDGES:
+      EdgeLogitsToU8Cpu(values, ScalarType::kFloat32, n * channels,
+                        static_cast<uint8_t*>(samples));
+      return absl::OkStatus();
+    case slimserve::v1::TASK_KIND_SURFACE_NORMALS:
+      NormalsToRgbCpu(values, out_h, out_w, static_cast<uint8_t*>(samples));
+      return absl::OkStatus();
+    case slimserve::v1::TASK_KIND_DEPTH:
+      ActivateInPlace(task.kind(), values, channels, out_h, out_w);
+      DepthToMillimetresCpu(values, n, static_cast<uint16_t*>(samples));
+      return absl::OkStatus();
+    default:
+      return absl::InternalError(
+          absl::StrCat("task ", task.name(), ": unknown kind ", task.kind()));
+  }
+}
+
+namespace {
+
+absl::StatusOr<TaskOutput> EncodeFinishedPng(
+    const slimserve::v1::TaskSpec& task, const void* samples, int out_h,
+    int out_w, int png_level) {
+  TaskOutput out = OutputHeader(task, OutputFormat::kPng,
+                                TaskOutputChannels(task), out_h, out_w);
+  absl::StatusOr<std::string> png;
+  switch (task.kind()) {
+    case slimserve::v1::TASK_KIND_DEPTH:
+      out.dtype = DType::kUint16;
+      png = EncodePng(samples, out_h, out_w, 1, 16, png_level);
+      break;
+    case slimserve::v1::TASK_KIND_SURFACE_NORMALS:
+      out.dtype = DType::kUint8;
+      png = EncodePng(samples, out_h, out_w, 3, 8, png_level);
+      break;
+    default:
+      out.dtype = DType::kUint8;
+      png = EncodePng(samples, out_h, out_w, 1, 8, png_level);
+      break;
+  }
+  if (!png.ok()) return png.status();
+  out.data = *std::move(png);
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<TaskOutput> EncodeFinished(const slimserve::v1::TaskSpec& task,
+                                          OutputFormat format,
+                                          const void* samples, int64_t size,
+                                          int out_h, int out_w,
+                                          int png_level) {
+  const int64_t want = FinishedBytes(task, format, out_h, out_w);
+  if (size != want) {
+    return absl::InternalError(
+        absl::StrCat("task ", task.name(), ": finished output has ", size,
+                     " bytes, ", want, " expected"));
+  }
+  if (format == OutputFormat::kPng) {
+    return EncodeFinishedPng(task, samples, out_h, out_w, png_level);
+  }
+  TaskOutput out = OutputHeader(task, format, TaskOutputChannels(task), out_h,
+                                out_w);
+  out.dtype = DType::kFloat32;
+  out.data.assign(static_cast<const char*>(samples), static_cast<size_t>(size));
+  return out;
+}
+
 absl::StatusOr<TaskOutput> FinishOutput(const slimserve::v1::TaskSpec& task,
                                         OutputFormat format, const float* head,
                                         int64_t channels, int64_t h, int64_t w,
                                         int out_h, int out_w, int png_level) {
-  if (channels != TaskOutputChannels(task)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("task ", task.name(), ": output has ", channels,
-                     " channels, the task ", TaskOutputChannels(task)));
+  if (absl::Status st = CheckChannels(task, channels); !st.ok()) return st;
+  std::string samples(
+      static_cast<size_t>(FinishedBytes(task, format, out_h, out_w)), '\0');
+  if (absl::Status st = FinishSamples(task, format, head, channels, h, w,
+                                      out_h, out_w, samples.data());
+      !st.ok()) {
+    return st;
   }
-  const int64_t n = int64_t{out_h} * out_w;
-  if (format == OutputFormat::kPng &&
-      task.kind() == slimserve::v1::TASK_KIND_SEMANTIC_SEGMENTATION) {
-    // Fused: the argmax of the resized logits, never materialised.
-    TaskOutput out = OutputHeader(task, format, channels, out_h, out_w);
-    out.dtype = DType::kUint8;
-    std::vector<uint8_t> ids(n);
-    SegmentationArgmaxResizeBatchCpu(head, ScalarType::kFloat32, 1,
-                                     static_cast<int>(channels),
-                                     static_cast<int>(h), static_cast<int>(w),
-                                     out_h, out_w, ids.data());
-    absl::StatusOr<std::string> png =
-        EncodePng(ids.data(), out_h, out_w, 1, 8, png_level);
-    if (!png.ok()) return png.status();
-    out.data = *std::move(png);
-    return out;
-  }
-  // RAW: resized and activated straight into the response's bytes.
-  std::string finished(static_cast<size_t>(channels * n) * sizeof(float), '\0');
-  float* values = reinterpret_cast<float*>(finished.data());
-  ResizeBilinearBatchCpu(head, ScalarType::kFloat32, 1,
-                         static_cast<int>(channels), static_cast<int>(h),
-                         static_cast<int>(w), out_h, out_w, values);
   if (format == OutputFormat::kPng) {
-    // Where the quantisation does the activation's work, it is skipped:
-    // edges are counted from the logits (EdgeLogitsToU8Cpu: exactly the
-    // rounded sigmoid, no exp), and NormalsToRgbCpu normalises the vectors
-    // itself (a second normalisation only moved values by an ulp).
-    if (task.kind() == slimserve::v1::TASK_KIND_EDGES) {
-      TaskOutput out = OutputHeader(task, format, channels, out_h, out_w);
-      out.dtype = DType::kUint8;
-      std::vector<uint8_t> e(n * channels);
-      EdgeLogitsToU8Cpu(values, ScalarType::kFloat32, n * channels, e.data());
-      absl::StatusOr<std::string> png =
-          EncodePng(e.data(), out_h, out_w, 1, 8, png_level);
-      if (!png.ok()) return png.status();
-      out.data = *std::move(png);
-      return out;
-    }
-    if (task.kind() != slimserve::v1::TASK_KIND_SURFACE_NORMALS) {
-      ActivateInPlace(task.kind(), values, channels, out_h, out_w);
-    }
-    return EncodeOutput(task, format, values, channels, out_h, out_w,
-                        png_level);
+    return EncodeFinishedPng(task, samples.data(), out_h, out_w, png_level);
   }
-  ActivateInPlace(task.kind(), values, channels, out_h, out_w);
+  // RAW: the samples are the response's bytes, no copy.
   TaskOutput out = OutputHeader(task, format, channels, out_h, out_w);
   out.dtype = DType::kFloat32;
-  out.data = std::move(finished);
+  out.data = std::move(samples);
   return out;
 }
 

@@ -69,6 +69,37 @@ absl::StatusOr<TaskOutput> FinishOutput(const slimserve::v1::TaskSpec& task,
                                         int out_h, int out_w,
                                         int png_level = 1);
 
+// FinishOutput in two halves, so that a device can do the first
+// (ModelRunner::FinishesOnDevice): FinishSamples turns the head output into
+// the samples the response carries or the PNG encodes, EncodeFinished makes
+// the TaskOutput of them. FinishOutput(...) == EncodeFinished(FinishSamples).
+//
+// The bytes of a task's finished samples at out_h x out_w:
+//   RAW  float32 [channels, out_h, out_w], activated;
+//   PNG  segmentation uint8 class ids [out_h, out_w]; depth uint16
+//        millimetres (host byte order); normals uint8 RGB [out_h, out_w, 3];
+//        edges uint8 [out_h, out_w].
+int64_t FinishedBytes(const slimserve::v1::TaskSpec& task, OutputFormat format,
+                      int out_h, int out_w);
+
+// Writes FinishedBytes(task, format, out_h, out_w) bytes at `samples`.
+// INVALID_ARGUMENT when the channels do not fit the task's kind.
+// REQUIRES: all sizes > 0.
+absl::Status FinishSamples(const slimserve::v1::TaskSpec& task,
+                           OutputFormat format, const float* head,
+                           int64_t channels, int64_t h, int64_t w, int out_h,
+                           int out_w, void* samples);
+
+// The TaskOutput of finished samples (FinishSamples', or a device's that
+// computes the same): RAW carries the bytes as they are, PNG encodes them at
+// zlib level `png_level`. INTERNAL when `size` is not FinishedBytes (a
+// runner's fault) or PNG encoding fails.
+absl::StatusOr<TaskOutput> EncodeFinished(const slimserve::v1::TaskSpec& task,
+                                          OutputFormat format,
+                                          const void* samples, int64_t size,
+                                          int out_h, int out_w,
+                                          int png_level = 1);
+
 // The activation of SupernetImpl::Activate, in place, on a finished-size
 // [channels, height, width] map of a task of `kind`.
 void ActivateInPlace(slimserve::v1::TaskKind kind, float* chw,

@@ -219,6 +219,62 @@ TEST_F(EncodeOutputTest, ChannelsMustFitTheTask) {
             absl::StatusCode::kInvalidArgument);
 }
 
+TEST_F(EncodeOutputTest, FinishedSamplesAreWhatTheResponseCarries) {
+  // What a device that FinishesOnDevice hands back: FinishSamples' bytes,
+  // which EncodeFinished turns into exactly FinishOutput's response, and
+  // whose layout is the PNG's samples (normals HWC, depth 16-bit).
+  const int h = 3, w = 5, oh = 7, ow = 4;
+  for (int t = 0; t < spec_.tasks_size(); ++t) {
+    const int64_t c = TaskOutputChannels(Task(t));
+    std::vector<float> head(c * h * w);
+    for (size_t i = 0; i < head.size(); ++i) {
+      head[i] = std::sin(0.7f * static_cast<float>(i)) * 3.0f;
+    }
+    for (OutputFormat format : {OutputFormat::kRaw, OutputFormat::kPng}) {
+      SCOPED_TRACE(Task(t).name() + (format == OutputFormat::kPng ? " png" : " raw"));
+      const int64_t bytes = FinishedBytes(Task(t), format, oh, ow);
+      std::vector<char> samples(bytes);
+      ASSERT_TRUE(FinishSamples(Task(t), format, head.data(), c, h, w, oh, ow,
+                                samples.data())
+                      .ok());
+      absl::StatusOr<TaskOutput> want =
+          FinishOutput(Task(t), format, head.data(), c, h, w, oh, ow);
+      absl::StatusOr<TaskOutput> got = EncodeFinished(
+          Task(t), format, samples.data(), bytes, oh, ow);
+      ASSERT_TRUE(want.ok()) << want.status();
+      ASSERT_TRUE(got.ok()) << got.status();
+      EXPECT_EQ(got->shape, (std::vector<int64_t>{c, oh, ow}));
+      EXPECT_EQ(got->dtype, want->dtype);
+      EXPECT_EQ(got->data, want->data);
+      if (format == OutputFormat::kRaw) {
+        EXPECT_EQ(bytes, c * oh * ow * 4);
+        continue;
+      }
+      absl::StatusOr<DecodedPng> png = DecodePngRaw(got->data);
+      ASSERT_TRUE(png.ok()) << png.status();
+      const bool depth = Task(t).kind() == v1::TASK_KIND_DEPTH;
+      ASSERT_EQ(static_cast<int64_t>(png->samples.size()) * (depth ? 2 : 1),
+                bytes);
+      for (size_t i = 0; i < png->samples.size(); ++i) {
+        const uint16_t sample =
+            depth ? reinterpret_cast<const uint16_t*>(samples.data())[i]
+                  : static_cast<uint8_t>(samples[i]);
+        ASSERT_EQ(png->samples[i], sample) << "sample " << i;
+      }
+    }
+  }
+  // A runner that hands back the wrong number of bytes is a fault.
+  std::vector<char> few(10);
+  EXPECT_EQ(EncodeFinished(Task(1), OutputFormat::kPng, few.data(), 10, 3, 3)
+                .status()
+                .code(),
+            absl::StatusCode::kInternal);
+  EXPECT_EQ(FinishSamples(Task(1), OutputFormat::kRaw, nullptr, 2, 1, 1, 1, 1,
+                          few.data())
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 TEST_F(EncodeOutputTest, FinishResizesThenActivatesAtTheOutputSize) {
   // A 1 x 2 depth head, raw values a and b: resized to 1 x 4 (samples at 0,
   // 1/4, 3/4, 1 of the way) then softplus.
