@@ -217,13 +217,9 @@ class CudaExecutor::Impl {
     torch::Tensor input = torch::empty(
         {m, 3, in.height(), in.width()},
         torch::TensorOptions().dtype(torch::kFloat).device(net_.device()));
-    const CudaStatus st = PreprocessBatchCuda(images.data(), n, params,
-                                              input.data_ptr(),
-                                              lane.stream.stream());
-    if (!st.ok()) {
-      throw std::runtime_error(
-          absl::StrCat("PreprocessBatchCuda failed: ", st.message));
-    }
+    Check(PreprocessBatchCuda(images.data(), n, params, input.data_ptr(),
+                              lane.stream.stream()),
+          "PreprocessBatchCuda");
     if (m > n) input.narrow(0, n, m - n).zero_();
     return input;
   }

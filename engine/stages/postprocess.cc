@@ -273,7 +273,6 @@ absl::StatusOr<TaskOutput> FinishOutput(const slimserve::v1::TaskSpec& task,
                                         OutputFormat format, const float* head,
                                         int64_t channels, int64_t h, int64_t w,
                                         int out_h, int out_w, int png_level) {
-  if (absl::Status st = CheckChannels(task, channels); !st.ok()) return st;
   std::string samples(
       static_cast<size_t>(FinishedBytes(task, format, out_h, out_w)), '\0');
   if (absl::Status st = FinishSamples(task, format, head, channels, h, w,
