@@ -298,13 +298,17 @@ class SlimClient:
         else:
             self._channel = grpc.insecure_channel(target,
                                                   options=channel_options)
-        try:
-            if connect_timeout is not None:
-                grpc.channel_ready_future(self._channel).result(
-                    timeout=connect_timeout)
-        except Exception:
-            self._channel.close()
-            raise
+        if connect_timeout is not None:
+            ready = grpc.channel_ready_future(self._channel)
+            try:
+                ready.result(timeout=connect_timeout)
+            except Exception:
+                # The future watches the channel's connectivity; closing the
+                # channel under that watch can crash grpcio (grpc/grpc#16290),
+                # so it is cancelled (unsubscribed) first.
+                ready.cancel()
+                self._channel.close()
+                raise
         self._inference = slimserve_pb2_grpc.InferenceServiceStub(self._channel)
         self._health = health_pb2_grpc.HealthStub(self._channel)
         self._reflection = reflection_pb2_grpc.ServerReflectionStub(

@@ -177,7 +177,12 @@ std::string InferenceNet::Describe() const {
       "/", PrecisionName(options_.dtype), "/",
       options_.channels_last ? "channels_last" : "nchw",
       UsesXnnpack() ? absl::StrCat("/xnnpack<=", options_.xnnpack_max_macs)
-                    : "");
+                    : "",
+      // Said, because LibTorch's own bfloat16 convolutions are much slower.
+      options_.dtype == torch::kBFloat16 && device_.is_cpu() &&
+              !CpuHasOneDnnBFloat16()
+          ? "/aten_conv"
+          : "");
 }
 
 }  // namespace slimserve

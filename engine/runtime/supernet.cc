@@ -64,13 +64,25 @@ FoldedConv SlimConv2dImpl::Fold(int64_t in, int64_t out,
   f.padding = padding_;
   f.relu = relu;
   f.mkldnn = f.weight.is_cpu() && at::hasMKLDNN() &&
-             (options.dtype == torch::kFloat || options.dtype == torch::kBFloat16);
+             (options.dtype == torch::kFloat ||
+              (options.dtype == torch::kBFloat16 && CpuHasOneDnnBFloat16()));
   if (options.xnnpack_max_macs > 0 && f.weight.is_cpu() &&
       options.dtype == torch::kFloat) {
     f.xnnpack = XnnpackConv::Create(f.weight, f.bias, stride_, padding_, relu);
     f.xnnpack_max_macs = f.xnnpack ? options.xnnpack_max_macs : 0;
   }
   return f;
+}
+
+bool CpuHasOneDnnBFloat16() {
+#if defined(__x86_64__) || defined(__i386__)
+  static const bool has = __builtin_cpu_supports("avx512bw") &&
+                          __builtin_cpu_supports("avx512vl") &&
+                          __builtin_cpu_supports("avx512dq");
+  return has;
+#else
+  return false;  // oneDNN's bfloat16 path is x86 only in LibTorch 1.13
+#endif
 }
 
 int64_t FoldedConv::Macs(const torch::Tensor& x) const {

@@ -44,6 +44,11 @@ struct FoldOptions {
   int64_t xnnpack_max_macs = 0;
 };
 
+// Whether this CPU runs oneDNN's bfloat16 convolutions: LibTorch 1.13's
+// mkldnn_convolution refuses bfloat16 without avx512bw, avx512vl and
+// avx512dq. Without them a bfloat16 convolution takes LibTorch's own path.
+bool CpuHasOneDnnBFloat16();
+
 struct FoldedConv {
   torch::Tensor weight;  // [out, in, k, k]
   torch::Tensor bias;    // [out]
