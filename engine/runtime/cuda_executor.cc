@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "engine/runtime/graph_policy.h"
+#include "engine/runtime/latency_profiler.h"
 #include "kernels/cuda_kernels.h"
 
 namespace slimserve {
@@ -53,22 +54,18 @@ class CudaExecutor::Impl {
       : net_(net), o_(options) {}
 
   void Run(const std::vector<ExecutorItem*>& items) {
-    c10::cuda::CUDAGuard device_guard(net_.device().index());
-    Lane* lane = Acquire();
-    CudaExecutorStats st;
-    try {
-      c10::cuda::CUDAStreamGuard stream_guard(lane->stream);
-      // Shared for the whole batch; RunPass trades it for the exclusive
-      // hold while it captures.
-      absl::ReaderMutexLock no_capture_elsewhere(&capture_mu_);
-      RunOnLane(*lane, items, st);
-      lane->stream.synchronize();
-    } catch (...) {
-      // Its stream may hold failed work or a broken capture: not reused.
-      Release(lane, st, /*retire=*/true);
-      throw;
-    }
-    Release(lane, st, /*retire=*/false);
+    OnALane([&](Lane& lane, CudaExecutorStats& st) {
+      RunOnLane(lane, items, st);
+      lane.stream.synchronize();
+    });
+  }
+
+  LatencyTable MeasureLatency(int batch_size, int repetitions) {
+    LatencyTable table;
+    OnALane([&](Lane& lane, CudaExecutorStats& st) {
+      table = MeasureOnLane(lane, batch_size, repetitions, st);
+    });
+    return table;
   }
 
   CudaExecutorStats stats() const {
@@ -77,6 +74,72 @@ class CudaExecutor::Impl {
   }
 
  private:
+  // fn(lane, stats) on a free lane, with its stream current.
+  template <typename Fn>
+  void OnALane(Fn&& fn) {
+    c10::cuda::CUDAGuard device_guard(net_.device().index());
+    Lane* lane = Acquire();
+    CudaExecutorStats st;
+    try {
+      c10::cuda::CUDAStreamGuard stream_guard(lane->stream);
+      // Shared for the whole batch; RunPass trades it for the exclusive
+      // hold while it captures.
+      absl::ReaderMutexLock no_capture_elsewhere(&capture_mu_);
+      fn(*lane, st);
+    } catch (...) {
+      // Its stream may hold failed work or a broken capture: not reused.
+      Release(lane, st, /*retire=*/true);
+      throw;
+    }
+    Release(lane, st, /*retire=*/false);
+  }
+
+  LatencyTable MeasureOnLane(Lane& lane, int batch_size, int repetitions,
+                             CudaExecutorStats& st) {
+    c10::InferenceMode guard;
+    const auto& spec = net_.spec();
+    const int m = BatchFor(batch_size);
+    // Image-like values (a constant input can run into denormals).
+    const torch::Tensor input = torch::randn(
+        {m, 3, spec.input().height(), spec.input().width()},
+        torch::TensorOptions().dtype(torch::kFloat).device(net_.device()));
+    const std::function<void()> sync = [&] { lane.stream.synchronize(); };
+    LatencyTable table;
+    table.batch_size = batch_size;
+    table.decoder_ms.assign(spec.tasks_size(), {});
+    for (int we = 0; we < spec.encoder_widths_size(); ++we) {
+      std::vector<torch::Tensor> features;
+      table.encoder_ms.push_back(MedianMs(repetitions, sync, [&] {
+        features = RunPass(lane, GraphKey{-1, we, -1, m}, {input},
+                           EncoderPass(we), st);
+      }));
+      for (int t = 0; t < spec.tasks_size(); ++t) {
+        std::vector<double> row;
+        for (int wd = 0; wd < spec.decoder_widths_size(); ++wd) {
+          row.push_back(MedianMs(repetitions, sync, [&] {
+            RunPass(lane, GraphKey{t, we, wd, m}, features,
+                    DecoderPass(t, we, wd), st);
+          }));
+        }
+        table.decoder_ms[t].push_back(std::move(row));
+      }
+    }
+    return table;
+  }
+
+  // What the graphs capture: the network's encoder at width `we` on a
+  // float32 input, and a decoder up to its head output.
+  Pass EncoderPass(int we) const {
+    return [this, we](const std::vector<torch::Tensor>& x) {
+      return net_.Encode(net_.PrepareInput(x[0]), we);
+    };
+  }
+  Pass DecoderPass(int task, int we, int wd) const {
+    return [this, task, we, wd](const std::vector<torch::Tensor>& f) {
+      return std::vector<torch::Tensor>{net_.DecodeHead(task, f, we, wd)};
+    };
+  }
+
   Lane* Acquire() {
     absl::MutexLock lock(&mu_);
     if (!free_.empty()) {
@@ -235,13 +298,8 @@ class CudaExecutor::Impl {
       const torch::Tensor input = rows[0]->input.defined()
                                       ? UploadInputs(rows, m)
                                       : PreprocessOnDevice(lane, rows, m);
-      const int encoder_width = we;
-      const std::vector<torch::Tensor> features = RunPass(
-          lane, GraphKey{-1, we, -1, m}, {input},
-          [&](const std::vector<torch::Tensor>& x) {
-            return net_.Encode(net_.PrepareInput(x[0]), encoder_width);
-          },
-          st);
+      const std::vector<torch::Tensor> features =
+          RunPass(lane, GraphKey{-1, we, -1, m}, {input}, EncoderPass(we), st);
 
       for (const auto& [key, members] : DecoderGroups(rows)) {
         const auto [task, wd] = key;
@@ -260,12 +318,7 @@ class CudaExecutor::Impl {
           for (auto& f : sub) f = f.index_select(0, idx);
         }
         const std::vector<torch::Tensor> head = RunPass(
-            lane, GraphKey{task, we, wd, mk}, sub,
-            [&, t = task, w = wd](const std::vector<torch::Tensor>& f) {
-              return std::vector<torch::Tensor>{
-                  net_.DecodeHead(t, f, encoder_width, w)};
-            },
-            st);
+            lane, GraphKey{task, we, wd, mk}, sub, DecoderPass(task, we, wd), st);
         // Graph outputs are overwritten by the lane's next replay: copy
         // them out (or finish them) now, on the same stream, into pinned
         // memory.
@@ -434,6 +487,10 @@ CudaExecutor::~CudaExecutor() = default;
 
 void CudaExecutor::Run(const std::vector<ExecutorItem*>& items) {
   impl_->Run(items);
+}
+
+LatencyTable CudaExecutor::MeasureLatency(int batch_size, int repetitions) {
+  return impl_->MeasureLatency(batch_size, repetitions);
 }
 
 CudaExecutorStats CudaExecutor::stats() const { return impl_->stats(); }

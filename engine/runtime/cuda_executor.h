@@ -37,6 +37,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "engine/model/latency_table.h"
 #include "engine/runtime/executor.h"
 #include "engine/runtime/inference_net.h"
 
@@ -76,6 +77,16 @@ class CudaExecutor {
   // CPU (in pinned memory). Returns when the outputs are there. Throws what
   // LibTorch throws (the runner turns it into a Status).
   void Run(const std::vector<ExecutorItem*>& items);
+
+  // The latency table (engine/model/latency_table.h) of what Run executes:
+  // every encoder width and every (task, encoder width, decoder width)
+  // decoder pass at `batch_size` rows (padded up as Run pads them), as Run
+  // runs it (graph replay, or eager with use_graphs false) on one lane,
+  // median of `repetitions` after a warm-up (the capture). Inputs are
+  // random device tensors: the upload and post-processing are not in it,
+  // as in MeasureLatency (latency_profiler.h). Captures replace graphs in
+  // one lane's LRU cache. REQUIRES: batch_size, repetitions >= 1.
+  LatencyTable MeasureLatency(int batch_size, int repetitions);
 
   CudaExecutorStats stats() const;
 

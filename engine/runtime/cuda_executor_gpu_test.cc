@@ -15,6 +15,7 @@
 
 #include <torch/cuda.h>
 
+#include "engine/model/latency_table.h"
 #include "engine/runtime/cuda_executor.h"
 #include "engine/runtime/executor.h"
 #include "engine/runtime/inference_net.h"
@@ -114,6 +115,50 @@ TEST_F(CudaExecutorGpuTest, EagerModeUsesNoGraphs) {
   EXPECT_GT((*executor)->stats().eager_passes, 0);
 }
 
+// The latency table times the passes Run replays: every entry measured
+// (finite, > 0), through captured graphs (one per encoder width and per
+// decoder, at the padded batch size), and a served batch afterwards still
+// gets the right outputs from the lane those graphs were captured on.
+TEST_F(CudaExecutorGpuTest, LatencyIsMeasuredOnTheReplayedGraphs) {
+  const auto& spec = net_->spec();
+  for (bool graphs : {true, false}) {
+    CudaExecutorOptions o;
+    o.use_graphs = graphs;
+    o.max_graphs = 4;  // fewer than the table's passes: evicts as it goes
+    auto executor = CudaExecutor::Create(*net_, o);
+    ASSERT_TRUE(executor.ok()) << executor.status();
+    const LatencyTable table = (*executor)->MeasureLatency(3, 2);
+    EXPECT_TRUE(ValidateLatencyTable(table, spec).ok());
+    EXPECT_EQ(table.batch_size, 3);
+    ASSERT_EQ(static_cast<int>(table.encoder_ms.size()), spec.encoder_widths_size());
+    for (double ms : table.encoder_ms) EXPECT_GT(ms, 0);
+    for (const auto& per_we : table.decoder_ms) {
+      ASSERT_EQ(static_cast<int>(per_we.size()), spec.encoder_widths_size());
+      for (const auto& row : per_we) {
+        ASSERT_EQ(static_cast<int>(row.size()), spec.decoder_widths_size());
+        for (double ms : row) EXPECT_GT(ms, 0);
+      }
+    }
+    const int passes = spec.encoder_widths_size() *
+                       (1 + spec.tasks_size() * spec.decoder_widths_size());
+    const CudaExecutorStats st = (*executor)->stats();
+    if (graphs) {
+      EXPECT_EQ(st.captures, passes);
+      EXPECT_EQ(st.replays, passes * 3);  // warm-up + 2 timed, each
+      EXPECT_EQ(st.evictions, passes - o.max_graphs);
+      EXPECT_EQ(st.eager_passes, 0);
+    } else {
+      EXPECT_EQ(st.captures, 0);
+      EXPECT_EQ(st.eager_passes, passes * 3);
+    }
+    c10::InferenceMode guard;
+    std::vector<ExecutorItem> eager = Items(3, 31), served = eager;
+    RunBatch(*net_, Ptrs(eager));
+    (*executor)->Run(Ptrs(served));
+    ExpectSame(served, eager);
+  }
+}
+
 TEST_F(CudaExecutorGpuTest, TheLruBoundEvictsAndRecaptures) {
   c10::InferenceMode guard;
   CudaExecutorOptions o;
@@ -164,7 +209,8 @@ TEST_F(CudaExecutorGpuTest, ImagesPreprocessedOnTheGpuMatchHostInputs) {
   const float mean[3] = {in.mean(0), in.mean(1), in.mean(2)};
   const float std[3] = {in.std(0), in.std(1), in.std(2)};
   struct Size { int h, w, c; };
-  const Size sizes[] = {{40, 60, 3}, {in.height(), in.width(), 1}, {50, 70, 4}};
+  const int h = static_cast<int>(in.height()), w = static_cast<int>(in.width());
+  const Size sizes[] = {{40, 60, 3}, {h, w, 1}, {50, 70, 4}};
   std::vector<std::vector<uint8_t>> pixels;
   std::vector<ExecutorItem> host = Items(3, 77), images = host;
   for (int i = 0; i < 3; ++i) {
@@ -195,7 +241,8 @@ TEST_F(CudaExecutorGpuTest, OutputsFinishedOnTheGpuMatchHostPostprocessing) {
   auto executor = CudaExecutor::Create(*net_, CudaExecutorOptions{});
   ASSERT_TRUE(executor.ok()) << executor.status();
   const auto& spec = net_->spec();
-  const int sizes[][2] = {{spec.input().height(), spec.input().width()},
+  const int sizes[][2] = {{static_cast<int>(spec.input().height()),
+                           static_cast<int>(spec.input().width())},
                           {50, 70},
                           {13, 9}};
   std::vector<ExecutorItem> heads = Items(6, 91), finished = heads;

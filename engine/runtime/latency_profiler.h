@@ -5,6 +5,8 @@
 // admission controller's millisecond budgets and deadlines. Internal to
 // engine/ (includes torch).
 
+#include <functional>
+
 #include "engine/model/latency_table.h"
 #include "engine/runtime/inference_net.h"
 
@@ -21,6 +23,14 @@ namespace slimserve {
 // REQUIRES: repetitions >= 1.
 LatencyTable MeasureLatency(const InferenceNet& net, int batch_size,
                             int repetitions);
+
+// The median, in milliseconds, of `repetitions` timed calls of `fn` after
+// one untimed warm-up call (first-call allocations, lazy init, graph
+// capture). `sync`, when set, is called before and after each timed call:
+// device work is asynchronous and is timed to completion.
+// REQUIRES: repetitions >= 1.
+double MedianMs(int repetitions, const std::function<void()>& sync,
+                const std::function<void()>& fn);
 
 }  // namespace slimserve
 

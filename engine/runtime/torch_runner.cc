@@ -101,6 +101,16 @@ class BatchRunner {
     RunBatch(net, items);
   }
 
+  // The latency of what Run runs: on CUDA the executor's graph replays
+  // (or eager passes), not plain eager passes.
+  LatencyTable MeasureLatency(const InferenceNet& net, int batch_size,
+                              int repetitions) const {
+#ifdef SLIMSERVE_WITH_CUDA
+    if (cuda_ != nullptr) return cuda_->MeasureLatency(batch_size, repetitions);
+#endif
+    return slimserve::MeasureLatency(net, batch_size, repetitions);
+  }
+
  private:
   bool preprocess_on_device_ = false;
   bool finish_on_device_ = false;
@@ -191,8 +201,8 @@ class TorchModelRunner final : public ModelRunner {
                                               int repetitions) override {
     return CatchTorch("latency measurement failed",
                       [&]() -> absl::StatusOr<LatencyTable> {
-                        return slimserve::MeasureLatency(*net_, batch_size,
-                                                         repetitions);
+                        return batches_.MeasureLatency(*net_, batch_size,
+                                                       repetitions);
                       });
   }
 
