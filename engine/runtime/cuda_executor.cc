@@ -9,7 +9,6 @@
 #include <functional>
 #include <map>
 #include <stdexcept>
-#include <tuple>
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
@@ -326,14 +325,14 @@ class CudaExecutor::Impl {
         // Members by what they want: raw head outputs, or finished samples
         // per (format, output size).
         std::vector<int64_t> raw;
-        std::map<std::tuple<bool, int, int>, std::vector<int64_t>> finished;
+        std::map<FinishSpec, std::vector<int64_t>> finished;
         for (int i = 0; i < k; ++i) {
           const ExecutorItem& row = *rows[members[i].first];
           if (row.finish.empty()) {
             raw.push_back(i);
           } else {
             const FinishSpec& f = row.finish.at(members[i].second);
-            finished[{f.png, f.height, f.width}].push_back(i);
+            finished[f].push_back(i);
           }
         }
         const auto place = [&](const std::vector<int64_t>& which,
@@ -349,10 +348,7 @@ class CudaExecutor::Impl {
         };
         if (!raw.empty()) place(raw, Rows(out, raw, k));
         for (const auto& [f, which] : finished) {
-          place(which, FinishOnDevice(lane, task,
-                                      FinishSpec{std::get<0>(f), std::get<1>(f),
-                                                 std::get<2>(f)},
-                                      Rows(out, which, k)));
+          place(which, FinishOnDevice(lane, task, f, Rows(out, which, k)));
         }
       }
     }

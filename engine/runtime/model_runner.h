@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -52,6 +53,10 @@ struct FinishSpec {
   bool png = false;  // PNG's samples; else RAW float32, activated
   int height = 0;    // the output size, > 0
   int width = 0;
+  // An order, so rows can be grouped by what they ask for.
+  bool operator<(const FinishSpec& o) const {
+    return std::tie(png, height, width) < std::tie(o.png, o.height, o.width);
+  }
 };
 
 // One request's part of a batch.
