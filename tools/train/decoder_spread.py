@@ -11,11 +11,10 @@ Usage: tools/train/decoder_spread.py MODEL_DIR...
 import re
 import sys
 
-TASKS = ("semseg", "depth", "normals", "edges")
-
 
 def entries(text):
-    """(task, encoder index, decoder index) -> (value, normalised quality, decoder MACs)."""
+    """(task, encoder index, decoder index) -> (value, normalised quality,
+    decoder MACs); dicts keep the file's order, which is the model's."""
     out = {}
     for e in re.findall(r"entries \{(.*?)\n\}", text, re.S):
         def idx(field):
@@ -33,18 +32,19 @@ def main(dirs):
     for d in dirs:
         with open(d + "/profile.textproto") as f:
             q = entries(f.read())
-        widths = sorted({k[1] for k in q})
-        top = widths[-1]
+        tasks = list(dict.fromkeys(k[0] for k in q))
+        enc = sorted({k[1] for k in q})
+        dec_top = max(k[2] for k in q)  # decoder widths may differ in number
         print(d)
-        for t in TASKS:
+        for t in tasks:
             spreads = []
-            for ew in widths:
-                lo, hi = q[(t, ew, 0)][1], q[(t, ew, top)][1]
+            for ew in enc:
+                lo, hi = q[(t, ew, 0)][1], q[(t, ew, dec_top)][1]
                 spreads.append("%.1f%%" % (100 * (hi - lo) / hi))
             print("  %-8s decoder spread per encoder width %s; full %.3f, "
                   "narrowest %.3f, full decoder %.1f M MACs"
-                  % (t, " ".join(spreads), q[(t, top, top)][0],
-                     q[(t, 0, 0)][0], q[(t, top, top)][2] / 1e6))
+                  % (t, " ".join(spreads), q[(t, enc[-1], dec_top)][0],
+                     q[(t, 0, 0)][0], q[(t, enc[-1], dec_top)][2] / 1e6))
 
 
 if __name__ == "__main__":
