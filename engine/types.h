@@ -268,6 +268,11 @@ struct NetworkOptions {
   // ones on oneDNN, faster there (engine/runtime/PERFORMANCE.md has the
   // measurements that chose 2e6). 0: oneDNN only. >= 0.
   int64_t xnnpack_max_macs = 2000000;
+  // Folded weights: the decoders of the tasks a row asks for at one
+  // decoder width run as one (FusedDecoder: 6 convolution calls instead of
+  // 6 per task; engine/runtime/PERFORMANCE.md measures it). Outputs equal
+  // running them apart within float rounding.
+  bool fuse_decoders = true;
   // LibTorch intra-op threads (process-wide); 0: all cores. (Debian's
   // LibTorch would otherwise use one.) >= 0.
   int num_threads = 0;

@@ -123,6 +123,9 @@ ABSL_FLAG(int64_t, xnnpack_max_macs, EngineDefaults().network.xnnpack_max_macs,
           "CPU float32 convolution calls of at most this many "
           "multiply-accumulates run on XNNPACK, larger ones on oneDNN; 0: "
           "oneDNN only");
+ABSL_FLAG(bool, fuse_decoders, EngineDefaults().network.fuse_decoders,
+          "folded weights: run the decoders that share a width and rows as "
+          "one (fewer, wider convolution calls)");
 ABSL_FLAG(bool, cuda_graphs, EngineDefaults().network.cuda_graphs,
           "on cuda: replay CUDA graphs of each encoder and decoder pass "
           "(captured per widths and batch size); false: eager");
@@ -298,6 +301,7 @@ int Main() {
   engine_options.network.channels_last = absl::GetFlag(FLAGS_channels_last);
   engine_options.network.xnnpack_max_macs =
       absl::GetFlag(FLAGS_xnnpack_max_macs);
+  engine_options.network.fuse_decoders = absl::GetFlag(FLAGS_fuse_decoders);
   engine_options.network.cuda_graphs = absl::GetFlag(FLAGS_cuda_graphs);
   engine_options.network.max_cuda_graphs = absl::GetFlag(FLAGS_max_cuda_graphs);
   engine_options.network.cuda_preprocess = absl::GetFlag(FLAGS_cuda_preprocess);

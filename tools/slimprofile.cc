@@ -39,6 +39,8 @@ ABSL_FLAG(bool, channels_last, Defaults().network.channels_last,
           "NHWC (as the server)");
 ABSL_FLAG(int64_t, xnnpack_max_macs, Defaults().network.xnnpack_max_macs,
           "as the server's");
+ABSL_FLAG(bool, fuse_decoders, Defaults().network.fuse_decoders,
+          "as the server's");
 ABSL_FLAG(int, num_threads, Defaults().network.num_threads,
           "LibTorch threads (0 = all cores); must match the server's");
 ABSL_FLAG(int, repetitions, Defaults().latency.repetitions,
@@ -57,6 +59,7 @@ int main(int argc, char** argv) {
   o.network.precision = absl::GetFlag(FLAGS_precision);
   o.network.channels_last = absl::GetFlag(FLAGS_channels_last);
   o.network.xnnpack_max_macs = absl::GetFlag(FLAGS_xnnpack_max_macs);
+  o.network.fuse_decoders = absl::GetFlag(FLAGS_fuse_decoders);
   o.latency.repetitions = absl::GetFlag(FLAGS_repetitions);
   absl::StatusOr<std::vector<int>> batch_sizes = slimserve::ParseBatchSizes(
       absl::GetFlag(FLAGS_batch_sizes), "batch_sizes");

@@ -28,6 +28,28 @@ DecoderGroups(const std::vector<ExecutorItem*>& rows) {
   return groups;
 }
 
+std::vector<DecoderRun> DecoderRuns(const std::vector<ExecutorItem*>& rows) {
+  std::map<std::pair<int, std::vector<int64_t>>, DecoderRun> runs;
+  for (const auto& [key, members] : DecoderGroups(rows)) {
+    const auto [task, wd] = key;
+    std::vector<int64_t> index;
+    std::vector<int> slots;
+    for (const auto& [row, slot] : members) {
+      index.push_back(row);
+      slots.push_back(slot);
+    }
+    DecoderRun& run = runs[{wd, index}];
+    run.decoder_width = wd;
+    run.rows = std::move(index);
+    run.tasks.push_back(task);  // DecoderGroups' order: ascending
+    run.slots.push_back(std::move(slots));
+  }
+  std::vector<DecoderRun> out;
+  out.reserve(runs.size());
+  for (auto& [key, run] : runs) out.push_back(std::move(run));
+  return out;
+}
+
 void RunBatch(const InferenceNet& net, const std::vector<ExecutorItem*>& items) {
   const auto by_encoder = ByEncoderWidth(items);
   // The network's device (inputs arrive on the CPU; outputs go back there).
@@ -39,20 +61,20 @@ void RunBatch(const InferenceNet& net, const std::vector<ExecutorItem*>& items) 
     const std::vector<torch::Tensor> features =
         net.Encode(net.PrepareInput(torch::stack(inputs)), we);
 
-    for (const auto& [key, members] : DecoderGroups(rows)) {
-      const auto [task, wd] = key;
+    for (const DecoderRun& run : DecoderRuns(rows)) {
       std::vector<torch::Tensor> sub = features;
-      if (members.size() != rows.size()) {
-        std::vector<int64_t> index;
-        for (const auto& m : members) index.push_back(m.first);
+      if (run.rows.size() != rows.size()) {
         const torch::Tensor idx =
-            torch::tensor(index, torch::kLong).to(device);
+            torch::tensor(run.rows, torch::kLong).to(device);
         for (auto& f : sub) f = f.index_select(0, idx);
       }
-      const torch::Tensor out =
-          net.DecodeHead(task, sub, we, wd).to(torch::kCPU);
-      for (size_t i = 0; i < members.size(); ++i) {
-        rows[members[i].first]->outputs[members[i].second] = out[i];
+      const std::vector<torch::Tensor> outs =
+          net.DecodeHeads(run.tasks, sub, we, run.decoder_width);
+      for (size_t t = 0; t < run.tasks.size(); ++t) {
+        const torch::Tensor out = outs[t].to(torch::kCPU);
+        for (size_t i = 0; i < run.rows.size(); ++i) {
+          rows[run.rows[i]]->outputs[run.slots[t][i]] = out[i];
+        }
       }
     }
   }

@@ -42,7 +42,9 @@ struct ExecutorItem {
 
 // One encoder pass per encoder width present in the batch; each task's
 // decoder runs once per decoder width on the sub-batch of rows that chose it
-// (gather), and rows get back exactly their outputs (scatter). In eval mode
+// (gather), together with the other tasks' decoders that run at that width
+// on the same rows (DecoderRuns; InferenceNet::DecodeHeads fuses them), and
+// rows get back exactly their outputs (scatter). In eval mode
 // every row's outputs equal what it would get alone, up to float rounding.
 // Outputs are float32 head outputs on the CPU. REQUIRES: called under c10::InferenceMode
 // or NoGrad.
@@ -56,6 +58,18 @@ std::map<int, std::vector<ExecutorItem*>> ByEncoderWidth(
 // index in `rows`, slot in the row's plan) pairs that chose it.
 std::map<std::pair<int, int>, std::vector<std::pair<int64_t, int>>>
 DecoderGroups(const std::vector<ExecutorItem*>& rows);
+
+// DecoderGroups merged where the rows are the same: one decoder call of
+// several tasks (a batch of requests for all tasks at uniform widths is one
+// run per decoder width).
+struct DecoderRun {
+  int decoder_width = 0;
+  std::vector<int64_t> rows;  // indices into `rows`, ascending
+  std::vector<int> tasks;     // ascending
+  // Per task, per entry of `rows`: the slot of that task in the row's plan.
+  std::vector<std::vector<int>> slots;
+};
+std::vector<DecoderRun> DecoderRuns(const std::vector<ExecutorItem*>& rows);
 
 }  // namespace slimserve
 

@@ -1,6 +1,6 @@
 // The executor's network in each of its forms: weights sliced per call or
 // folded per configuration, NCHW or channels-last, float32 or bfloat16. One
-// iteration = PrepareInput + Encode + every task's DecodeHead at a uniform
+// iteration = PrepareInput + Encode + DecodeHeads of every task at a uniform
 // configuration (encoder width = every decoder width), as RunBatch runs it.
 //
 // SLIMSERVE_BENCH_PROFILE=DIR writes a LibTorch profiler trace per
@@ -15,11 +15,12 @@
 // SLIMSERVE_BENCH_PEAK_TFLOPS (the device's peak: adds an of_peak counter,
 // achieved / peak; TFLOPS is always reported, from the cost model's MACs).
 // Benchmark names: BM_Network/<variant>/<batch>/<width index> (batch 1 and 8,
-// and 32 on CUDA; width index 0 and 3 = 0.25 and 1.0), where variant
+// and 32 on CUDA; width index 0, 1 and 3 = 0.25, 0.5 and 1.0), where variant
 // 0 sliced/float32/nchw (the path before folding), 1 sliced/float32/
 // channels_last, 2 folded/float32/nchw, 3 folded/float32/channels_last,
 // 4 folded/bfloat16/channels_last, 5 folded/float16/channels_last (only
-// when the device is CUDA).
+// when the device is CUDA), 6 variant 3 with fuse_decoders off (each task's
+// decoder apart; the folded variants fuse by default).
 // Inputs are random images (not zeros: a constant input makes activations
 // constant and can take other kernel paths).
 
@@ -29,6 +30,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <torch/cuda.h>
 #include <torch/csrc/autograd/profiler_legacy.h>
@@ -60,6 +62,7 @@ InferenceOptions Variant(int v) {
                      : InferenceOptions::Weights::kFolded;
   o.channels_last = v == 1 || v >= 3;
   o.dtype = v == 4 ? torch::kBFloat16 : v == 5 ? torch::kHalf : torch::kFloat;
+  o.fuse_decoders = v != 6;
   return o;
 }
 
@@ -112,6 +115,8 @@ void BM_Network(benchmark::State& state) {
     return;
   }
   const int wd = std::min(we, spec.decoder_widths_size() - 1);
+  std::vector<int> tasks(spec.tasks_size());
+  for (int t = 0; t < spec.tasks_size(); ++t) tasks[t] = t;
   c10::InferenceMode guard;
   torch::manual_seed(1);
   const torch::Tensor images =
@@ -128,16 +133,12 @@ void BM_Network(benchmark::State& state) {
     torch::autograd::profiler::RecordProfile profile(path);
     for (int i = 0; i < 20; ++i) {
       const auto features = net->Encode(net->PrepareInput(images), we);
-      for (int t = 0; t < spec.tasks_size(); ++t) {
-        net->DecodeHead(t, features, we, wd);
-      }
+      net->DecodeHeads(tasks, features, we, wd);
     }
   }
   for (auto _ : state) {
     const auto features = net->Encode(net->PrepareInput(images), we);
-    for (int t = 0; t < spec.tasks_size(); ++t) {
-      benchmark::DoNotOptimize(net->DecodeHead(t, features, we, wd));
-    }
+    benchmark::DoNotOptimize(net->DecodeHeads(tasks, features, we, wd));
     if (cuda) torch::cuda::synchronize();
   }
   state.SetItemsProcessed(state.iterations() * batch);
@@ -161,10 +162,11 @@ void BM_Network(benchmark::State& state) {
 
 void Args(benchmark::internal::Benchmark* b) {
   const bool cuda = Env("SLIMSERVE_BENCH_DEVICE", "cpu").rfind("cuda", 0) == 0;
-  for (int variant = 0; variant <= (cuda ? 5 : 4); ++variant) {
+  for (int variant = 0; variant <= 6; ++variant) {
+    if (variant == 5 && !cuda) continue;
     for (int batch : {1, 8, 32}) {
       if (batch == 32 && !cuda) continue;  // minutes on 2 CPU cores
-      for (int we : {0, 3}) b->Args({variant, batch, we});
+      for (int we : {0, 1, 3}) b->Args({variant, batch, we});
     }
   }
 }

@@ -1,6 +1,11 @@
 #include "engine/runtime/inference_net.h"
 
+#include <algorithm>
 #include <utility>
+
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "absl/strings/str_cat.h"
 
@@ -25,6 +30,24 @@ int64_t Bytes(const torch::Tensor& t) {
 }
 
 int64_t Bytes(const FoldedConv& c) { return Bytes(c.weight) + Bytes(c.bias); }
+
+// glibc hands allocations above a dynamic threshold (128 KiB at first) to
+// mmap and trims the heap's free top back to the kernel, so a pass whose
+// activations are a few MB each faults its pages in again on every call;
+// in this VM that made a fused batch-8 pass 2.5x slower than with the
+// memory kept (engine/runtime/PERFORMANCE.md). Process-wide, once: the
+// server's memory then stays at its peak instead of shrinking between
+// batches. Where to stop: the largest threshold glibc takes (32 MiB on 64-bit).
+void KeepFreedMemory() {
+#ifdef __GLIBC__
+  static const bool done = [] {
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_TRIM_THRESHOLD, 1 << 30);
+    return true;
+  }();
+  (void)done;
+#endif
+}
 
 }  // namespace
 
@@ -76,6 +99,7 @@ absl::StatusOr<std::unique_ptr<InferenceNet>> InferenceNet::Create(
         "precision float16 on the CPU: LibTorch has no CPU float16 "
         "convolution; use bfloat16, or float16 on a CUDA device");
   }
+  if (device.is_cpu()) KeepFreedMemory();
   std::unique_ptr<InferenceNet> in(new InferenceNet(std::move(net), options));
   torch::NoGradGuard no_grad;
   if (options.weights == InferenceOptions::Weights::kFolded) {
@@ -108,6 +132,17 @@ absl::StatusOr<std::unique_ptr<InferenceNet>> InferenceNet::Create(
       }
     }
     in->net_ = Supernet(nullptr);  // the folded copies are all it needs
+    if (options.fuse_decoders && spec.tasks_size() > 1) {
+      // Every task together: what a request for all tasks at uniform
+      // widths runs, built now so no first request pays for it.
+      std::vector<int> all(spec.tasks_size());
+      for (int t = 0; t < spec.tasks_size(); ++t) all[t] = t;
+      for (int we = 0; we < spec.encoder_widths_size(); ++we) {
+        for (int wd = 0; wd < spec.decoder_widths_size(); ++wd) {
+          in->Fusion({we, wd, all});
+        }
+      }
+    }
     return in;
   }
   // kSliced: the supernet's own weights, in the requested memory format.
@@ -134,17 +169,68 @@ std::vector<torch::Tensor> InferenceNet::Encode(const torch::Tensor& input,
 torch::Tensor InferenceNet::DecodeHead(
     int task, const std::vector<torch::Tensor>& features, int we,
     int wd) const {
+  return DecodeHeads({task}, features, we, wd)[0];
+}
+
+std::shared_ptr<const FusedDecoder> InferenceNet::Fusion(
+    const FusionKey& key) const {
+  {
+    absl::MutexLock lock(&fusions_mu_);
+    auto it = fusions_.find(key);
+    if (it != fusions_.end()) return it->second;
+  }
+  // Built outside the lock (packing takes a while); a racing builder's
+  // copy is dropped.
+  const auto& [we, wd, tasks] = key;
+  std::vector<const FoldedDecoder*> parts;
+  for (int t : tasks) parts.push_back(&decoders_[t][we][wd]);
+  FoldOptions fold{options_.dtype, memory_format_};
+  if (UsesXnnpack()) fold.xnnpack_max_macs = options_.xnnpack_max_macs;
+  std::shared_ptr<const FusedDecoder> fused = FusedDecoder::Fuse(parts, fold);
+  absl::MutexLock lock(&fusions_mu_);
+  auto [it, inserted] = fusions_.emplace(key, std::move(fused));
+  if (inserted && it->second != nullptr) fusion_bytes_ += it->second->Bytes();
+  return it->second;
+}
+
+std::vector<torch::Tensor> InferenceNet::DecodeHeads(
+    const std::vector<int>& tasks, const std::vector<torch::Tensor>& features,
+    int we, int wd) const {
   // A row subset (index_select) comes back in the default format; convert
   // so the decoder's convolutions take the same path as the encoder's.
   std::vector<torch::Tensor> f;
   f.reserve(features.size());
   for (const auto& x : features) f.push_back(x.contiguous(memory_format_));
-  const torch::Tensor raw =
-      options_.weights == InferenceOptions::Weights::kFolded
-          ? decoders_[task][we][wd].Head(f)
-          : net_->DecodeHead(task, f, we, wd);
+  std::vector<torch::Tensor> raw(tasks.size());
+  const bool folded = options_.weights == InferenceOptions::Weights::kFolded;
+  if (folded && options_.fuse_decoders && tasks.size() > 1) {
+    // Ascending, so that every order of the same tasks shares one fusion.
+    std::vector<int> order(tasks.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int>(i);
+    std::sort(order.begin(), order.end(),
+              [&](int a, int b) { return tasks[a] < tasks[b]; });
+    std::vector<int> sorted;
+    for (int i : order) sorted.push_back(tasks[i]);
+    if (const auto fused = Fusion({we, wd, sorted}); fused != nullptr) {
+      std::vector<torch::Tensor> heads = fused->Heads(f);
+      for (size_t i = 0; i < order.size(); ++i) {
+        raw[order[i]] = std::move(heads[i]);
+      }
+    }
+  }
+  for (size_t i = 0; i < tasks.size(); ++i) {
+    if (raw[i].defined()) continue;
+    raw[i] = folded ? decoders_[tasks[i]][we][wd].Head(f)
+                    : net_->DecodeHead(tasks[i], f, we, wd);
+  }
   // Post-processing works in float32 whatever the network ran in.
-  return raw.to(torch::kFloat).contiguous();
+  for (auto& r : raw) r = r.to(torch::kFloat).contiguous();
+  return raw;
+}
+
+int64_t InferenceNet::weight_bytes() const {
+  absl::MutexLock lock(&fusions_mu_);
+  return weight_bytes_ + fusion_bytes_;
 }
 
 torch::Tensor InferenceNet::FinishOutput(int task,
@@ -178,6 +264,10 @@ std::string InferenceNet::Describe() const {
       options_.channels_last ? "channels_last" : "nchw",
       UsesXnnpack() ? absl::StrCat("/xnnpack<=", options_.xnnpack_max_macs)
                     : "",
+      options_.weights == InferenceOptions::Weights::kFolded &&
+              options_.fuse_decoders
+          ? "/fused"
+          : "",
       // Said, because LibTorch's own bfloat16 convolutions are much slower.
       options_.dtype == torch::kBFloat16 && device_.is_cpu() &&
               !CpuHasOneDnnBFloat16()

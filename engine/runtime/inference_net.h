@@ -15,13 +15,17 @@
 // Thread-safety: every method is const and safe to call concurrently (the
 // network is read-only in eval mode).
 
+#include <map>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <torch/torch.h>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "engine/runtime/supernet.h"
 #include "engine/types.h"
 
@@ -40,6 +44,9 @@ struct InferenceOptions {
   // many MACs run on XNNPACK (FoldOptions.xnnpack_max_macs); 0: oneDNN
   // only. Default: NetworkOptions'.
   int64_t xnnpack_max_macs = NetworkOptions{}.xnnpack_max_macs;
+  // kFolded: DecodeHeads runs decoders that can be fused as one
+  // (FusedDecoder). Default: NetworkOptions'.
+  bool fuse_decoders = NetworkOptions{}.fuse_decoders;
 };
 
 class InferenceNet {
@@ -63,6 +70,15 @@ class InferenceNet {
   // format).
   torch::Tensor DecodeHead(int task, const std::vector<torch::Tensor>& features,
                            int we, int wd) const;
+  // DecodeHead of each of `tasks` (distinct, any order) on the same rows at
+  // the same decoder width, in `tasks`' order. With fuse_decoders (folded
+  // weights), two or more decoders of one shape run as one FusedDecoder
+  // (outputs equal within float rounding; of different shapes, all apart);
+  // the fusion of a set of tasks is built on its first use (it concatenates
+  // folded weights: about a millisecond); all tasks together by Create.
+  std::vector<torch::Tensor> DecodeHeads(
+      const std::vector<int>& tasks,
+      const std::vector<torch::Tensor>& features, int we, int wd) const;
   // FinishOutput(DecodeHead(...)) at the spec's input size: the task's
   // activated output (SupernetImpl::Activate), float32, contiguous NCHW.
   torch::Tensor Decode(int task, const std::vector<torch::Tensor>& features,
@@ -73,9 +89,9 @@ class InferenceNet {
   const slimserve::v1::ModelSpec& spec() const { return spec_; }
   const torch::Device& device() const { return device_; }
   const InferenceOptions& options() const { return options_; }
-  // Bytes of the tensors the executor runs with (every folded copy, or the
-  // supernet's parameters and buffers).
-  int64_t weight_bytes() const { return weight_bytes_; }
+  // Bytes of the tensors the executor runs with (every folded copy and
+  // fusion, or the supernet's parameters and buffers).
+  int64_t weight_bytes() const;
   // "folded/float32/channels_last/xnnpack<=2000000": for logs and the
   // latency cache key.
   std::string Describe() const;
@@ -96,6 +112,15 @@ class InferenceNet {
   std::vector<FoldedEncoder> encoders_;
   std::vector<std::vector<std::vector<FoldedDecoder>>> decoders_;
   int64_t weight_bytes_ = 0;
+  // kFolded with fuse_decoders: per (we, wd, ascending tasks) of two or
+  // more, their fusion, or null where they do not fuse. Bounded by the
+  // task subsets times the width pairs.
+  using FusionKey = std::tuple<int, int, std::vector<int>>;
+  std::shared_ptr<const FusedDecoder> Fusion(const FusionKey& key) const;
+  mutable absl::Mutex fusions_mu_;
+  mutable std::map<FusionKey, std::shared_ptr<const FusedDecoder>> fusions_
+      ABSL_GUARDED_BY(fusions_mu_);
+  mutable int64_t fusion_bytes_ ABSL_GUARDED_BY(fusions_mu_) = 0;
 };
 
 // The dtype a Precision computes in.

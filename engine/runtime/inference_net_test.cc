@@ -96,6 +96,56 @@ TEST_P(InferenceNetTest, BatchedEqualsOneAtATime) {
   }
 }
 
+// Decoders run together (DecodeHeads: fused on folded weights) give each
+// task what it gets alone, in the caller's task order, for every
+// configuration and for all tasks, a pair (given in descending order) and
+// one task; against the supernet too.
+TEST_P(InferenceNetTest, DecodersTogetherEqualEachAlone) {
+  c10::InferenceMode guard;
+  Supernet reference = RandomEvalNet(23);
+  InferenceOptions options;
+  options.weights = GetParam().weights;
+  options.dtype = GetParam().dtype;
+  options.channels_last = GetParam().channels_last;
+  options.xnnpack_max_macs = GetParam().xnnpack_max_macs;
+  auto net = InferenceNet::Create(RandomEvalNet(23), options);
+  InferenceOptions apart = options;
+  apart.fuse_decoders = false;
+  auto alone = InferenceNet::Create(RandomEvalNet(23), apart);
+  ASSERT_TRUE(net.ok() && alone.ok());
+  const auto& spec = reference->spec();
+  ASSERT_EQ(spec.tasks_size(), 4);
+  torch::manual_seed(6);
+  const torch::Tensor x =
+      torch::randn({3, 3, spec.input().height(), spec.input().width()});
+  const std::vector<std::vector<int>> task_sets = {{0, 1, 2, 3}, {3, 0}, {2}};
+  for (int we = 0; we < spec.encoder_widths_size(); ++we) {
+    const auto features = (*net)->Encode((*net)->PrepareInput(x), we);
+    const auto reference_features = reference->Encode(x, we);
+    for (int wd = 0; wd < spec.decoder_widths_size(); ++wd) {
+      for (const auto& tasks : task_sets) {
+        const std::vector<torch::Tensor> together =
+            (*net)->DecodeHeads(tasks, features, we, wd);
+        ASSERT_EQ(together.size(), tasks.size());
+        for (size_t i = 0; i < tasks.size(); ++i) {
+          const int t = tasks[i];
+          const torch::Tensor one = (*alone)->DecodeHead(t, features, we, wd);
+          ASSERT_EQ(together[i].sizes(), one.sizes()) << "task " << t;
+          EXPECT_TRUE(together[i].is_contiguous());
+          EXPECT_EQ(together[i].scalar_type(), torch::kFloat);
+          EXPECT_LE(MeanRelativeError(together[i], one),
+                    GetParam().mean_tolerance)
+              << "we " << we << " wd " << wd << " task " << t;
+          const torch::Tensor ref =
+              reference->DecodeHead(t, reference_features, we, wd);
+          EXPECT_LE(RelativeError(together[i], ref), GetParam().tolerance)
+              << "we " << we << " wd " << wd << " task " << t;
+        }
+      }
+    }
+  }
+}
+
 // float32 paths differ from the supernet by rounding only (folding is done
 // in float64). bfloat16 keeps 8 bits of mantissa: a few per cent on average;
 // the largest error is bounded loosely, since normalising a near-zero normal
@@ -114,6 +164,88 @@ INSTANTIATE_TEST_SUITE_P(
     [](const ::testing::TestParamInfo<Variant>& info) {
       return Name(info.param);
     });
+
+// Decoders of different shapes (here one task with a second convolution)
+// do not fuse: they run apart and still give the supernet's outputs.
+TEST(FusedDecoderTest, DecodersOfDifferentShapesRunApart) {
+  c10::InferenceMode guard;
+  slimserve::v1::ModelSpec spec = TinyModelSpec();
+  spec.mutable_tasks(1)->mutable_decoder()->set_num_convs(2);
+  auto make = [&] {
+    Supernet net(spec);
+    InitSupernet(net, 3);
+    net->eval();
+    return net;
+  };
+  Supernet reference = make();
+  auto net = InferenceNet::Create(make(), InferenceOptions());
+  ASSERT_TRUE(net.ok()) << net.status();
+  torch::manual_seed(8);
+  const torch::Tensor x =
+      torch::randn({2, 3, spec.input().height(), spec.input().width()});
+  const auto features = (*net)->Encode((*net)->PrepareInput(x), 2);
+  const auto reference_features = reference->Encode(x, 2);
+  const std::vector<int> tasks = {0, 1, 2, 3};
+  const auto heads = (*net)->DecodeHeads(tasks, features, 2, 1);
+  for (int t : tasks) {
+    EXPECT_LE(RelativeError(heads[t],
+                            reference->DecodeHead(t, reference_features, 2, 1)),
+              1e-4)
+        << "task " << t;
+  }
+  // Fusing them directly is refused rather than wrong.
+  FoldOptions fold{torch::kFloat, at::MemoryFormat::ChannelsLast};
+  const FoldedDecoder a = reference->FoldDecoder(0, 2, 1, fold);
+  const FoldedDecoder b = reference->FoldDecoder(1, 2, 1, fold);
+  const FoldedDecoder c = reference->FoldDecoder(2, 2, 1, fold);
+  const FoldedDecoder narrower = reference->FoldDecoder(2, 2, 0, fold);
+  EXPECT_EQ(FusedDecoder::Fuse({&a, &b}, fold), nullptr);
+  EXPECT_EQ(FusedDecoder::Fuse({&a, &narrower}, fold), nullptr);
+  EXPECT_EQ(FusedDecoder::Fuse({}, fold), nullptr);
+  const auto fused = FusedDecoder::Fuse({&a, &c}, fold);
+  ASSERT_NE(fused, nullptr);
+  // One call per input stage's laterals, one grouped 3x3, one grouped head
+  // padded to semseg's 8 outputs, for both.
+  EXPECT_EQ(fused->laterals.size(),
+            static_cast<size_t>(spec.tasks(0).decoder().input_stages_size()));
+  EXPECT_EQ(fused->convs.size(), 1u);
+  EXPECT_EQ(fused->convs[0].groups, 2);
+  EXPECT_EQ(fused->head.weight.size(0), 16);
+  EXPECT_EQ(fused->head_channels, (std::vector<int64_t>{8, 3}));
+}
+
+// Decoder calls of a mixed batch: tasks at one width on the same rows run
+// together; a different width or different rows run apart.
+TEST(DecoderRunsTest, MergesTasksThatShareWidthAndRows) {
+  std::vector<ExecutorItem> items(3);
+  // Row 0 and 1: tasks 0, 2 at width 1, task 3 at width 0. Row 2: task 0
+  // at width 1 only.
+  for (int r = 0; r < 2; ++r) {
+    items[r].tasks = {0, 2, 3};
+    items[r].decoder_widths = {1, 1, 0};
+  }
+  items[2].tasks = {0};
+  items[2].decoder_widths = {1};
+  std::vector<ExecutorItem*> rows = {&items[0], &items[1], &items[2]};
+  const std::vector<DecoderRun> runs = DecoderRuns(rows);
+  ASSERT_EQ(runs.size(), 3u);
+  // Ordered by (width, rows).
+  EXPECT_EQ(runs[0].decoder_width, 0);
+  EXPECT_EQ(runs[0].tasks, (std::vector<int>{3}));
+  EXPECT_EQ(runs[0].rows, (std::vector<int64_t>{0, 1}));
+  EXPECT_EQ(runs[0].slots, (std::vector<std::vector<int>>{{2, 2}}));
+  EXPECT_EQ(runs[1].decoder_width, 1);
+  EXPECT_EQ(runs[1].tasks, (std::vector<int>{2}));
+  EXPECT_EQ(runs[1].rows, (std::vector<int64_t>{0, 1}));
+  EXPECT_EQ(runs[2].tasks, (std::vector<int>{0}));
+  EXPECT_EQ(runs[2].rows, (std::vector<int64_t>{0, 1, 2}));
+  EXPECT_EQ(runs[2].slots, (std::vector<std::vector<int>>{{0, 0, 0}}));
+  // Without row 2, tasks 0 and 2 share rows and width: one run.
+  const std::vector<DecoderRun> two = DecoderRuns({&items[0], &items[1]});
+  ASSERT_EQ(two.size(), 2u);
+  EXPECT_EQ(two[1].tasks, (std::vector<int>{0, 2}));
+  EXPECT_EQ(two[1].slots, (std::vector<std::vector<int>>{{0, 0}, {1, 1}}));
+}
 
 // What the server sends: the executor's head outputs, finished by
 // post-processing (engine/stages: resize, activation, encoding on the CPU),
@@ -275,11 +407,11 @@ TEST(InferenceNetCreateTest, BytesCountEveryFoldedCopy) {
   EXPECT_GT((*a)->weight_bytes(), conv_bytes);
   EXPECT_GT((*c)->weight_bytes(), conv_bytes);
   EXPECT_EQ((*a)->Describe(), XnnpackConv::Available()
-                                  ? "folded/float32/channels_last/xnnpack<=2000000"
-                                  : "folded/float32/channels_last");
+                                  ? "folded/float32/channels_last/xnnpack<=2000000/fused"
+                                  : "folded/float32/channels_last/fused");
   EXPECT_EQ((*b)->Describe(), CpuHasOneDnnBFloat16()
-                                  ? "folded/bfloat16/channels_last"
-                                  : "folded/bfloat16/channels_last/aten_conv");
+                                  ? "folded/bfloat16/channels_last/fused"
+                                  : "folded/bfloat16/channels_last/fused/aten_conv");
   EXPECT_EQ((*c)->Describe(), "sliced/float32/channels_last");
 }
 

@@ -1,5 +1,6 @@
 #include "engine/runtime/supernet.h"
 
+#include <algorithm>
 #include <cmath>
 #include <set>
 
@@ -57,18 +58,27 @@ FoldedConv SlimConv2dImpl::Fold(int64_t in, int64_t out,
     w = w * scale.view({-1, 1, 1, 1});
     b = b * scale + shift;
   }
+  return FoldedConv::Create(w, b, stride_, padding_, relu, options);
+}
+
+FoldedConv FoldedConv::Create(const torch::Tensor& weight,
+                              const torch::Tensor& bias, int stride,
+                              int padding, bool relu,
+                              const FoldOptions& options, int groups) {
   FoldedConv f;
-  f.weight = w.to(options.dtype).contiguous(options.memory_format);
-  f.bias = b.to(options.dtype).contiguous();
-  f.stride = stride_;
-  f.padding = padding_;
+  f.weight = weight.to(options.dtype).contiguous(options.memory_format);
+  f.bias = bias.to(options.dtype).contiguous();
+  f.stride = stride;
+  f.padding = padding;
+  f.groups = groups;
   f.relu = relu;
   f.mkldnn = f.weight.is_cpu() && at::hasMKLDNN() &&
              (options.dtype == torch::kFloat ||
               (options.dtype == torch::kBFloat16 && CpuHasOneDnnBFloat16()));
   if (options.xnnpack_max_macs > 0 && f.weight.is_cpu() &&
       options.dtype == torch::kFloat) {
-    f.xnnpack = XnnpackConv::Create(f.weight, f.bias, stride_, padding_, relu);
+    f.xnnpack =
+        XnnpackConv::Create(f.weight, f.bias, stride, padding, relu, groups);
     f.xnnpack_max_macs = f.xnnpack ? options.xnnpack_max_macs : 0;
   }
   return f;
@@ -98,8 +108,9 @@ torch::Tensor FoldedConv::operator()(const torch::Tensor& x) const {
   }
   torch::Tensor y =
       mkldnn ? at::mkldnn_convolution(x, weight, bias, {padding, padding},
-                                      {stride, stride}, {1, 1}, /*groups=*/1)
-             : torch::conv2d(x, weight, bias, stride, padding);
+                                      {stride, stride}, {1, 1}, groups)
+             : torch::conv2d(x, weight, bias, stride, padding, /*dilation=*/1,
+                             groups);
   return relu ? y.relu_() : y;
 }
 
@@ -367,6 +378,108 @@ torch::Tensor FoldedDecoder::Head(
   y.relu_();
   for (const FoldedConv& conv : convs) y = conv(y);
   return head(y).contiguous();  // NCHW: see DecoderImpl::forward_head
+}
+
+std::unique_ptr<FusedDecoder> FusedDecoder::Fuse(
+    const std::vector<const FoldedDecoder*>& decoders,
+    const FoldOptions& options) {
+  if (decoders.empty()) return nullptr;
+  const FoldedDecoder& first = *decoders.front();
+  const int64_t d = first.convs.empty() ? first.laterals[0].weight.size(0)
+                                        : first.convs[0].weight.size(0);
+  auto fusion = std::make_unique<FusedDecoder>();
+  fusion->input_stages = first.input_stages;
+  for (const FoldedDecoder* dec : decoders) {
+    if (dec->input_stages != first.input_stages ||
+        dec->convs.size() != first.convs.size() ||
+        dec->laterals[0].weight.size(0) != d) {
+      return nullptr;
+    }
+    fusion->head_channels.push_back(dec->head.weight.size(0));
+    fusion->head_group =
+        std::max(fusion->head_group, dec->head.weight.size(0));
+  }
+  const int groups = static_cast<int>(decoders.size());
+  // Weights are concatenated along the outputs: in their folded dtype and
+  // layout already; Create only re-packs.
+  auto cat = [&](auto conv_of, bool grouped) {
+    std::vector<torch::Tensor> w, b;
+    for (const FoldedDecoder* dec : decoders) {
+      const FoldedConv& c = conv_of(*dec);
+      w.push_back(c.weight);
+      b.push_back(c.bias);
+    }
+    const FoldedConv& c0 = conv_of(first);
+    return FoldedConv::Create(torch::cat(w), torch::cat(b), c0.stride,
+                              c0.padding, c0.relu, options,
+                              grouped ? groups : 1);
+  };
+  for (size_t i = 0; i < first.laterals.size(); ++i) {
+    fusion->laterals.push_back(
+        cat([i](const FoldedDecoder& dec) -> const FoldedConv& {
+              return dec.laterals[i];
+            },
+            /*grouped=*/false));
+  }
+  for (size_t i = 0; i < first.convs.size(); ++i) {
+    fusion->convs.push_back(
+        cat([i](const FoldedDecoder& dec) -> const FoldedConv& {
+              return dec.convs[i];
+            },
+            /*grouped=*/true));
+  }
+  // Heads padded with zero filters (bias 0) to head_group outputs each.
+  std::vector<torch::Tensor> w, b;
+  for (const FoldedDecoder* dec : decoders) {
+    const int64_t pad = fusion->head_group - dec->head.weight.size(0);
+    torch::Tensor hw = dec->head.weight.contiguous();
+    torch::Tensor hb = dec->head.bias;
+    if (pad > 0) {
+      hw = torch::cat({hw, torch::zeros({pad, hw.size(1), 1, 1}, hw.options())});
+      hb = torch::cat({hb, torch::zeros({pad}, hb.options())});
+    }
+    w.push_back(hw);
+    b.push_back(hb);
+  }
+  fusion->head = FoldedConv::Create(torch::cat(w), torch::cat(b),
+                                    first.head.stride, first.head.padding,
+                                    first.head.relu, options, groups);
+  return fusion;
+}
+
+// Keep in step with FoldedDecoder::Head.
+std::vector<torch::Tensor> FusedDecoder::Heads(
+    const std::vector<torch::Tensor>& features) const {
+  const auto& finest = features[input_stages[0]];
+  const std::vector<int64_t> size = {finest.size(2), finest.size(3)};
+  torch::Tensor y;
+  for (size_t i = 0; i < input_stages.size(); ++i) {
+    torch::Tensor lat = laterals[i](features[input_stages[i]]);
+    if (i > 0) lat = Bilinear(lat, size);
+    y = i == 0 ? lat : y.add_(lat);
+  }
+  y.relu_();
+  for (const FoldedConv& conv : convs) y = conv(y);
+  const torch::Tensor out = head(y);
+  std::vector<torch::Tensor> heads;
+  heads.reserve(head_channels.size());
+  for (size_t t = 0; t < head_channels.size(); ++t) {
+    heads.push_back(
+        out.narrow(1, static_cast<int64_t>(t) * head_group, head_channels[t])
+            .contiguous());  // NCHW: see DecoderImpl::forward_head
+  }
+  return heads;
+}
+
+int64_t FusedDecoder::Bytes() const {
+  auto bytes = [](const FoldedConv& c) {
+    return static_cast<int64_t>(c.weight.numel() * c.weight.element_size() +
+                                c.bias.numel() * c.bias.element_size());
+  };
+  int64_t n = bytes(head);
+  for (const auto& c : laterals) n += bytes(c);
+  for (const auto& c : convs) n += bytes(c);
+  return n;
 }
 
 // -------------------------------------------------------------- supernet

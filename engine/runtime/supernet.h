@@ -50,10 +50,19 @@ struct FoldOptions {
 bool CpuHasOneDnnBFloat16();
 
 struct FoldedConv {
-  torch::Tensor weight;  // [out, in, k, k]
+  // `weight` and `bias` (any dtype, float64 when folding) converted to
+  // `options`' dtype and memory format, with the backend chosen and, where
+  // options.xnnpack_max_macs > 0, XNNPACK's packing made.
+  static FoldedConv Create(const torch::Tensor& weight,
+                           const torch::Tensor& bias, int stride, int padding,
+                           bool relu, const FoldOptions& options,
+                           int groups = 1);
+
+  torch::Tensor weight;  // [out, in / groups, k, k]
   torch::Tensor bias;    // [out]
   int stride = 1;
   int padding = 0;
+  int groups = 1;
   // max(0, .) after the convolution: fused into the call where the backend
   // can, in place on the fresh output otherwise.
   bool relu = false;
@@ -94,6 +103,35 @@ struct FoldedDecoder {
   torch::Tensor Head(const std::vector<torch::Tensor>& features) const;
   // Head() upsampled to out_h x out_w, like DecoderImpl::forward.
   torch::Tensor Forward(const std::vector<torch::Tensor>& features) const;
+};
+
+// Several tasks' decoders at one (encoder width, decoder width), run as
+// one. Why: they read the same features, and on the CPU a convolution call
+// costs 10-50 us whatever its size, which is most of a narrow
+// configuration's time (engine/runtime/PERFORMANCE.md). The laterals of an
+// input stage become one convolution with every task's outputs, the FPN's
+// upsampling, sums and ReLU run once on the concatenated channels, the 3x3
+// convolutions are grouped (one group per task: the same MACs as apart),
+// and the heads one grouped 1x1 convolution whose groups are padded with
+// zero filters to the widest head. Six calls instead of six per task.
+struct FusedDecoder {
+  // Null when `decoders` (at least one) differ in input stages, number of
+  // convolutions or width: those run apart. `options`: as they were folded.
+  static std::unique_ptr<FusedDecoder> Fuse(
+      const std::vector<const FoldedDecoder*>& decoders,
+      const FoldOptions& options);
+
+  // Per fused decoder, in Fuse's order: what its Head() returns, within
+  // float rounding (the convolutions' accumulation order may differ).
+  std::vector<torch::Tensor> Heads(
+      const std::vector<torch::Tensor>& features) const;
+
+  std::vector<int> input_stages;
+  std::vector<FoldedConv> laterals, convs;
+  FoldedConv head;
+  int64_t head_group = 0;               // the widest head's channels
+  std::vector<int64_t> head_channels;   // per fused decoder
+  int64_t Bytes() const;
 };
 
 class SwitchableBatchNormImpl;

@@ -257,6 +257,7 @@ absl::StatusOr<std::unique_ptr<ModelRunner>> CreateTorchRunner(
         inference.dtype = ScalarTypeOf(options.precision);
         inference.channels_last = options.channels_last;
         inference.xnnpack_max_macs = options.xnnpack_max_macs;
+        inference.fuse_decoders = options.fuse_decoders;
         Supernet supernet(spec);
         SLIM_RETURN_IF_ERROR(LoadSupernet(supernet, weights_path));
         supernet->eval();

@@ -105,8 +105,8 @@ TEST(TorchRunnerTest, MeasuresAndDescribesItself) {
   // Small convolutions on XNNPACK where this LibTorch has it (Debian's does).
   EXPECT_EQ((*runner)->Describe(),
             XnnpackConv::Available()
-                ? "folded/float32/channels_last/xnnpack<=2000000"
-                : "folded/float32/channels_last");
+                ? "folded/float32/channels_last/xnnpack<=2000000/fused"
+                : "folded/float32/channels_last/fused");
   EXPECT_NE((*runner)->DeviceKey().find("threads=1"), std::string::npos)
       << (*runner)->DeviceKey();
   EXPECT_GT((*runner)->weight_bytes(), 0);

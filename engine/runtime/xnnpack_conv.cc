@@ -58,9 +58,10 @@ bool XnnpackConv::Available() {
 std::unique_ptr<XnnpackConv> XnnpackConv::Create(const torch::Tensor& weight,
                                                  const torch::Tensor& bias,
                                                  int stride, int padding,
-                                                 bool relu) {
+                                                 bool relu, int groups) {
   if (!Available() || !weight.is_cpu() ||
-      weight.scalar_type() != torch::kFloat || weight.dim() != 4) {
+      weight.scalar_type() != torch::kFloat || weight.dim() != 4 ||
+      groups < 1) {
     return nullptr;
   }
   const std::vector<int64_t> strides = {stride, stride};
@@ -72,7 +73,7 @@ std::unique_ptr<XnnpackConv> XnnpackConv::Create(const torch::Tensor& weight,
       strides,
       paddings,
       dilation,
-      int64_t{1},  // groups
+      int64_t{groups},
       relu ? c10::IValue(at::Scalar(0.0)) : c10::IValue(),  // output_min
       c10::IValue(),                                         // output_max
   };

@@ -21,13 +21,13 @@ class XnnpackConv {
   // Whether LibTorch was built with XNNPACK and it initialised here.
   static bool Available();
 
-  // Packs `weight` ([out, in, k, k], float32, CPU) and `bias` ([out]) once;
-  // `relu` fuses max(0, .) into the call. Null when XNNPACK is not
-  // available or refuses the parameters.
+  // Packs `weight` ([out, in / groups, k, k], float32, CPU) and `bias`
+  // ([out]) once; `relu` fuses max(0, .) into the call. Null when XNNPACK
+  // is not available or refuses the parameters.
   static std::unique_ptr<XnnpackConv> Create(const torch::Tensor& weight,
                                              const torch::Tensor& bias,
                                              int stride, int padding,
-                                             bool relu);
+                                             bool relu, int groups = 1);
 
   // The convolution of x ([N, in, H, W] float32 CPU, any memory format),
   // channels-last. Runs on the calling thread only: XNNPACK's own thread

@@ -163,6 +163,7 @@ absl::StatusOr<EvalResult> Evaluate(const EvalOptions& o) {
   network.dtype = ScalarTypeOf(precision);
   network.channels_last = o.channels_last;
   network.xnnpack_max_macs = o.xnnpack_max_macs;
+  network.fuse_decoders = o.fuse_decoders;
   Supernet supernet(spec);
   SLIM_RETURN_IF_ERROR(
       LoadSupernet(supernet, WeightsPath(o.model_dir, spec)));
@@ -190,9 +191,14 @@ absl::StatusOr<EvalResult> Evaluate(const EvalOptions& o) {
     const Batch& b = batches.back();
     for (int we = 0; we < num_we; ++we) {
       const auto features = net->Encode(net->PrepareInput(b.image), we);
-      for (int t = 0; t < num_tasks; ++t) {
-        for (int wd = 0; wd < num_wd; ++wd) {
-          acc[t][we][wd].Add(net->Decode(t, features, we, wd), b);
+      // Every task at once, as the executor runs a request for all tasks
+      // (fused decoders with the server's default options).
+      std::vector<int> tasks(num_tasks);
+      for (int t = 0; t < num_tasks; ++t) tasks[t] = t;
+      for (int wd = 0; wd < num_wd; ++wd) {
+        const auto heads = net->DecodeHeads(tasks, features, we, wd);
+        for (int t = 0; t < num_tasks; ++t) {
+          acc[t][we][wd].Add(net->FinishOutput(t, heads[t]), b);
         }
       }
     }

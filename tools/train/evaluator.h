@@ -33,6 +33,7 @@ struct EvalOptions {
   std::string precision = "float32";
   bool channels_last = true;
   int64_t xnnpack_max_macs = NetworkOptions{}.xnnpack_max_macs;
+  bool fuse_decoders = NetworkOptions{}.fuse_decoders;
 };
 
 // Metrics of one task at one (we, wd).

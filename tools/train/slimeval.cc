@@ -27,6 +27,8 @@ ABSL_FLAG(bool, channels_last, true, "as the server's --channels_last");
 ABSL_FLAG(int64_t, xnnpack_max_macs,
           slimserve::NetworkOptions{}.xnnpack_max_macs,
           "as the server's --xnnpack_max_macs");
+ABSL_FLAG(bool, fuse_decoders, slimserve::NetworkOptions{}.fuse_decoders,
+          "as the server's --fuse_decoders");
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage("slimeval --model_dir=DIR [--num_images=N]");
@@ -40,6 +42,7 @@ int main(int argc, char** argv) {
   o.precision = absl::GetFlag(FLAGS_precision);
   o.channels_last = absl::GetFlag(FLAGS_channels_last);
   o.xnnpack_max_macs = absl::GetFlag(FLAGS_xnnpack_max_macs);
+  o.fuse_decoders = absl::GetFlag(FLAGS_fuse_decoders);
   auto result = slimserve::train::Evaluate(o);
   if (!result.ok()) {
     std::fprintf(stderr, "error: %s\n", std::string(result.status().message()).c_str());
