@@ -250,12 +250,9 @@ TEST(ServerMetricsTest, CountsCallsThroughTheService) {
     EXPECT_THAT(MetricSample(m, "slimserve_queue_duration_seconds_count"),
                 Optional(2.0));
     // The engine counts a request out just after its answer is sent, so
-    // the client can scrape before that: wait (bounded) for it.
-    for (int i = 0; i < 10000 && MetricSample(m, "slimserve_queue_depth") !=
-                                     std::optional<double>(0.0);
-         ++i) {
-      absl::SleepFor(absl::Milliseconds(1));
-    }
+    // the client can scrape before that: wait for it (a condition, no
+    // polling).
+    engine->AwaitInFlight(0);
     EXPECT_THAT(MetricSample(m, "slimserve_inflight_requests"), Optional(0.0));
     EXPECT_THAT(MetricSample(m, "slimserve_queue_depth"), Optional(0.0));
     EXPECT_THAT(
