@@ -539,8 +539,9 @@ class Engine::Impl {
         " device=", runner_->DeviceKey(),
         " batch_sizes=", absl::StrJoin(sizes, ","), " net=", runner_->Describe(),
         // What a table entry times: decoders up to their heads (the final
-        // upsampling is post-processing's since this key was introduced).
-        " decoders=heads");
+        // upsampling is post-processing's since this key was introduced),
+        // and, where the net fuses them, all tasks' decoders as one pass.
+        " decoders=heads,fused");
     std::optional<LatencyProfile> profile;
     const std::string& cache = options_.latency.cache;
     if (!cache.empty()) {
@@ -618,7 +619,8 @@ class Engine::Impl {
     if (profile_) {
       for (const LatencyTable& table : profile_->tables) {
         info.latency_tables.push_back(
-            {table.batch_size, table.encoder_ms, table.decoder_ms});
+            {table.batch_size, table.encoder_ms, table.decoder_ms,
+             table.fused_decoder_ms});
       }
     }
     info.latency_key = latency_key_;

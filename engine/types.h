@@ -198,6 +198,9 @@ struct LatencyTableInfo {
   int batch_size = 1;
   std::vector<double> encoder_ms;                            // [we]
   std::vector<std::vector<std::vector<double>>> decoder_ms;  // [t][we][wd]
+  // [we][wd]: every task's decoder at wd as one fused pass; empty where
+  // the network runs decoders apart (engine/model/latency_table.h).
+  std::vector<std::vector<double>> fused_decoder_ms;
 };
 
 // What the server tells clients (GetModelInfo) and labels metrics with.

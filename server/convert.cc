@@ -325,6 +325,10 @@ v1::GetModelInfoResponse ModelInfoToProto(const ModelInfo& info) {
         task->add_decoder_ms()->mutable_ms()->Add(row.begin(), row.end());
       }
     }
+    for (const auto& row : table.fused_decoder_ms) {
+      table_out->add_fused_decoder_ms()->mutable_ms()->Add(row.begin(),
+                                                          row.end());
+    }
   }
   out.set_planner(info.planner);
   out.set_quality_measured(info.quality_measured);

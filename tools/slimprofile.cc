@@ -94,15 +94,21 @@ int main(int argc, char** argv) {
   std::vector<std::vector<double>> encoder_ms(num_e);  // [we][table]
   for (const slimserve::LatencyTableInfo& t : info.latency_tables) {
     sizes.push_back(t.batch_size);
-    std::printf("\nbatch %d (uniform widths: encoder = every decoder):\n",
-                t.batch_size);
+    const bool fused = !t.fused_decoder_ms.empty();
+    std::printf("\nbatch %d (uniform widths: encoder = every decoder; %s):\n",
+                t.batch_size,
+                fused ? "decoders fused, as served" : "decoders apart");
     std::printf("  %6s %10s %10s %10s %8s %8s\n", "width", "ms", "ms/image",
                 "images/s", "cost", "time");
     std::vector<double> ms_by_width;
     for (int we = 0; we < num_e; ++we) {
       const int wd = std::min(we, num_d - 1);
       double ms = t.encoder_ms[we];
-      for (const auto& task : t.decoder_ms) ms += task[we][wd];
+      if (fused) {
+        ms += t.fused_decoder_ms[we][wd];
+      } else {
+        for (const auto& task : t.decoder_ms) ms += task[we][wd];
+      }
       ms_by_width.push_back(ms);
       encoder_ms[we].push_back(t.encoder_ms[we]);
     }

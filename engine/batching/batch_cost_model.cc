@@ -1,8 +1,10 @@
 #include "engine/batching/batch_cost_model.h"
 
 #include <algorithm>
+#include <limits>
 #include <map>
 #include <utility>
+#include <vector>
 
 namespace slimserve {
 
@@ -57,21 +59,50 @@ BatchLatencyModel::BatchLatencyModel(const LatencyProfile& profile,
       }
     }
   }
+  fusion_saving_.assign(num_e, std::vector<LinearMs>(num_d));
+  for (int we = 0; we < num_e; ++we) {
+    for (int wd = 0; wd < num_d; ++wd) {
+      for (size_t i = 0; i < sizes.size(); ++i) {
+        ms[i] = FusionSavingMs(profile.tables[i], we, wd);
+      }
+      fusion_saving_[we][wd] = FitLinear(sizes, ms);
+    }
+  }
 }
 
 double BatchLatencyModel::BatchMs(int we,
                                   const std::vector<const BatchItem*>& items) const {
   if (items.empty()) return 0;
-  std::map<std::pair<int, int>, int> groups;  // (task, wd) -> rows
-  for (const BatchItem* p : items) {
-    const BatchItem& item = *p;
+  // (task, wd) -> the rows (item indices, ascending) that chose it.
+  std::map<std::pair<int, int>, std::vector<int>> groups;
+  for (size_t row = 0; row < items.size(); ++row) {
+    const BatchItem& item = *items[row];
     for (size_t i = 0; i < item.tasks.size(); ++i) {
-      ++groups[{item.tasks[i], item.decoder_widths[i]}];
+      groups[{item.tasks[i], item.decoder_widths[i]}].push_back(
+          static_cast<int>(row));
     }
   }
   double ms = encoder_[we].At(static_cast<int>(items.size()));
+  // As the executor runs them (DecoderRuns): tasks at one width on the
+  // same rows form one fused run. Per run: its tasks and their fastest
+  // decoder, which bounds the saving (the fit may extrapolate above it).
+  struct Run {
+    int tasks = 0;
+    double fastest_ms = std::numeric_limits<double>::infinity();
+  };
+  std::map<std::pair<int, std::vector<int>>, Run> runs;
   for (const auto& [group, rows] : groups) {
-    ms += decoder_[group.first][we][group.second].At(rows);
+    const double d =
+        decoder_[group.first][we][group.second].At(static_cast<int>(rows.size()));
+    ms += d;
+    Run& run = runs[{group.second, rows}];
+    ++run.tasks;
+    run.fastest_ms = std::min(run.fastest_ms, d);
+  }
+  for (const auto& [key, run] : runs) {
+    const int n = static_cast<int>(key.second.size());
+    ms -= (run.tasks - 1) *
+          std::min(run.fastest_ms, fusion_saving_[we][key.first].At(n));
   }
   return ms;
 }

@@ -12,7 +12,10 @@
 // only batch 1 measured, fixed = 0). A batch of requests sharing an encoder
 // width runs the encoder once on all of them and each (task, decoder width)
 // once on its sub-batch, so its compute is
-//   encoder(we).At(n) + sum over (task, wd) groups of decoder(t, we, wd).At(k).
+//   encoder(we).At(n) + sum over (task, wd) groups of decoder(t, we, wd).At(k)
+// less what fusion saves: tasks at one decoder width on the same rows run
+// as one fused pass, each beyond the first saving fusion_saving(we, wd).At(k)
+// (latency_table.h FusionSavingMs, fitted like the components).
 
 #include <vector>
 
@@ -50,6 +53,9 @@ class BatchLatencyModel {
   const LinearMs& decoder(int task, int we, int wd) const {
     return decoder_[task][we][wd];
   }
+  const LinearMs& fusion_saving(int we, int wd) const {
+    return fusion_saving_[we][wd];
+  }
 
   // Network compute of one batch at encoder width `we`, ms.
   double BatchMs(int we, const std::vector<const BatchItem*>& items) const;
@@ -57,13 +63,14 @@ class BatchLatencyModel {
   // The batching policy's linear view of a queue at width `we` holding
   // `items`: fixed = encoder and every (task, decoder width) group present;
   // per_item = encoder plus the items' mean decoder slopes. Exact for a
-  // batch of all of `items`; an upper bound on the fixed part of a smaller
-  // batch of them.
+  // batch of all of `items` without fusion; an upper bound on the fixed
+  // part of a smaller batch of them (fusion only lowers it).
   LinearMs QueueModel(int we, const std::vector<const BatchItem*>& items) const;
 
  private:
   std::vector<LinearMs> encoder_;                            // [we]
   std::vector<std::vector<std::vector<LinearMs>>> decoder_;  // [t][we][wd]
+  std::vector<std::vector<LinearMs>> fusion_saving_;         // [we][wd]
 };
 
 }  // namespace slimserve

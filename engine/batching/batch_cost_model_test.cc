@@ -64,5 +64,33 @@ TEST(BatchLatencyModelTest, RecoversTheLinesAndSumsGroups) {
   EXPECT_LT(expected, alone);
 }
 
+TEST(BatchLatencyModelTest, TasksAtOneWidthOnTheSameRowsRunFused) {
+  const v1::ModelSpec spec = DefaultModelSpec();
+  const BatchLatencyModel apart(LinearProfile(spec, {1, 8}), spec);
+  const BatchLatencyModel fused(FusedProfile(spec, {1, 8}), spec);
+  // The saving is linear in the batch size, so the fit recovers it.
+  EXPECT_NEAR(fused.fusion_saving(1, 2).At(5), LinearFusionSaving(1, 2, 5),
+              1e-9);
+  EXPECT_EQ(apart.fusion_saving(1, 2).At(5), 0);
+
+  // Rows 0 and 2 ask for tasks 0, 1 and 2 at width 2; row 1 for task 0 at
+  // width 2 and task 1 at width 3. Runs as the executor makes them: task 0
+  // at width 2 on rows {0, 1, 2}; tasks 1 and 2 at width 2 on rows {0, 2},
+  // fused (one saving at 2 rows); task 1 at width 3 on row 1.
+  const std::vector<BatchItem> storage = {
+      {{0, 1, 2}, {2, 2, 2}}, {{0, 1}, {2, 3}}, {{0, 1, 2}, {2, 2, 2}}};
+  const std::vector<const BatchItem*> items = {&storage[0], &storage[1],
+                                               &storage[2]};
+  EXPECT_NEAR(fused.BatchMs(1, items),
+              apart.BatchMs(1, items) - LinearFusionSaving(1, 2, 2), 1e-9);
+  // A lone request for all four tasks at one width: the fused measurement.
+  const BatchItem all = {{0, 1, 2, 3}, {1, 1, 1, 1}};
+  const LatencyTable one = FusedProfile(spec, {1}).tables[0];
+  EXPECT_NEAR(fused.BatchMs(2, {&all}),
+              one.encoder_ms[2] + one.fused_decoder_ms[2][1], 1e-9);
+  EXPECT_NEAR(fused.BatchMs(2, {&all}),
+              PredictLatencyMs(one, all.tasks, 2, all.decoder_widths), 1e-9);
+}
+
 }  // namespace
 }  // namespace slimserve

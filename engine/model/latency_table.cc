@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <utility>
 
@@ -72,15 +73,59 @@ absl::Status ValidateLatencyTable(const LatencyTable& latency,
       }
     }
   }
+  if (!latency.fused_decoder_ms.empty()) {
+    if (latency.fused_decoder_ms.size() != num_e) {
+      return bad("fused_decoder_ms",
+                 absl::StrCat("has ", latency.fused_decoder_ms.size(),
+                              " encoder widths, the model has ", num_e));
+    }
+    for (size_t e = 0; e < num_e; ++e) {
+      const auto& row = latency.fused_decoder_ms[e];
+      if (row.size() != num_d) {
+        return bad(absl::StrCat("fused_decoder_ms[", e, "]"),
+                   absl::StrCat("has ", row.size(),
+                                " decoder widths, the model has ", num_d));
+      }
+      for (size_t d = 0; d < num_d; ++d) {
+        if (!ok_ms(row[d])) {
+          return bad(absl::StrCat("fused_decoder_ms[", e, "][", d, "]"),
+                     absl::StrCat("must be finite and >= 0, got ", row[d]));
+        }
+      }
+    }
+  }
   return absl::OkStatus();
+}
+
+double FusionSavingMs(const LatencyTable& latency, int encoder_width,
+                      int decoder_width) {
+  const size_t num_tasks = latency.decoder_ms.size();
+  if (latency.fused_decoder_ms.empty() || num_tasks < 2) return 0;
+  double sum = 0;
+  double smallest = std::numeric_limits<double>::infinity();
+  for (const auto& task : latency.decoder_ms) {
+    const double ms = task[encoder_width][decoder_width];
+    sum += ms;
+    smallest = std::min(smallest, ms);
+  }
+  const double saved =
+      sum - latency.fused_decoder_ms[encoder_width][decoder_width];
+  return std::clamp(saved / static_cast<double>(num_tasks - 1), 0.0, smallest);
 }
 
 double PredictLatencyMs(const LatencyTable& latency,
                         const std::vector<int>& tasks, int encoder_width,
                         const std::vector<int>& decoder_widths) {
   double ms = latency.fixed_ms + latency.encoder_ms[encoder_width];
+  // One request's decoders share their rows, so the executor fuses every
+  // group of them at one width (engine/runtime/executor.h DecoderRuns).
+  std::map<int, int> per_width;  // decoder width -> decoders at it
   for (size_t i = 0; i < tasks.size(); ++i) {
     ms += latency.decoder_ms[tasks[i]][encoder_width][decoder_widths[i]];
+    ++per_width[decoder_widths[i]];
+  }
+  for (const auto& [wd, count] : per_width) {
+    ms -= (count - 1) * FusionSavingMs(latency, encoder_width, wd);
   }
   return ms;
 }
@@ -127,6 +172,11 @@ slimserve::v1::LatencyProfileProto LatencyProfileToProto(
         for (double ms : table.decoder_ms[task][we]) row->add_ms(ms);
       }
     }
+    for (size_t we = 0; we < table.fused_decoder_ms.size(); ++we) {
+      auto* row = t->add_fused_decoders();
+      row->set_encoder_width_index(we);
+      for (double ms : table.fused_decoder_ms[we]) row->add_ms(ms);
+    }
   }
   return proto;
 }
@@ -168,6 +218,23 @@ absl::StatusOr<LatencyProfile> LatencyProfileFromProto(
             ")"));
       }
       table.decoder_ms[task][row.encoder_width_index()].assign(
+          row.ms().begin(), row.ms().end());
+    }
+    if (t.fused_decoders_size() > 0) {
+      table.fused_decoder_ms.assign(num_e,
+                                    std::vector<double>(num_d, std::nan("")));
+    }
+    for (int r = 0; r < t.fused_decoders_size(); ++r) {
+      const auto& row = t.fused_decoders(r);
+      if (row.encoder_width_index() >= static_cast<uint32_t>(num_e) ||
+          row.ms_size() != num_d) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            where, ".fused_decoders[", r, "]: encoder_width_index ",
+            row.encoder_width_index(), " and ", row.ms_size(),
+            " decoder widths do not fit the model (", num_e, " x ", num_d,
+            ")"));
+      }
+      table.fused_decoder_ms[row.encoder_width_index()].assign(
           row.ms().begin(), row.ms().end());
     }
     profile.tables.push_back(std::move(table));

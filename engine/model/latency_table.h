@@ -6,7 +6,10 @@
 // checks them and stores them). Pure data and file I/O: no LibTorch.
 //
 // Latency is additive like the cost (cost_model.h):
-//   predicted_ms = fixed_ms + encoder_ms[we] + sum_t decoder_ms[t][we][wd_t].
+//   predicted_ms = fixed_ms + encoder_ms[we] + sum_t decoder_ms[t][we][wd_t]
+// less, where the network fuses decoders that share a width into one pass
+// (engine/runtime/supernet.h FusedDecoder), what fusing saves: k decoders at
+// one width cost their sum minus (k - 1) x FusionSavingMs(we, wd).
 
 #include <string>
 #include <vector>
@@ -26,12 +29,25 @@ struct LatencyTable {
   double fixed_ms = 0;
   std::vector<double> encoder_ms;                            // [we]
   std::vector<std::vector<std::vector<double>>> decoder_ms;  // [t][we][wd]
+  // [we][wd]: every task's decoder at width wd run as one fused pass; empty
+  // where the network runs each decoder on its own.
+  std::vector<std::vector<double>> fused_decoder_ms;
 };
 
 // INVALID_ARGUMENT naming the field: dimensions must match the spec, every
 // number finite and >= 0, batch_size >= 1.
 absl::Status ValidateLatencyTable(const LatencyTable& latency,
                                   const slimserve::v1::ModelSpec& spec);
+
+// What running one more decoder at (we, wd) in a fused pass saves against
+// running it alone: fusing all T tasks saves sum_t decoder_ms - fused, and
+// each of the T - 1 decoders beyond the first is taken to save an equal share
+// of that (the per-call overhead fusion removes is much the same for every
+// task). 0 without fused_decoder_ms or with one task; clamped to
+// [0, min_t decoder_ms[t][we][wd]] so no prediction drops below the slowest
+// single decoder.
+double FusionSavingMs(const LatencyTable& latency, int encoder_width,
+                      int decoder_width);
 
 // The predicted latency of a configuration (the formula above).
 // REQUIRES: indices in range; decoder_widths.size() == tasks.size().

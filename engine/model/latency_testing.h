@@ -20,6 +20,14 @@ LatencyTable LinearLatencyTable(const v1::ModelSpec& spec, int batch);
 LatencyProfile LinearProfile(const v1::ModelSpec& spec,
                              const std::vector<int>& sizes);
 
+// What fusing one more decoder saves in FusedProfile's tables:
+//   0.05 + 0.01 we + 0.02 wd + 0.01 batch.
+double LinearFusionSaving(int we, int wd, int batch);
+// LinearProfile with fused_decoder_ms set so that FusionSavingMs is
+// LinearFusionSaving: sum_t decoder_ms - (T - 1) x that.
+LatencyProfile FusedProfile(const v1::ModelSpec& spec,
+                            const std::vector<int>& sizes);
+
 }  // namespace slimserve
 
 #endif  // SLIMSERVE_ENGINE_MODEL_LATENCY_TESTING_H_

@@ -203,7 +203,7 @@ std::vector<torch::Tensor> InferenceNet::DecodeHeads(
   for (const auto& x : features) f.push_back(x.contiguous(memory_format_));
   std::vector<torch::Tensor> raw(tasks.size());
   const bool folded = options_.weights == InferenceOptions::Weights::kFolded;
-  if (folded && options_.fuse_decoders && tasks.size() > 1) {
+  if (FusesDecoders() && tasks.size() > 1) {
     // Ascending, so that every order of the same tasks shares one fusion.
     std::vector<int> order(tasks.size());
     for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int>(i);
@@ -247,6 +247,11 @@ torch::Tensor InferenceNet::Decode(int task,
                                    const std::vector<torch::Tensor>& features,
                                    int we, int wd) const {
   return FinishOutput(task, DecodeHead(task, features, we, wd));
+}
+
+bool InferenceNet::FusesDecoders() const {
+  return options_.weights == InferenceOptions::Weights::kFolded &&
+         options_.fuse_decoders;
 }
 
 bool InferenceNet::UsesXnnpack() const {

@@ -97,6 +97,8 @@ class InferenceNet {
   std::string Describe() const;
   // Whether small convolutions run on XNNPACK (InferenceOptions).
   bool UsesXnnpack() const;
+  // Whether DecodeHeads fuses decoders (folded weights, fuse_decoders).
+  bool FusesDecoders() const;
 
  private:
   InferenceNet(Supernet net, const InferenceOptions& options);

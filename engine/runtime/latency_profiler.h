@@ -16,7 +16,9 @@ namespace slimserve {
 // decoder up to its head output (InferenceNet::DecodeHead: what the
 // executor runs; the upsampling and activation are post-processing's), on
 // a batch of `batch_size` random images: the median of `repetitions` runs
-// after one warm-up run. fixed_ms is left 0
+// after one warm-up run. Where the net fuses decoders, also every task's
+// decoder at each width as one DecodeHeads call (fused_decoder_ms).
+// fixed_ms is left 0
 // (per-request work outside the network is measured by the engine as it
 // serves). Takes about (1 + repetitions) x the cost of running every
 // configuration once: a second or two for the default model on 2 cores.

@@ -102,6 +102,16 @@ TEST(TorchRunnerTest, MeasuresAndDescribesItself) {
   ASSERT_TRUE(table.ok()) << table.status();
   EXPECT_EQ(table->batch_size, 2);
   EXPECT_TRUE(ValidateLatencyTable(*table, TinyModelSpec()).ok());
+  // Fused by default: every task's decoder at each width as one pass too.
+  ASSERT_EQ(table->fused_decoder_ms.size(), 4u);
+  EXPECT_GT(table->fused_decoder_ms[3][3], 0);
+  NetworkOptions apart;
+  apart.fuse_decoders = false;
+  auto unfused = Runner(apart);
+  ASSERT_TRUE(unfused.ok()) << unfused.status();
+  table = (*unfused)->MeasureLatency(1, 1);
+  ASSERT_TRUE(table.ok()) << table.status();
+  EXPECT_TRUE(table->fused_decoder_ms.empty());
   // Small convolutions on XNNPACK where this LibTorch has it (Debian's does).
   EXPECT_EQ((*runner)->Describe(),
             XnnpackConv::Available()

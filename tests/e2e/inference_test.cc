@@ -145,6 +145,12 @@ TEST_F(InferenceTest, ModelInfoDescribesTheTinyModel) {
         for (double ms : row.ms()) EXPECT_GT(ms, 0);
       }
     }
+    // The server fuses decoders by default: their fused passes are timed.
+    ASSERT_EQ(table.fused_decoder_ms_size(), info.encoder_widths_size());
+    for (const v1::LatencyRow& row : table.fused_decoder_ms()) {
+      ASSERT_EQ(row.ms_size(), info.decoder_widths_size());
+      for (double ms : row.ms()) EXPECT_GT(ms, 0);
+    }
   }
   EXPECT_EQ(info.latency_tables(0).encoder_ms(0), info.encoder_latency_ms(0));
 }
