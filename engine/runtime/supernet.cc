@@ -364,9 +364,15 @@ torch::Tensor FoldedDecoder::Forward(
   return Bilinear(Head(features), {out_h, out_w});
 }
 
-// Keep in step with DecoderImpl::forward_head.
-torch::Tensor FoldedDecoder::Head(
-    const std::vector<torch::Tensor>& features) const {
+namespace {
+
+// A decoder up to its head, fused or not: laterals of the stages it reads
+// upsampled to the finest one and summed, ReLU, the 3x3 convolutions. Keep
+// in step with DecoderImpl::forward_head.
+torch::Tensor DecoderTrunk(const std::vector<int>& input_stages,
+                           const std::vector<FoldedConv>& laterals,
+                           const std::vector<FoldedConv>& convs,
+                           const std::vector<torch::Tensor>& features) {
   const auto& finest = features[input_stages[0]];
   const std::vector<int64_t> size = {finest.size(2), finest.size(3)};
   torch::Tensor y;  // a fresh convolution output: updated in place
@@ -377,7 +383,16 @@ torch::Tensor FoldedDecoder::Head(
   }
   y.relu_();
   for (const FoldedConv& conv : convs) y = conv(y);
-  return head(y).contiguous();  // NCHW: see DecoderImpl::forward_head
+  return y;
+}
+
+}  // namespace
+
+torch::Tensor FoldedDecoder::Head(
+    const std::vector<torch::Tensor>& features) const {
+  // NCHW: see DecoderImpl::forward_head.
+  return head(DecoderTrunk(input_stages, laterals, convs, features))
+      .contiguous();
 }
 
 std::unique_ptr<FusedDecoder> FusedDecoder::Fuse(
@@ -447,20 +462,10 @@ std::unique_ptr<FusedDecoder> FusedDecoder::Fuse(
   return fusion;
 }
 
-// Keep in step with FoldedDecoder::Head.
 std::vector<torch::Tensor> FusedDecoder::Heads(
     const std::vector<torch::Tensor>& features) const {
-  const auto& finest = features[input_stages[0]];
-  const std::vector<int64_t> size = {finest.size(2), finest.size(3)};
-  torch::Tensor y;
-  for (size_t i = 0; i < input_stages.size(); ++i) {
-    torch::Tensor lat = laterals[i](features[input_stages[i]]);
-    if (i > 0) lat = Bilinear(lat, size);
-    y = i == 0 ? lat : y.add_(lat);
-  }
-  y.relu_();
-  for (const FoldedConv& conv : convs) y = conv(y);
-  const torch::Tensor out = head(y);
+  const torch::Tensor out =
+      head(DecoderTrunk(input_stages, laterals, convs, features));
   std::vector<torch::Tensor> heads;
   heads.reserve(head_channels.size());
   for (size_t t = 0; t < head_channels.size(); ++t) {
