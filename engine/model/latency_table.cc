@@ -52,47 +52,37 @@ absl::Status ValidateLatencyTable(const LatencyTable& latency,
                absl::StrCat("has ", latency.decoder_ms.size(),
                             " tasks, the model has ", spec.tasks_size()));
   }
-  for (size_t t = 0; t < latency.decoder_ms.size(); ++t) {
-    if (latency.decoder_ms[t].size() != num_e) {
-      return bad(absl::StrCat("decoder_ms[", t, "]"),
-                 absl::StrCat("has ", latency.decoder_ms[t].size(),
-                              " encoder widths, the model has ", num_e));
+  // One [we][wd] grid of decoder times, named `field` in messages.
+  const auto check_grid =
+      [&](const std::string& field,
+          const std::vector<std::vector<double>>& grid) -> absl::Status {
+    if (grid.size() != num_e) {
+      return bad(field, absl::StrCat("has ", grid.size(),
+                                     " encoder widths, the model has ", num_e));
     }
     for (size_t e = 0; e < num_e; ++e) {
-      const auto& row = latency.decoder_ms[t][e];
+      const auto& row = grid[e];
       if (row.size() != num_d) {
-        return bad(absl::StrCat("decoder_ms[", t, "][", e, "]"),
+        return bad(absl::StrCat(field, "[", e, "]"),
                    absl::StrCat("has ", row.size(),
                                 " decoder widths, the model has ", num_d));
       }
       for (size_t d = 0; d < num_d; ++d) {
         if (!ok_ms(row[d])) {
-          return bad(absl::StrCat("decoder_ms[", t, "][", e, "][", d, "]"),
+          return bad(absl::StrCat(field, "[", e, "][", d, "]"),
                      absl::StrCat("must be finite and >= 0, got ", row[d]));
         }
       }
     }
+    return absl::OkStatus();
+  };
+  for (size_t t = 0; t < latency.decoder_ms.size(); ++t) {
+    SLIM_RETURN_IF_ERROR(
+        check_grid(absl::StrCat("decoder_ms[", t, "]"), latency.decoder_ms[t]));
   }
   if (!latency.fused_decoder_ms.empty()) {
-    if (latency.fused_decoder_ms.size() != num_e) {
-      return bad("fused_decoder_ms",
-                 absl::StrCat("has ", latency.fused_decoder_ms.size(),
-                              " encoder widths, the model has ", num_e));
-    }
-    for (size_t e = 0; e < num_e; ++e) {
-      const auto& row = latency.fused_decoder_ms[e];
-      if (row.size() != num_d) {
-        return bad(absl::StrCat("fused_decoder_ms[", e, "]"),
-                   absl::StrCat("has ", row.size(),
-                                " decoder widths, the model has ", num_d));
-      }
-      for (size_t d = 0; d < num_d; ++d) {
-        if (!ok_ms(row[d])) {
-          return bad(absl::StrCat("fused_decoder_ms[", e, "][", d, "]"),
-                     absl::StrCat("must be finite and >= 0, got ", row[d]));
-        }
-      }
-    }
+    SLIM_RETURN_IF_ERROR(
+        check_grid("fused_decoder_ms", latency.fused_decoder_ms));
   }
   return absl::OkStatus();
 }
@@ -186,6 +176,18 @@ absl::StatusOr<LatencyProfile> LatencyProfileFromProto(
     const slimserve::v1::ModelSpec& spec) {
   const int num_e = spec.encoder_widths_size();
   const int num_d = spec.decoder_widths_size();
+  // A decoder row of the file (per task or fused) must fit the model.
+  const auto row_fits = [&](const std::string& field,
+                            const auto& row) -> absl::Status {
+    if (row.encoder_width_index() < static_cast<uint32_t>(num_e) &&
+        row.ms_size() == num_d) {
+      return absl::OkStatus();
+    }
+    return absl::InvalidArgumentError(absl::StrCat(
+        field, ": encoder_width_index ", row.encoder_width_index(), " and ",
+        row.ms_size(), " decoder widths do not fit the model (", num_e, " x ",
+        num_d, ")"));
+  };
   LatencyProfile profile;
   for (int i = 0; i < proto.tables_size(); ++i) {
     const auto& t = proto.tables(i);
@@ -209,14 +211,8 @@ absl::StatusOr<LatencyProfile> LatencyProfileFromProto(
             where, ".decoders[", r, "].task: unknown task \"", row.task(),
             "\""));
       }
-      if (row.encoder_width_index() >= static_cast<uint32_t>(num_e) ||
-          row.ms_size() != num_d) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            where, ".decoders[", r, "]: encoder_width_index ",
-            row.encoder_width_index(), " and ", row.ms_size(),
-            " decoder widths do not fit the model (", num_e, " x ", num_d,
-            ")"));
-      }
+      SLIM_RETURN_IF_ERROR(
+          row_fits(absl::StrCat(where, ".decoders[", r, "]"), row));
       table.decoder_ms[task][row.encoder_width_index()].assign(
           row.ms().begin(), row.ms().end());
     }
@@ -226,14 +222,8 @@ absl::StatusOr<LatencyProfile> LatencyProfileFromProto(
     }
     for (int r = 0; r < t.fused_decoders_size(); ++r) {
       const auto& row = t.fused_decoders(r);
-      if (row.encoder_width_index() >= static_cast<uint32_t>(num_e) ||
-          row.ms_size() != num_d) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            where, ".fused_decoders[", r, "]: encoder_width_index ",
-            row.encoder_width_index(), " and ", row.ms_size(),
-            " decoder widths do not fit the model (", num_e, " x ", num_d,
-            ")"));
-      }
+      SLIM_RETURN_IF_ERROR(
+          row_fits(absl::StrCat(where, ".fused_decoders[", r, "]"), row));
       table.fused_decoder_ms[row.encoder_width_index()].assign(
           row.ms().begin(), row.ms().end());
     }
