@@ -8,7 +8,6 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <thread>
 #include <utility>
 #include <vector>
 
@@ -16,6 +15,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
+#include "base/cpus.h"
 #include "base/log.h"
 #include "base/status_macros.h"
 #include "engine/batching/batch_cost_model.h"
@@ -98,9 +98,9 @@ absl::Status ValidateEngineOptions(const Engine::Options& o) {
                absl::StrCat("must be >= 0, got ", o.network.num_threads));
   }
   const Engine::Options::Batching& b = o.batching;
-  if (b.num_executor_threads < 1 || b.num_executor_threads > 64) {
+  if (b.num_executor_threads < 0 || b.num_executor_threads > 64) {
     return Bad("batching.num_executor_threads",
-               absl::StrCat("must be in [1, 64], got ", b.num_executor_threads));
+               absl::StrCat("must be in [0, 64], got ", b.num_executor_threads));
   }
   if (b.max_queue_size < 1) {
     return Bad("batching.max_queue_size",
@@ -156,6 +156,23 @@ absl::Status ValidateEngineOptions(const Engine::Options& o) {
   return absl::OkStatus();
 }
 
+Engine::Options ResolveThreads(Engine::Options options, int cores) {
+  cores = std::max(1, cores);
+  int& executors = options.batching.num_executor_threads;
+  int& intra_op = options.network.num_threads;
+  if (options.network.device.kind == Device::Kind::kCuda) {
+    // The GPU runs the network; the CPU threads only launch and copy.
+    if (executors == 0) executors = 1;
+    if (intra_op == 0) intra_op = cores;
+    return options;
+  }
+  if (executors == 0) {
+    executors = std::clamp(cores / std::max(1, intra_op), 1, 64);
+  }
+  if (intra_op == 0) intra_op = std::max(1, cores / executors);
+  return options;
+}
+
 class Engine::Impl {
  public:
   Impl(const Options& options, ModelPackage package,
@@ -192,7 +209,7 @@ class Engine::Impl {
     pool.num_threads =
         options_.stages.num_threads > 0
             ? options_.stages.num_threads
-            : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+            : std::max(1, UsableCpus());
     pool.clock = clock_;
     SLIM_ASSIGN_OR_RETURN(pool_, StagePool::Create(pool));
 
@@ -663,6 +680,8 @@ class Engine::Impl {
 absl::StatusOr<std::unique_ptr<Engine>> CreateEngine(
     const Engine::Options& options, const RunnerFactory& make_runner) {
   SLIM_RETURN_IF_ERROR(ValidateEngineOptions(options));
+  const Engine::Options resolved = ResolveThreads(
+      options, UsableCpus());
   SLIM_ASSIGN_OR_RETURN(ModelPackage package,
                         LoadModelPackage(options.model_dir));
   if (package.quality.synthetic()) {
@@ -674,8 +693,11 @@ absl::StatusOr<std::unique_ptr<Engine>> CreateEngine(
                         make_runner(package));
   SLIM_ASSIGN_OR_RETURN(std::unique_ptr<Planner> planner,
                         CreatePlanner(PlannerKindName(options.planner)));
+  SLIM_LOG(INFO) << resolved.batching.num_executor_threads
+                 << " executor thread(s), " << resolved.network.num_threads
+                 << " LibTorch intra-op thread(s)";
   auto impl = std::make_unique<Engine::Impl>(
-      options, std::move(package), std::move(runner), std::move(planner));
+      resolved, std::move(package), std::move(runner), std::move(planner));
   SLIM_RETURN_IF_ERROR(impl->Start());
   return std::make_unique<Engine>(std::move(impl));
 }

@@ -52,8 +52,13 @@ class Engine {
     // ---- Scheduling (engine/batching; tuning guide
     // engine/batching/BATCHING.md).
     struct Batching {
-      // Threads running batches on the network. In [1, 64].
-      int num_executor_threads = 1;
+      // Threads running batches on the network, in [0, 64]. 0: on the CPU
+      // one per core / network.num_threads (one per core when that is 0
+      // too: on small batches, batches side by side on one thread each
+      // beat one batch at a time on every core, whose OpenMP barriers
+      // stall whenever decoding or encoding takes a core;
+      // tests/benchmarks/README.md measures it); on CUDA 1.
+      int num_executor_threads = 0;
       // Requests admitted and not yet computing (being pre-processed or
       // queued) beyond this are refused with RESOURCE_EXHAUSTED. >= 1.
       int max_queue_size = 256;

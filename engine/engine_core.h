@@ -28,6 +28,12 @@ using RunnerFactory =
 // max_batch_size: ...") when one is out of range.
 absl::Status ValidateEngineOptions(const Engine::Options& options);
 
+// The options with the thread counts left at 0 chosen for a machine of
+// `cores` cores (Engine::Options::Batching::num_executor_threads and
+// NetworkOptions::num_threads document the rule); counts already set stay.
+// Pure, and idempotent: resolving twice changes nothing.
+Engine::Options ResolveThreads(Engine::Options options, int cores);
+
 // Validates the options, loads the package, makes the runner, warms it up
 // and measures it as the options say, and starts the stage pool and the
 // scheduler. Errors name the option, file or field.

@@ -12,6 +12,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/synchronization/notification.h"
@@ -93,6 +94,11 @@ class EngineCoreTest : public ::testing::Test {
     options.model_dir = SpecDir();
     options.clock = &clock_;
     if (options.stages.num_threads == 0) options.stages.num_threads = 2;
+    // One executor unless a test asks for more: the tests of batch
+    // formation follow one queue on the fake clock.
+    if (options.batching.num_executor_threads == 0) {
+      options.batching.num_executor_threads = 1;
+    }
     FakeModelRunner::Options fake;
     if (timed_compute) fake.clock = &clock_;
     fake.preprocess_on_device = preprocess_on_device_;
@@ -723,6 +729,10 @@ TEST(EngineCoreCreateTest, OptionsAreCheckedAndNamed) {
        "Engine::Options.latency.repetitions"},
       {[](Engine::Options* o) { o->clock = nullptr; },
        "Engine::Options.clock"},
+      {[](Engine::Options* o) { o->batching.num_executor_threads = 65; },
+       "Engine::Options.batching.num_executor_threads"},
+      {[](Engine::Options* o) { o->network.num_threads = -1; },
+       "Engine::Options.network.num_threads"},
   };
   for (const Case& c : cases) {
     Engine::Options options;
@@ -735,6 +745,53 @@ TEST(EngineCoreCreateTest, OptionsAreCheckedAndNamed) {
   Engine::Options options;
   options.model_dir = SpecDir();
   EXPECT_TRUE(ValidateEngineOptions(options).ok());
+}
+
+// (executors, intra-op threads) that ResolveThreads chooses.
+std::pair<int, int> Resolved(int executors, int intra_op, int cores,
+                             Device::Kind device = Device::Kind::kCpu) {
+  Engine::Options options;
+  options.batching.num_executor_threads = executors;
+  options.network.num_threads = intra_op;
+  options.network.device.kind = device;
+  const Engine::Options r = ResolveThreads(options, cores);
+  return {r.batching.num_executor_threads, r.network.num_threads};
+}
+
+TEST(ResolveThreadsTest, OnTheCpuBatchesRunSideBySideOnOneThreadEach) {
+  EXPECT_EQ(Resolved(0, 0, 2), std::make_pair(2, 1));
+  EXPECT_EQ(Resolved(0, 0, 16), std::make_pair(16, 1));
+  EXPECT_EQ(Resolved(0, 0, 200), std::make_pair(64, 3));  // executors capped
+  EXPECT_EQ(Resolved(0, 0, 0), std::make_pair(1, 1));     // unknown: one
+}
+
+TEST(ResolveThreadsTest, WhatIsSetStaysAndTheOtherSharesTheCores) {
+  EXPECT_EQ(Resolved(1, 0, 8), std::make_pair(1, 8));  // the old default
+  EXPECT_EQ(Resolved(3, 0, 8), std::make_pair(3, 2));
+  EXPECT_EQ(Resolved(16, 0, 8), std::make_pair(16, 1));
+  EXPECT_EQ(Resolved(0, 2, 8), std::make_pair(4, 2));
+  EXPECT_EQ(Resolved(0, 16, 8), std::make_pair(1, 16));
+  EXPECT_EQ(Resolved(5, 7, 8), std::make_pair(5, 7));
+}
+
+TEST(ResolveThreadsTest, OnCudaOneExecutorAndEveryCoreAsBefore) {
+  EXPECT_EQ(Resolved(0, 0, 8, Device::Kind::kCuda), std::make_pair(1, 8));
+  EXPECT_EQ(Resolved(4, 0, 8, Device::Kind::kCuda), std::make_pair(4, 8));
+}
+
+TEST(ResolveThreadsTest, ResolvingTwiceChangesNothing) {
+  for (int e : {0, 1, 3}) {
+    for (int t : {0, 1, 4}) {
+      Engine::Options options;
+      options.batching.num_executor_threads = e;
+      options.network.num_threads = t;
+      const Engine::Options once = ResolveThreads(options, 8);
+      const Engine::Options twice = ResolveThreads(once, 8);
+      EXPECT_EQ(twice.batching.num_executor_threads,
+                once.batching.num_executor_threads);
+      EXPECT_EQ(twice.network.num_threads, once.network.num_threads);
+    }
+  }
 }
 
 }  // namespace

@@ -164,7 +164,7 @@ TEST(EngineCreateTest, ErrorsNameTheProblem) {
                 "/nonexistent/model/spec.textproto"),
             std::string::npos);
   options.model_dir = PackageDir();
-  options.batching.num_executor_threads = 0;
+  options.batching.num_executor_threads = -1;
   EXPECT_NE(Engine::Create(options).status().message().find(
                 "Engine::Options.batching.num_executor_threads"),
             std::string::npos);

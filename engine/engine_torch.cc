@@ -4,6 +4,7 @@
 
 #include <memory>
 
+#include "base/cpus.h"
 #include "engine/engine.h"
 #include "engine/engine_core.h"
 #include "engine/runtime/torch_runner.h"
@@ -11,9 +12,13 @@
 namespace slimserve {
 
 absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(const Options& options) {
-  return CreateEngine(options, [&options](const ModelPackage& package) {
+  // Resolved here too, so that the runner gets the intra-op threads the
+  // engine will count on (CreateEngine's own resolving then changes nothing).
+  const Options resolved = ResolveThreads(
+      options, UsableCpus());
+  return CreateEngine(resolved, [&resolved](const ModelPackage& package) {
     return CreateTorchRunner(package.spec, package.weights_path,
-                             options.network);
+                             resolved.network);
   });
 }
 

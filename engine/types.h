@@ -276,8 +276,11 @@ struct NetworkOptions {
   // 6 per task; engine/runtime/PERFORMANCE.md measures it). Outputs equal
   // running them apart within float rounding.
   bool fuse_decoders = true;
-  // LibTorch intra-op threads (process-wide); 0: all cores. (Debian's
-  // LibTorch would otherwise use one.) >= 0.
+  // LibTorch intra-op threads (process-wide), shared by the executor
+  // threads; 0: the cores divided among them (Engine::Options::Batching::
+  // num_executor_threads; on the CPU by default 1 each), all cores for a
+  // runner made outside an engine. (Debian's LibTorch would otherwise use
+  // one.) >= 0.
   int num_threads = 0;
   // CUDA only (engine/runtime/cuda_executor.h): replay CUDA graphs of the
   // encoder per (encoder width, batch size) and of each decoder per (task,

@@ -76,10 +76,13 @@ ABSL_FLAG(std::string, model_dir, "models/default",
           "model package directory; a relative path is resolved against the "
           "current directory (the one `bazel run` was started from)");
 ABSL_FLAG(int, num_threads, EngineDefaults().network.num_threads,
-          "LibTorch intra-op threads; 0 = all cores");
+          "LibTorch intra-op threads, shared by the executor threads; 0 = "
+          "the cores divided among them");
 ABSL_FLAG(int, num_executor_threads,
           EngineDefaults().batching.num_executor_threads,
-          "threads running batches on the network");
+          "threads running batches on the network; 0 = on the CPU one per "
+          "core / --num_threads (one per core, one intra-op thread each, "
+          "when both are 0), on CUDA 1");
 ABSL_FLAG(int, num_stage_threads, EngineDefaults().stages.num_threads,
           "threads decoding inputs and encoding outputs; 0 = one per core");
 ABSL_FLAG(int, png_compression_level,

@@ -27,7 +27,7 @@ echo "## network alone ($bin/tools/slimprofile --batch_sizes=1,8 --repetitions=1
   --num_threads=2 2>/dev/null | sed -n '/^batch/,/^linear/p' | grep -v '^linear'
 
 "$bin"/server/slimserve --model_dir="$model" --address=127.0.0.1:$port \
-  --metrics_address= --num_threads=2 --drain_grace_s=0 \
+  --metrics_address= --drain_grace_s=0 \
   ${SLIMSERVE_SERVER_FLAGS:-} >"$tmp/server.log" 2>&1 &
 pid=$!
 for _ in $(seq 1 120); do grep -q "serving on" "$tmp/server.log" && break; sleep 0.5; done

@@ -17,7 +17,7 @@ log=$(mktemp)
 bin=${SLIMSERVE_BIN:-bazel-bin}
 "$bin"/server/slimserve --model_dir="${SLIMSERVE_BENCH_MODEL_DIR:-models/default}" \
   --address=127.0.0.1:$port \
-  --metrics_address= --max_batch_size="$batch" --num_threads=2 --drain_grace_s=0 \
+  --metrics_address= --max_batch_size="$batch" --drain_grace_s=0 \
   ${SLIMSERVE_SERVER_FLAGS:-} >"$log" 2>&1 &
 pid=$!
 trap 'kill -TERM $pid 2>/dev/null; wait $pid 2>/dev/null; rm -f "$log"' EXIT

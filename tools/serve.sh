@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds and starts the slimserve server on the shipped default model.
 # Usage (from anywhere, as root on Debian 12): tools/serve.sh [server flags]
-#   e.g. tools/serve.sh --address=0.0.0.0:50051 --num_threads=2
+#   e.g. tools/serve.sh --address=0.0.0.0:50051 --max_batch_size=4
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source tools/setup.sh

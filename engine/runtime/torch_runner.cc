@@ -12,6 +12,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "base/cpus.h"
 #include "base/log.h"
 #include "base/status_macros.h"
 #include "engine/model/spec.h"
@@ -248,7 +249,7 @@ absl::StatusOr<std::unique_ptr<ModelRunner>> CreateTorchRunner(
         const int threads =
             options.num_threads > 0
                 ? options.num_threads
-                : static_cast<int>(std::thread::hardware_concurrency());
+                : UsableCpus();
         at::set_num_threads(std::max(1, threads));
         SLIM_ASSIGN_OR_RETURN(const torch::Device device,
                               TorchDevice(options.device));
