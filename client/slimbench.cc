@@ -4,6 +4,7 @@
 //   slimbench --concurrency=4 --images=a.png,b.jpg --json_out=report.json
 //   slimbench --streams=4 --stream_window=4 --frame_rate=30 --budgets=0.25
 
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 
@@ -117,6 +118,13 @@ int main(int argc, char** argv) {
       "...\n"
       "SIGTERM/SIGINT stop it early; it reports on the time so far.");
   absl::ParseCommandLine(argc, argv);
+  // glibc gives a freed large block (a RAW response is ~0.6 MB) back to the
+  // kernel, so the next response's receive buffers page-fault afresh: with
+  // RAW outputs that cost this client 3.5 ms of CPU a call on the cores it
+  // shares with the server, more than the server's own work
+  // (tests/benchmarks/README.md). Keep such blocks in the heap instead.
+  mallopt(M_MMAP_THRESHOLD, 64 << 20);
+  mallopt(M_TRIM_THRESHOLD, 256 << 20);
   static absl::Notification stop;
   StopOnSignals(&stop);
   namespace b = slimserve::bench;
