@@ -176,10 +176,12 @@ TEST(EngineCreateTest, ErrorsNameTheProblem) {
 namespace slimserve {
 namespace {
 
-std::unique_ptr<Engine> BatchingEngine(int max_batch, absl::Duration delay) {
+std::unique_ptr<Engine> BatchingEngine(int max_batch, absl::Duration delay,
+                                       int executors = 0) {
   Engine::Options options;
   options.model_dir = PackageDir();
   options.network.num_threads = 1;
+  options.batching.num_executor_threads = executors;
   options.warmup = false;
   options.batching.max_batch_size = max_batch;
   options.batching.max_queue_delay = delay;
@@ -193,8 +195,10 @@ std::unique_ptr<Engine> BatchingEngine(int max_batch, absl::Duration delay) {
 // batched with others equal its outputs when run alone.
 TEST(EngineBatchingTest, BatchedEqualsAloneOverRandomMixes) {
   auto alone = BatchingEngine(1, absl::ZeroDuration());
-  // A long delay: batches close only when full, so they really mix.
-  auto batched = BatchingEngine(6, absl::Seconds(5));
+  // A long delay: batches close only when full, so they really mix. Two
+  // executors on any machine: the two widths' batches run at once on one
+  // network.
+  auto batched = BatchingEngine(6, absl::Seconds(5), /*executors=*/2);
   std::mt19937 rng(3);
   const char* tasks[] = {"semseg", "depth", "normals", "edges"};
   std::vector<InferRequest> requests;
