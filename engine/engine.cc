@@ -209,7 +209,7 @@ class Engine::Impl {
     pool.num_threads =
         options_.stages.num_threads > 0
             ? options_.stages.num_threads
-            : std::max(1, UsableCpus());
+            : UsableCpus();  // at least 1
     pool.clock = clock_;
     SLIM_ASSIGN_OR_RETURN(pool_, StagePool::Create(pool));
 
@@ -680,8 +680,7 @@ class Engine::Impl {
 absl::StatusOr<std::unique_ptr<Engine>> CreateEngine(
     const Engine::Options& options, const RunnerFactory& make_runner) {
   SLIM_RETURN_IF_ERROR(ValidateEngineOptions(options));
-  const Engine::Options resolved = ResolveThreads(
-      options, UsableCpus());
+  const Engine::Options resolved = ResolveThreads(options, UsableCpus());
   SLIM_ASSIGN_OR_RETURN(ModelPackage package,
                         LoadModelPackage(options.model_dir));
   if (package.quality.synthetic()) {

@@ -14,8 +14,7 @@ namespace slimserve {
 absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(const Options& options) {
   // Resolved here too, so that the runner gets the intra-op threads the
   // engine will count on (CreateEngine's own resolving then changes nothing).
-  const Options resolved = ResolveThreads(
-      options, UsableCpus());
+  const Options resolved = ResolveThreads(options, UsableCpus());
   return CreateEngine(resolved, [&resolved](const ModelPackage& package) {
     return CreateTorchRunner(package.spec, package.weights_path,
                              resolved.network);
