@@ -22,9 +22,13 @@ tmp=$(mktemp -d)
 pid=
 trap '[ -n "$pid" ] && kill -TERM $pid 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"' EXIT
 
-echo "## network alone ($bin/tools/slimprofile --batch_sizes=1,8 --repetitions=11)"
+# One intra-op thread: what each of the server's executors runs a batch on
+# by default (engine/batching/BATCHING.md); SLIMSERVE_PROFILE_THREADS=2 for
+# one batch on both cores, the layout before.
+threads=${SLIMSERVE_PROFILE_THREADS:-1}
+echo "## network alone ($bin/tools/slimprofile --batch_sizes=1,8 --repetitions=11 --num_threads=$threads)"
 "$bin"/tools/slimprofile --model_dir="$model" --batch_sizes=1,8 --repetitions=11 \
-  --num_threads=2 2>/dev/null | sed -n '/^batch/,/^linear/p' | grep -v '^linear'
+  --num_threads="$threads" 2>/dev/null | sed -n '/^batch/,/^linear/p' | grep -v '^linear'
 
 "$bin"/server/slimserve --model_dir="$model" --address=127.0.0.1:$port \
   --metrics_address= --drain_grace_s=0 \
