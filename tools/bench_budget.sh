@@ -42,7 +42,7 @@ for input in jpeg:480x640:png png:480x640:png raw:96x128:raw; do
   IFS=: read -r format size out <<<"$input"
   for conc in 1 16; do
     for budget in 0.25 1.0; do
-      "$client_bin"/client/slimbench --target=127.0.0.1:$port --concurrency=$conc \
+      "$client_bin"/client/slimbench --keep_freed_memory --target=127.0.0.1:$port --concurrency=$conc \
         --duration_s="$seconds" --warmup_s=2 --budgets=$budget --weights=all \
         --image_format=$format --image_size=$size --output_format=$out \
         --json_out="$tmp/$format-$conc-$budget.json" >/dev/null

@@ -24,6 +24,6 @@ trap 'kill -TERM $pid 2>/dev/null; wait $pid 2>/dev/null; rm -f "$log"' EXIT
 for _ in $(seq 1 120); do grep -q "serving on" "$log" && break; sleep 0.5; done
 load=(--concurrency="$arg")
 [ "$mode" = open ] && load=(--rate="$arg" --deadline_ms="$deadline")
-"$bin"/client/slimbench --target=127.0.0.1:$port "${load[@]}" --duration_s=12 \
+"$bin"/client/slimbench --keep_freed_memory --target=127.0.0.1:$port "${load[@]}" --duration_s=12 \
   --warmup_s=2 --budgets=0.25,0.5,1.0 --weights=random --image_size=480x640 \
   --json_out="${SLIMSERVE_BENCH_JSON:-/dev/null}"
