@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cstdint>
 #include <fstream>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -46,12 +45,9 @@ int AffinityCpus() {
 std::optional<int> CpusFromCpuMax(absl::string_view cpu_max) {
   const std::vector<absl::string_view> parts = absl::StrSplit(
       absl::StripAsciiWhitespace(cpu_max), ' ', absl::SkipEmpty());
-  int64_t quota = 0, period = 0;
-  if (parts.size() != 2 || !absl::SimpleAtoi(parts[0], &quota) ||
-      !absl::SimpleAtoi(parts[1], &period)) {
-    return std::nullopt;  // "max 100000" (unlimited) lands here too
-  }
-  return CeilCpus(quota, period);
+  if (parts.size() != 2) return std::nullopt;
+  // The same two numbers as v1's files; "max" (unlimited) does not parse.
+  return CpusFromCfs(parts[0], parts[1]);
 }
 
 std::optional<int> CpusFromCfs(absl::string_view quota_us,

@@ -158,6 +158,7 @@ absl::Status ValidateEngineOptions(const Engine::Options& o) {
 
 Engine::Options ResolveThreads(Engine::Options options, int cores) {
   cores = std::max(1, cores);
+  if (options.stages.num_threads == 0) options.stages.num_threads = cores;
   int& executors = options.batching.num_executor_threads;
   int& intra_op = options.network.num_threads;
   if (options.network.device.kind == Device::Kind::kCuda) {
@@ -206,10 +207,7 @@ class Engine::Impl {
     model_info_ = BuildModelInfo();
 
     StagePool::Options pool;
-    pool.num_threads =
-        options_.stages.num_threads > 0
-            ? options_.stages.num_threads
-            : UsableCpus();  // at least 1
+    pool.num_threads = options_.stages.num_threads;  // ResolveThreads set it
     pool.clock = clock_;
     SLIM_ASSIGN_OR_RETURN(pool_, StagePool::Create(pool));
 

@@ -88,7 +88,8 @@ class Engine {
 
     // ---- Pre- and post-processing (engine/stages).
     struct Stages {
-      // Threads decoding and encoding images; 0: one per core.
+      // Threads decoding and encoding images; 0: one per usable core
+      // (base/cpus.h).
       int num_threads = 0;
       // Largest accepted image, in pixels (decompression-bomb guard), in
       // [1, 2^30].

@@ -29,8 +29,9 @@ using RunnerFactory =
 absl::Status ValidateEngineOptions(const Engine::Options& options);
 
 // The options with the thread counts left at 0 chosen for a machine of
-// `cores` cores (Engine::Options::Batching::num_executor_threads and
-// NetworkOptions::num_threads document the rule); counts already set stay.
+// `cores` cores (Engine::Options::Batching::num_executor_threads,
+// NetworkOptions::num_threads and Stages::num_threads document the rule);
+// counts already set stay.
 // Pure, and idempotent: resolving twice changes nothing.
 Engine::Options ResolveThreads(Engine::Options options, int cores);
 

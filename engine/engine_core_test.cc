@@ -779,6 +779,13 @@ TEST(ResolveThreadsTest, OnCudaOneExecutorAndEveryCoreAsBefore) {
   EXPECT_EQ(Resolved(4, 0, 8, Device::Kind::kCuda), std::make_pair(4, 8));
 }
 
+TEST(ResolveThreadsTest, StageThreadsDefaultToOnePerCore) {
+  Engine::Options options;
+  EXPECT_EQ(ResolveThreads(options, 6).stages.num_threads, 6);
+  options.stages.num_threads = 3;
+  EXPECT_EQ(ResolveThreads(options, 6).stages.num_threads, 3);
+}
+
 TEST(ResolveThreadsTest, ResolvingTwiceChangesNothing) {
   for (int e : {0, 1, 3}) {
     for (int t : {0, 1, 4}) {
