@@ -6,7 +6,10 @@
 # train.txt: the command and its throughput line); the weights stay in
 # $SLIMSERVE_TRIAL_DIR (default /tmp/cikd_trial). A run whose results are
 # there already is skipped, so the trial can be continued on another day or
-# machine. Then: tools/train/ablation_report.py --trial=models/default/cikd_trial.
+# machine. Every run trains nyud-slim 1.1's architecture (one convolution
+# per decoder), kept in models/default/cikd_trial/spec.textproto, so runs
+# stay comparable when the shipped spec moves on.
+# Then: tools/train/ablation_report.py --trial=models/default/cikd_trial.
 #
 # Usage, from the repository root:
 #   tools/train/cikd_trial.sh [-j JOBS] RUN...
@@ -64,7 +67,7 @@ one_run() {
     return 0
   fi
   mkdir -p "$out"
-  local cmd="slimtrain --spec=default --out=$out --steps=$steps --batch_size=16 --seed=$seed --data_seed=1 --extra_decoder_widths=1 --num_threads=1 --cikd_log_every=50 $flags"
+  local cmd="slimtrain --spec=$results --out=$out --steps=$steps --batch_size=16 --seed=$seed --data_seed=1 --extra_decoder_widths=1 --num_threads=1 --cikd_log_every=50 $flags"
   local t0=$SECONDS
   # shellcheck disable=SC2086
   "$bin"/$cmd 2>"$out/train.log" || { echo "$name: training failed, see $out/train.log" >&2; return 1; }
