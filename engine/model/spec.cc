@@ -239,7 +239,7 @@ std::string WeightsPath(const std::string& model_dir, const ModelSpec& spec) {
 namespace {
 
 void AddFourTasks(ModelSpec* spec, int num_classes, int decoder_channels,
-                  int num_stages) {
+                  int num_convs, int num_stages) {
   const struct {
     const char* name;
     TaskKind kind;
@@ -256,7 +256,7 @@ void AddFourTasks(ModelSpec* spec, int num_classes, int decoder_channels,
     }
     auto* dec = task->mutable_decoder();
     dec->set_channels(decoder_channels);
-    dec->set_num_convs(1);
+    dec->set_num_convs(num_convs);
     for (int s = 0; s < num_stages; ++s) dec->add_input_stages(s);
   }
 }
@@ -290,7 +290,11 @@ ModelSpec DefaultModelSpec() {
     stage->set_blocks(s[1]);
     stage->set_stride(s[2]);
   }
+  // Two 3x3 convolutions per decoder (nyud-slim 1.2): with one, normals'
+  // and edges' decoder widths barely changed their quality, so a task's
+  // preference had little to act on (models/default/README.md).
   AddFourTasks(&spec, /*num_classes=*/8, /*decoder_channels=*/32,
+               /*num_convs=*/2,
                enc->stages_size());
   spec.set_decoder_bn_affine(ModelSpec::DECODER_BATCH_NORM_AFFINE_PER_DECODER_WIDTH);
   return spec;
@@ -311,6 +315,7 @@ ModelSpec TinyModelSpec() {
     stage->set_stride(s[2]);
   }
   AddFourTasks(&spec, /*num_classes=*/8, /*decoder_channels=*/8,
+               /*num_convs=*/1,
                enc->stages_size());
   return spec;
 }
