@@ -47,7 +47,7 @@ class Engine {
 
     // ---- Admission (engine/planning/planner.h). The default has the better
     // controllability on the shipped model (models/default/README.md).
-    PlannerKind planner = PlannerKind::kPaper;
+    PlannerKind planner = PlannerKind::kNormalized;
 
     // ---- Scheduling (engine/batching; tuning guide
     // engine/batching/BATCHING.md).

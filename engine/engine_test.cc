@@ -280,7 +280,7 @@ TEST_F(EngineTest, MeasuredLatencyEnablesMillisecondBudgets) {
   const LatencyTableInfo& table = info.latency_tables.front();
   EXPECT_EQ(table.encoder_ms.size(), 4u);
   EXPECT_GT(table.encoder_ms.back(), 0.0);
-  EXPECT_EQ(info.planner, "paper");
+  EXPECT_EQ(info.planner, "normalized");
   PlanRequest r;
   r.budget.kind = Budget::Kind::kMilliseconds;
   r.budget.value = 1000.0;  // everything fits

@@ -43,7 +43,9 @@ constexpr std::pair<const char*, Precision> kPrecisions[] = {
     {"float16", Precision::kFloat16}};
 constexpr std::pair<const char*, PlannerKind> kPlanners[] = {
     {"exact", PlannerKind::kExact},
+    {"normalized", PlannerKind::kNormalized},
     {"paper", PlannerKind::kPaper},
+    {"paper-normalized", PlannerKind::kPaperNormalized},
     {"shared-decoder", PlannerKind::kSharedDecoder},
     {"uniform", PlannerKind::kUniform},
     {"widest-fit", PlannerKind::kWidestFit}};

@@ -301,7 +301,15 @@ struct NetworkOptions {
 };
 
 // Planning strategies (engine/planning/planner.h has their definitions).
-enum class PlannerKind { kPaper, kExact, kUniform, kSharedDecoder, kWidestFit };
+enum class PlannerKind {
+  kPaper,
+  kExact,
+  kNormalized,
+  kPaperNormalized,
+  kUniform,
+  kSharedDecoder,
+  kWidestFit
+};
 absl::StatusOr<PlannerKind> ParsePlannerKind(absl::string_view text);
 absl::string_view PlannerKindName(PlannerKind kind);
 

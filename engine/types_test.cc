@@ -31,9 +31,10 @@ TEST(ParseEnumsTest, NamesRoundTripAndErrorsListTheChoices) {
        {Precision::kFloat32, Precision::kBFloat16, Precision::kFloat16}) {
     EXPECT_EQ(*ParsePrecision(PrecisionName(p)), p);
   }
-  for (PlannerKind k : {PlannerKind::kPaper, PlannerKind::kExact,
-                        PlannerKind::kUniform, PlannerKind::kSharedDecoder,
-                        PlannerKind::kWidestFit}) {
+  for (PlannerKind k :
+       {PlannerKind::kPaper, PlannerKind::kExact, PlannerKind::kNormalized,
+        PlannerKind::kPaperNormalized, PlannerKind::kUniform,
+        PlannerKind::kSharedDecoder, PlannerKind::kWidestFit}) {
     EXPECT_EQ(*ParsePlannerKind(PlannerKindName(k)), k);
   }
   EXPECT_EQ(PlannerKindName(PlannerKind::kWidestFit), "widest-fit");
@@ -42,7 +43,8 @@ TEST(ParseEnumsTest, NamesRoundTripAndErrorsListTheChoices) {
   EXPECT_EQ(ParsePrecision("fp8").status().message(),
             "precision: \"fp8\" is not one of float32, bfloat16, float16");
   EXPECT_NE(ParsePlannerKind("oracle").status().message().find(
-                "exact, paper, shared-decoder, uniform, widest-fit"),
+                "exact, normalized, paper, paper-normalized, shared-decoder, uniform, "
+                "widest-fit"),
             std::string::npos);
   // Operator text is bounded and escaped in messages.
   EXPECT_LT(ParsePlannerKind(std::string(10000, 'x')).status().message().size(),

@@ -312,6 +312,51 @@ Candidate Cheapest(const World& w, const PlanningInput& in, bool by_latency) {
   return best;
 }
 
+// Calls f(e, k) for every configuration within the limits.
+template <typename F>
+void ForEachWithinLimits(const World& w, const PlanningInput& in, F f) {
+  const int n = static_cast<int>(in.tasks.size());
+  for (int e = 0; e < w.spec.encoder_widths_size(); ++e) {
+    std::vector<int> k(n, 0);
+    while (true) {
+      if (WithinLimits(w, in, e, k)) f(e, k);
+      int pos = n - 1;
+      while (pos >= 0 && ++k[pos] == w.spec.decoder_widths_size()) k[pos--] = 0;
+      if (pos < 0) break;
+    }
+  }
+}
+
+// "normalized"'s weights by brute force: each weight over the range of its
+// task's quality across the configurations within the limits (exact for a
+// MACs budget alone), at least 1e-3.
+std::vector<double> NormalizedWeights(const World& w, const PlanningInput& in) {
+  const size_t n = in.tasks.size();
+  std::vector<double> lo(n, kInf), hi(n, -kInf);
+  ForEachWithinLimits(w, in, [&](int e, const std::vector<int>& k) {
+    for (size_t i = 0; i < n; ++i) {
+      const double q = w.quality->at(in.tasks[i], e, k[i]);
+      lo[i] = std::min(lo[i], q);
+      hi[i] = std::max(hi[i], q);
+    }
+  });
+  std::vector<double> weights(n);
+  for (size_t i = 0; i < n; ++i) {
+    weights[i] = in.weights[i] / std::max(hi[i] - lo[i], 1e-3);
+  }
+  return weights;
+}
+
+double ScaledObjective(const World& w, const PlanningInput& in,
+                       const std::vector<double>& weights, int e,
+                       const std::vector<int>& k) {
+  double obj = 0;
+  for (size_t i = 0; i < in.tasks.size(); ++i) {
+    obj += weights[i] * w.quality->at(in.tasks[i], e, k[i]);
+  }
+  return obj;
+}
+
 std::string Describe(int e, const std::vector<int>& k) {
   return absl::StrCat("e=", e, " k=[", absl::StrJoin(k, ","), "]");
 }
@@ -336,8 +381,8 @@ TEST(PlannerFactoryTest, NamesAndErrors) {
   auto unknown = CreatePlanner("greedy");
   ASSERT_EQ(unknown.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(unknown.status().message().find(
-                "unknown planner \"greedy\" (known: exact, paper, shared-decoder, "
-                "uniform, widest-fit)"),
+                "unknown planner \"greedy\" (known: exact, normalized, paper, "
+                "paper-normalized, shared-decoder, uniform, widest-fit)"),
             std::string::npos)
       << unknown.status();
   PlannerOptions bad;
@@ -460,6 +505,70 @@ TEST(PlannerPropertyTest, MatchesBruteForceExactlyOnSmallSpaces) {
   EXPECT_GT(planned, 10000);
   EXPECT_GT(infeasible, 100);
   EXPECT_GT(with_latency, 900);
+}
+
+// "normalized" and "paper-normalized" reach the brute-force optimum of the
+// objective with brute-force normalised weights (MACs budgets: there the
+// attainable ranges are exact), within the fixed point's resolution, by
+// enumeration and by branch-and-bound alike.
+TEST(PlannerPropertyTest, NormalizedPlannersMatchBruteForce) {
+  std::mt19937 rng(3);
+  struct Check {
+    std::unique_ptr<Planner> planner;
+    Rule rule;
+  };
+  Check checks[] = {
+      {MakePlanner("normalized", int64_t{1} << 40), Rule::kAny},
+      {MakePlanner("normalized", 0), Rule::kAny},
+      {MakePlanner("paper-normalized", int64_t{1} << 40), Rule::kPreference},
+      {MakePlanner("paper-normalized", 0), Rule::kPreference}};
+  int planned = 0, differs_from_exact = 0;
+  for (int iter = 0; iter < 2000; ++iter) {
+    WorldOptions o;
+    o.tasks = std::uniform_int_distribution<int>(1, 5)(rng);
+    o.encoders = std::uniform_int_distribution<int>(1, 4)(rng);
+    o.widths = std::uniform_int_distribution<int>(1, 4)(rng);
+    o.coarse = iter % 2 == 0;
+    o.monotone_costs = iter % 5 != 0;
+    const World w = RandomWorld(rng, o);
+    const PlanningInput in = RandomInput(rng, w, /*dyadic=*/true);
+    const PlanningContext ctx = w.context();
+    const std::vector<double> weights = NormalizedWeights(w, in);
+    double total_weight = 0;
+    for (double v : weights) total_weight += v;
+    const std::optional<Candidate> exact = BruteForce(w, in, Rule::kAny);
+    for (const Check& c : checks) {
+      std::optional<double> best;
+      ForEachWithinLimits(w, in, [&](int e, const std::vector<int>& k) {
+        if (c.rule == Rule::kPreference && !FollowsPreference(in, k)) return;
+        const double v = ScaledObjective(w, in, weights, e, k);
+        if (!best || v > *best) best = v;
+      });
+      const std::optional<Planner::Widths> got = c.planner->Choose(ctx, in);
+      ASSERT_EQ(got.has_value(), best.has_value())
+          << "iter " << iter << " " << c.planner->name();
+      if (!got) continue;
+      ++planned;
+      EXPECT_TRUE(got->complete);
+      EXPECT_TRUE(WithinLimits(w, in, got->encoder, got->decoders))
+          << "iter " << iter;
+      if (c.rule == Rule::kPreference) {
+        EXPECT_TRUE(FollowsPreference(in, got->decoders)) << "iter " << iter;
+      }
+      EXPECT_GE(ScaledObjective(w, in, weights, got->encoder, got->decoders),
+                *best - 1e-9 * total_weight)
+          << "iter " << iter << " " << c.planner->name() << " "
+          << Describe(got->encoder, got->decoders);
+      if (c.rule == Rule::kAny && exact &&
+          Describe(got->encoder, got->decoders) !=
+              Describe(exact->encoder, exact->widths)) {
+        ++differs_from_exact;
+      }
+    }
+  }
+  EXPECT_GT(planned, 5000);
+  // The normalisation changes plans, not only the scale of the objective.
+  EXPECT_GT(differs_from_exact, 50);
 }
 
 // Up to 20 tasks with real-valued numbers: feasibility, optimality order,

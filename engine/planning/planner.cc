@@ -1,8 +1,10 @@
 #include "engine/planning/planner.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <functional>
+#include <limits>
 #include <numeric>
 #include <utility>
 
@@ -99,9 +101,67 @@ bool Fits(const search::Quantizer& q, double encoder_cost,
 }
 
 // The planning problem in fixed point; nullopt when a limit leaves no room.
+// How a planner turns the request's weights into the search's weights.
+enum class Weighting {
+  kAsGiven,
+  // weight_t / (attainable range of q_t within the limits): see "normalized"
+  // in planner.h.
+  kPerAttainableRange,
+};
+
+// Smallest attainable range a weight is divided by: a task whose quality
+// cannot move (or moves by less) gets at most 1/kMinRange times its weight,
+// so the fixed-point objective keeps its resolution for the others.
+constexpr double kMinAttainableRange = 1e-3;
+
+// Per task of `p` (costs filled), the lowest and highest quality it has in
+// any (e, k) that some configuration within every capacity can use: (e, k)
+// counts when its own costs plus, for each other task, that task's cheapest
+// decoder at e fit each resource. With two resources the cheapest decoders
+// are taken per resource, so this can admit an (e, k) that no single
+// configuration reaches (the range is then slightly wider: harmless, it
+// only scales a weight).
+void AttainableRanges(const search::SearchProblem& p,
+                      const QualityTable& quality,
+                      const std::vector<int>& tasks, std::vector<double>* lo,
+                      std::vector<double>* hi) {
+  const int n = p.num_tasks;
+  lo->assign(n, std::numeric_limits<double>::infinity());
+  hi->assign(n, -std::numeric_limits<double>::infinity());
+  std::vector<std::array<int64_t, search::kMaxResources>> cheapest(n);
+  for (int e = 0; e < p.num_encoders; ++e) {
+    std::array<int64_t, search::kMaxResources> base = {};
+    for (int r = 0; r < p.num_resources; ++r) {
+      base[r] = p.encoder_cost[r][e];
+      for (int i = 0; i < n; ++i) {
+        int64_t c = p.cost[r][p.Index(e, i, 0)];
+        for (int k = 1; k < p.num_widths; ++k) {
+          c = std::min(c, p.cost[r][p.Index(e, i, k)]);
+        }
+        cheapest[i][r] = c;
+        base[r] += c;
+      }
+    }
+    for (int i = 0; i < n; ++i) {
+      for (int k = 0; k < p.num_widths; ++k) {
+        bool fits = true;
+        for (int r = 0; r < p.num_resources; ++r) {
+          // Costs are capped at capacity + 1, so these sums cannot overflow.
+          fits &= base[r] - cheapest[i][r] + p.cost[r][p.Index(e, i, k)] <=
+                  p.capacity[r];
+        }
+        if (!fits) continue;
+        const double q = quality.at(tasks[i], e, k);
+        (*lo)[i] = std::min((*lo)[i], q);
+        (*hi)[i] = std::max((*hi)[i], q);
+      }
+    }
+  }
+}
+
 std::optional<search::SearchProblem> BuildProblem(
     const PlanningContext& context, const PlanningInput& input,
-    bool preference_ranks) {
+    bool preference_ranks, Weighting weighting = Weighting::kAsGiven) {
   const CostTable& costs = *context.costs;
   const QualityTable& quality = *context.quality;
   search::SearchProblem p;
@@ -127,8 +187,6 @@ std::optional<search::SearchProblem> BuildProblem(
     p.cost[r].resize(size);
     p.encoder_cost[r].resize(p.num_encoders);
   }
-  const float max_weight =
-      *std::max_element(input.weights.begin(), input.weights.end());
   for (int e = 0; e < p.num_encoders; ++e) {
     p.encoder_cost[0][e] = (*macs)(costs.encoder_macs[e]);
     if (ms) p.encoder_cost[1][e] = (*ms)(context.latency->encoder_ms[e]);
@@ -136,10 +194,28 @@ std::optional<search::SearchProblem> BuildProblem(
       const int t = input.tasks[i];
       for (int k = 0; k < p.num_widths; ++k) {
         const size_t at = p.Index(e, i, k);
-        p.value[at] = search::QuantizeValue(input.weights[i], max_weight,
-                                            quality.at(t, e, k));
         p.cost[0][at] = (*macs)(costs.decoder_macs[t][e][k]);
         if (ms) p.cost[1][at] = (*ms)(context.latency->decoder_ms[t][e][k]);
+      }
+    }
+  }
+  std::vector<double> weights(input.weights.begin(), input.weights.end());
+  if (weighting == Weighting::kPerAttainableRange) {
+    std::vector<double> lo, hi;
+    AttainableRanges(p, quality, input.tasks, &lo, &hi);
+    for (int i = 0; i < p.num_tasks; ++i) {
+      // No attainable (e, k) (hi < lo) means nothing fits; the search then
+      // finds nothing either way.
+      weights[i] /= std::max(hi[i] - lo[i], kMinAttainableRange);
+    }
+  }
+  const double max_weight = *std::max_element(weights.begin(), weights.end());
+  for (int e = 0; e < p.num_encoders; ++e) {
+    for (int i = 0; i < p.num_tasks; ++i) {
+      const int t = input.tasks[i];
+      for (int k = 0; k < p.num_widths; ++k) {
+        p.value[p.Index(e, i, k)] =
+            search::QuantizeValue(weights[i], max_weight, quality.at(t, e, k));
       }
     }
   }
@@ -166,13 +242,16 @@ Planner::Widths ToWidths(const search::Solution& s) {
   return w;
 }
 
-// "exact" and "paper": the same search, "paper" with the preference order.
+// "exact", "normalized", "paper" and "paper-normalized": the same search,
+// "paper*" with the preference order, "*normalized" with the weights per
+// attainable range.
 class OptimalPlanner : public Planner {
  public:
   OptimalPlanner(std::string name, bool preference_order,
-                 const PlannerOptions& options)
+                 Weighting weighting, const PlannerOptions& options)
       : name_(std::move(name)),
         preference_order_(preference_order),
+        weighting_(weighting),
         options_(options) {}
 
   absl::string_view name() const override { return name_; }
@@ -180,7 +259,7 @@ class OptimalPlanner : public Planner {
   std::optional<Widths> Choose(const PlanningContext& context,
                                const PlanningInput& input) const override {
     std::optional<search::SearchProblem> problem =
-        BuildProblem(context, input, preference_order_);
+        BuildProblem(context, input, preference_order_, weighting_);
     if (!problem) return std::nullopt;
     // Configurations: E * K^n, saturating.
     double configurations = problem->num_encoders;
@@ -198,6 +277,7 @@ class OptimalPlanner : public Planner {
  private:
   const std::string name_;
   const bool preference_order_;
+  const Weighting weighting_;
   const PlannerOptions options_;
 };
 
@@ -506,10 +586,20 @@ absl::StatusOr<std::unique_ptr<Planner>> CreatePlanner(
         "planner options: max_nodes must be >= 1, got ", options.max_nodes));
   }
   if (name == "exact") {
-    return std::make_unique<OptimalPlanner>("exact", false, options);
+    return std::make_unique<OptimalPlanner>("exact", false,
+                                            Weighting::kAsGiven, options);
+  }
+  if (name == "normalized") {
+    return std::make_unique<OptimalPlanner>(
+        "normalized", false, Weighting::kPerAttainableRange, options);
+  }
+  if (name == "paper-normalized") {
+    return std::make_unique<OptimalPlanner>(
+        "paper-normalized", true, Weighting::kPerAttainableRange, options);
   }
   if (name == "paper") {
-    return std::make_unique<OptimalPlanner>("paper", true, options);
+    return std::make_unique<OptimalPlanner>("paper", true,
+                                            Weighting::kAsGiven, options);
   }
   if (name == "uniform") return std::make_unique<UniformPlanner>(true);
   if (name == "shared-decoder") return std::make_unique<UniformPlanner>(false);
@@ -520,7 +610,9 @@ absl::StatusOr<std::unique_ptr<Planner>> CreatePlanner(
 }
 
 std::vector<std::string> PlannerNames() {
-  return {"exact", "paper", "shared-decoder", "uniform", "widest-fit"};
+  return {"exact",   "normalized",     "paper",
+          "paper-normalized", "shared-decoder", "uniform",
+          "widest-fit"};
 }
 
 std::unique_ptr<Planner> CreateWidestFitPlanner() {

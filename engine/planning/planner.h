@@ -9,8 +9,8 @@
 // the widths. Planners are pure: no state, no clock, no threads; the same
 // input always gives the same plan.
 //
-// The objective of the quality-driven planners ("exact", "paper", "uniform")
-// is the same everywhere:
+// The objective of the quality-driven planners ("exact", "paper", "uniform";
+// "normalized" rescales the weights first) is the same everywhere:
 //
 //   maximise  sum over active tasks t of weight_t * q(t, we, wd_t)
 //   subject   cost(we, wd) <= budget   (and predicted latency <= limit)
@@ -110,10 +110,11 @@ class Planner {
 };
 
 struct PlannerOptions {
-  // "exact" and "paper" enumerate every configuration when there are at most
-  // this many (encoder widths x decoder widths ^ tasks; 4 x 4^4 = 1024 for
-  // the default model) and use branch-and-bound beyond. 0: always
-  // branch-and-bound. Both give the same plan.
+  // The optimal planners ("exact", "paper", "*normalized") enumerate every
+  // configuration when there are at most this many (encoder widths x
+  // decoder widths ^ tasks; 4 x 4^4 = 1024 for the default model) and use
+  // branch-and-bound beyond. 0: always branch-and-bound. Both give the same
+  // plan.
   int64_t exhaustive_limit = 4096;
   // Safety valve of branch-and-bound: after this many search nodes it
   // returns the best plan found so far (Widths::complete = false). Random
@@ -124,12 +125,31 @@ struct PlannerOptions {
 // Strategies, by name:
 //   "exact"      the optimum of the objective above (exhaustive or
 //                branch-and-bound).
+//   "normalized" the optimum of the objective with each weight divided by
+//                its task's attainable range at this budget: the highest
+//                minus the lowest q(t, we, wd) among the widths some
+//                configuration within the limits can give t (at least
+//                1e-3). So a weight is a share of what that task can still
+//                gain, not of its absolute quality: a task whose quality
+//                barely moves within the budget (depth on nyud-slim, set by
+//                the shared encoder) is not outvoted by tasks whose quality
+//                moves a lot, and its weight still buys it what little there
+//                is. The default: it follows the preferences best on the
+//                shipped model, with the best hypervolume and objective of
+//                the preference-driven planners (models/default/README.md,
+//                controllability). The plan's reported objective stays the
+//                unscaled one.
 //   "paper"      the rule of Aich et al. (ICCV 2023): decoder capacity follows
 //                the preference order (a task with a larger weight never gets
 //                a narrower decoder than one with a smaller weight; equal
 //                weights are not ordered), and the encoder width is searched
 //                jointly; within that rule, the best objective (solved
 //                exactly, like "exact").
+//   "paper-normalized" "paper"'s rule with "normalized"'s weights. Second
+//                on the shipped model, but the best on average over the six
+//                trained nyud-slim models profiled so far (same README): a
+//                candidate for retrained models; compare them with
+//                tools/train/controllability_report.
 //   "uniform"    baseline, the slimmable-network way: the encoder and every
 //                active decoder at one width (each encoder width paired
 //                with the nearest decoder width); the best such width by

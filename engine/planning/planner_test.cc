@@ -230,12 +230,13 @@ TEST_P(PlannerTest, RandomRequestsRespectBudgetOrderAndDeterminism) {
     }
     ++planned;
     EXPECT_LE(plan->macs, plan->budget_macs * (1 + 1e-9));
-    // Larger weight never gets a narrower decoder ("exact" may trade the
-    // preference order for a better objective).
+    // Larger weight never gets a narrower decoder ("exact" and "normalized"
+    // may trade the preference order for a better objective).
+    const bool ordered = GetParam() != "exact" && GetParam() != "normalized";
     for (const auto& a : plan->tasks) {
       EXPECT_GT(a.weight, 0.0f);
       for (const auto& b : plan->tasks) {
-        if (a.weight > b.weight && GetParam() != "exact") {
+        if (a.weight > b.weight && ordered) {
           EXPECT_GE(a.decoder_width, b.decoder_width);
         }
       }
@@ -319,6 +320,83 @@ TEST_F(StrategyTest, PaperFollowsPreferenceExactFollowsQuality) {
   for (const ArchPlan* p : {&exact, &paper, &uniform}) {
     EXPECT_LE(p->macs, p->budget_macs * (1 + 1e-9));
   }
+}
+
+// "normalized" divides each weight by what its task can gain within the
+// budget. Here depth's quality moves only with the encoder, by 0.02 a step;
+// edges' by 0.05 with the encoder and 0.15 with its decoder. At half the
+// two tasks' cost the choice is a wider encoder or a wider edges decoder:
+// with equal weights "exact" takes the decoder (the larger absolute gain),
+// "normalized" the encoder, depth's only lever (its whole range is 0.04,
+// edges' 0.5).
+TEST(NormalizedPlannerTest, WeighsWhatEachTaskCanGain) {
+  const v1::ModelSpec spec = DefaultModelSpec();
+  const CostTable costs = ComputeCostTable(spec);
+  std::vector<std::vector<std::vector<double>>> q(4);
+  for (int t = 0; t < 4; ++t) {
+    q[t].resize(4);
+    for (int we = 0; we < 4; ++we) {
+      for (int wd = 0; wd < 4; ++wd) {
+        q[t][we].push_back(t == 3   ? 0.5 + 0.05 * we + 0.15 * wd  // edges
+                           : t == 1 ? 0.9 + 0.02 * we              // depth
+                                    : 0.7 + 0.1 * we);
+      }
+    }
+  }
+  const QualityTable quality = QualityTable::FromValues(std::move(q)).value();
+  const PlanningContext context{&spec, &costs, &quality, nullptr};
+  auto plan = [&](const std::string& name, float depth, float edges) {
+    PlanRequest r;
+    r.budget.value = 0.5;
+    r.task_weights = {{"depth", depth}, {"edges", edges}};
+    auto p = PlanWith(*CreatePlanner(name).value(), context, r);
+    EXPECT_TRUE(p.ok()) << p.status();
+    return p.value_or(ArchPlan());
+  };
+  const ArchPlan exact = plan("exact", 1, 1);
+  const ArchPlan normalized = plan("normalized", 1, 1);
+  ASSERT_EQ(exact.tasks.size(), 2u);
+  ASSERT_EQ(normalized.tasks.size(), 2u);
+  EXPECT_EQ(normalized.planner, "normalized");
+  EXPECT_GT(normalized.encoder_width_index, exact.encoder_width_index);
+  EXPECT_GT(normalized.tasks[0].predicted_quality,
+            exact.tasks[0].predicted_quality);
+  EXPECT_LT(normalized.tasks[1].predicted_quality,
+            exact.tasks[1].predicted_quality);
+  // Each is the optimum of its own objective: exact's unscaled one is higher.
+  EXPECT_GT(exact.objective, normalized.objective);
+  EXPECT_LE(normalized.macs, normalized.budget_macs * (1 + 1e-9));
+  // Depth's quality follows depth's weight, from edges' plan to depth's.
+  std::set<double> seen;
+  double last = 0;
+  for (float d : {0.01f, 0.1f, 0.5f, 1.0f, 4.0f, 100.0f}) {
+    const ArchPlan p = plan("normalized", d, 1);
+    EXPECT_GE(p.tasks[0].predicted_quality, last) << d;
+    last = p.tasks[0].predicted_quality;
+    seen.insert(last);
+  }
+  EXPECT_GE(seen.size(), 2u);
+  // One task: the scale of its weight does not matter, every optimal
+  // planner maximises that task's quality.
+  PlanRequest one;
+  one.budget.value = 0.5;
+  one.task_weights = {{"edges", 3.0f}};
+  const ArchPlan base = PlanWith(*CreatePlanner("exact").value(), context, one).value();
+  for (const std::string name : {"normalized", "paper-normalized"}) {
+    const ArchPlan p = PlanWith(*CreatePlanner(name).value(), context, one).value();
+    EXPECT_EQ(p.encoder_width_index, base.encoder_width_index) << name;
+    EXPECT_EQ(p.tasks[0].decoder_width_index, base.tasks[0].decoder_width_index)
+        << name;
+  }
+}
+
+// "paper-normalized" keeps paper's rule: the preferred task's decoder is
+// never narrower.
+TEST_F(StrategyTest, PaperNormalizedKeepsThePreferenceOrder) {
+  const ArchPlan p =
+      PlanFor("paper-normalized", 0.6, {{"depth", 1.0f}, {"edges", 0.9f}});
+  ASSERT_EQ(p.tasks.size(), 2u);
+  EXPECT_GE(p.tasks[0].decoder_width_index, p.tasks[1].decoder_width_index);
 }
 
 TEST_F(StrategyTest, EqualWeightsAreNotOrderedByPaper) {

@@ -1,6 +1,8 @@
 #include "tools/train/controllability.h"
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 #include <map>
 #include <random>
 
@@ -78,6 +80,81 @@ std::vector<std::vector<std::vector<double>>> ProfileLosses(
   return loss;
 }
 
+// Per budget, the range of each task's quality over the Pareto-efficient
+// configurations within it (MACs only). Empty when there are too many
+// configurations to enumerate.
+std::vector<ParetoRange> ParetoRanges(const v1::ModelSpec& spec,
+                                      const CostTable& costs,
+                                      const QualityTable& quality,
+                                      const std::vector<double>& budgets) {
+  const int num_e = spec.encoder_widths_size();
+  const int num_k = spec.decoder_widths_size();
+  const int n = spec.tasks_size();
+  double count = num_e;
+  for (int t = 0; t < n; ++t) count *= num_k;
+  if (count > kMaxEnumeratedConfigurations) return {};
+  std::vector<int> all(n);
+  for (int t = 0; t < n; ++t) all[t] = t;
+  const double full = costs.FullMacs(all);
+  // Every configuration's cost and quality vector.
+  std::vector<double> cost;
+  std::vector<std::vector<double>> q;
+  std::vector<int> wd(n, 0);
+  for (int e = 0; e < num_e; ++e) {
+    std::fill(wd.begin(), wd.end(), 0);
+    while (true) {
+      double c = costs.encoder_macs[e];
+      std::vector<double> point(n);
+      for (int t = 0; t < n; ++t) {
+        c += costs.decoder_macs[t][e][wd[t]];
+        point[t] = quality.at(t, e, wd[t]);
+      }
+      cost.push_back(c);
+      q.push_back(std::move(point));
+      int t = 0;
+      while (t < n && ++wd[t] == num_k) wd[t++] = 0;
+      if (t == n) break;
+    }
+  }
+  std::vector<ParetoRange> ranges;
+  for (double budget : budgets) {
+    ParetoRange pr;
+    pr.budget = budget;
+    std::vector<size_t> within;
+    for (size_t i = 0; i < cost.size(); ++i) {
+      if (cost[i] <= budget * full * (1 + 1e-9)) within.push_back(i);
+    }
+    pr.num_within = static_cast<int>(within.size());
+    std::vector<double> lo(n, std::numeric_limits<double>::infinity());
+    std::vector<double> hi(n, -std::numeric_limits<double>::infinity());
+    for (size_t a : within) {
+      bool dominated = false;
+      for (size_t b : within) {
+        bool no_worse = true, better = false;
+        for (int t = 0; t < n && no_worse; ++t) {
+          no_worse = q[b][t] >= q[a][t];
+          better |= q[b][t] > q[a][t];
+        }
+        if (no_worse && better) {
+          dominated = true;
+          break;
+        }
+      }
+      if (dominated) continue;
+      ++pr.num_efficient;
+      for (int t = 0; t < n; ++t) {
+        lo[t] = std::min(lo[t], q[a][t]);
+        hi[t] = std::max(hi[t], q[a][t]);
+      }
+    }
+    for (int t = 0; t < n; ++t) {
+      pr.range.push_back(pr.num_efficient > 0 ? hi[t] - lo[t] : 0);
+    }
+    ranges.push_back(std::move(pr));
+  }
+  return ranges;
+}
+
 }  // namespace
 
 absl::StatusOr<ControllabilityReport> EvaluateControllability(
@@ -114,6 +191,8 @@ absl::StatusOr<ControllabilityReport> EvaluateControllability(
   for (int d = 0; d < o.num_draws; ++d) {
     prefs.push_back(DrawPreferences(num_tasks, o.num_preferences, o.seed + d));
   }
+
+  report.pareto = ParetoRanges(spec, costs, quality, o.budgets);
 
   for (const std::string& name : o.planners) {
     SLIM_ASSIGN_OR_RETURN(std::unique_ptr<Planner> planner, CreatePlanner(name));
@@ -251,7 +330,21 @@ std::string ControllabilityJson(const ControllabilityReport& report) {
         s.hypervolume.sd, s.uniformity, s.cross_task_spearman, s.objective,
         i + 1 < report.summaries.size() ? "," : "");
   }
-  j += "  }\n}\n";
+  j += "  },\n  \"pareto_range\": [\n";
+  for (size_t i = 0; i < report.pareto.size(); ++i) {
+    const auto& p = report.pareto[i];
+    std::string per_task;
+    for (size_t t = 0; t < p.range.size(); ++t) {
+      absl::StrAppendFormat(&per_task, "%s\"%s\": %.4f", t ? ", " : "",
+                            report.tasks[t], p.range[t]);
+    }
+    absl::StrAppendFormat(&j,
+                          "    {\"budget\": %g, \"range\": {%s}, "
+                          "\"efficient\": %d, \"within\": %d}%s\n",
+                          p.budget, per_task, p.num_efficient, p.num_within,
+                          i + 1 < report.pareto.size() ? "," : "");
+  }
+  j += "  ]\n}\n";
   return j;
 }
 
@@ -278,6 +371,22 @@ std::string ControllabilityMarkdown(const ControllabilityReport& report) {
                           s.planner, s.correlation.mean, s.correlation.sd,
                           s.hypervolume.mean, s.hypervolume.sd, s.uniformity,
                           s.cross_task_spearman, s.objective);
+  }
+  if (!report.pareto.empty()) {
+    md +=
+        "\nWhat a planner can move each task's normalised quality by: its "
+        "range over the Pareto-efficient configurations within the budget:\n\n"
+        "| budget |";
+    for (const auto& t : report.tasks) absl::StrAppend(&md, " ", t, " |");
+    md += " efficient / within |\n|---|";
+    for (size_t t = 0; t < report.tasks.size(); ++t) md += "---|";
+    md += "---|\n";
+    for (const auto& p : report.pareto) {
+      absl::StrAppendFormat(&md, "| %g |", p.budget);
+      for (double r : p.range) absl::StrAppendFormat(&md, " %.3f |", r);
+      absl::StrAppendFormat(&md, " %d / %d |\n", p.num_efficient,
+                            p.num_within);
+    }
   }
   absl::StrAppendFormat(
       &md,

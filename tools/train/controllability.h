@@ -31,6 +31,15 @@
 //             q_t, averaged. It also rewards a task being insensitive to
 //             slimming, not only the planner's allocation.
 //   objective: sum_t r_t q_t; mflops: the plan's cost.
+// Per budget, independent of planners:
+//   pareto_range: per task, the highest minus the lowest q_t among the
+//             Pareto-efficient configurations within the budget (those no
+//             other configuration within it beats on one task without
+//             losing on another). What any planner that never wastes the
+//             budget can move a task's quality by; a task whose range is
+//             within measurement noise cannot be controlled, and its
+//             correlation measures noise. Empty when the model has more
+//             than kMaxEnumeratedConfigurations configurations.
 // Each is averaged over the draw's preference vectors, then reported as the
 // mean (and for correlation and hypervolume the standard deviation) over the
 // draws. The summary per planner averages the budgets below 1 (at 1 nothing
@@ -52,8 +61,9 @@ struct ControllabilityOptions {
   // Draw d uses seed + d.
   int num_draws = 5;
   uint64_t seed = 1;
-  std::vector<std::string> planners = {"paper", "exact", "shared-decoder",
-                                       "uniform", "widest-fit"};
+  std::vector<std::string> planners = {
+      "normalized", "paper-normalized", "paper", "exact", "shared-decoder",
+      "uniform", "widest-fit"};
 };
 
 // Mean and standard deviation (population) over draws.
@@ -75,6 +85,15 @@ struct ControllabilityRow {
   int planned = 0;  // preference vectors that got a plan, over all draws
 };
 
+inline constexpr int kMaxEnumeratedConfigurations = 1 << 16;
+
+struct ParetoRange {
+  double budget = 0;
+  std::vector<double> range;  // per task (spec order)
+  int num_efficient = 0;      // Pareto-efficient configurations
+  int num_within = 0;         // configurations within the budget
+};
+
 struct ControllabilitySummary {
   std::string planner;
   // Of the average over the budgets below 1, over draws.
@@ -93,6 +112,7 @@ struct ControllabilityReport {
   int num_draws = 0;
   std::vector<ControllabilityRow> rows;
   std::vector<ControllabilitySummary> summaries;  // in options' planner order
+  std::vector<ParetoRange> pareto;  // per budget; empty for large models
 };
 
 absl::StatusOr<ControllabilityReport> EvaluateControllability(

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -18,6 +19,9 @@ ABSL_FLAG(int, num_preferences, 20, "Preference vectors per budget");
 ABSL_FLAG(int, num_draws, 5,
           "Independent sets of preference vectors (seeds seed, seed+1, ...)");
 ABSL_FLAG(uint64_t, seed, 1, "Seed of the preference vectors");
+ABSL_FLAG(std::vector<std::string>, planners,
+          slimserve::train::ControllabilityOptions().planners,
+          "Planners to compare, comma-separated (engine/planning/planner.h)");
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
@@ -36,6 +40,7 @@ int main(int argc, char** argv) {
   o.num_preferences = absl::GetFlag(FLAGS_num_preferences);
   o.num_draws = absl::GetFlag(FLAGS_num_draws);
   o.seed = absl::GetFlag(FLAGS_seed);
+  o.planners = absl::GetFlag(FLAGS_planners);
   auto report = slimserve::train::EvaluateControllability(*spec, *profile, o);
   if (!report.ok()) {
     std::fprintf(stderr, "error: %s\n", std::string(report.status().message()).c_str());

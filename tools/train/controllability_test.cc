@@ -44,11 +44,12 @@ const ControllabilityRow& RowOf(const ControllabilityReport& report,
 TEST(ControllabilityTest, PreferenceFollowingPlannersBeatUniformWidths) {
   const v1::ModelSpec spec = DefaultModelSpec();
   ControllabilityOptions o;
-  o.planners = {"paper", "exact", "uniform", "shared-decoder"};
+  o.planners = {"normalized", "paper-normalized", "paper", "exact", "uniform",
+                "shared-decoder"};
   o.num_draws = 3;
   auto report = EvaluateControllability(spec, SmoothProfile(spec), o);
   ASSERT_TRUE(report.ok()) << report.status();
-  ASSERT_EQ(report->rows.size(), 16u);
+  ASSERT_EQ(report->rows.size(), 24u);
   EXPECT_EQ(report->loss_source, "1/normalised quality");  // no "loss" here
   ASSERT_EQ(report->reference.size(), 4u);
   for (const auto& r : report->rows) {
@@ -77,7 +78,8 @@ TEST(ControllabilityTest, PreferenceFollowingPlannersBeatUniformWidths) {
       EXPECT_EQ(r.correlation.mean, 0) << blind << " " << b;
       EXPECT_EQ(r.correlation.sd, 0) << blind << " " << b;
     }
-    for (const char* follower : {"paper", "exact"}) {
+    for (const char* follower :
+         {"normalized", "paper-normalized", "paper", "exact"}) {
       const auto& r = RowOf(*report, follower, b);
       EXPECT_GE(r.objective, RowOf(*report, "uniform", b).objective - 1e-9);
       EXPECT_GE(r.hypervolume.mean,
@@ -92,10 +94,11 @@ TEST(ControllabilityTest, PreferenceFollowingPlannersBeatUniformWidths) {
     EXPECT_GE(RowOf(*report, "exact", b).objective,
               RowOf(*report, "paper", b).objective - 1e-9);
   }
-  ASSERT_EQ(report->summaries.size(), 4u);
-  EXPECT_EQ(report->summaries[0].planner, "paper");
+  ASSERT_EQ(report->summaries.size(), 6u);
+  EXPECT_EQ(report->summaries[0].planner, "normalized");
   EXPECT_GT(report->summaries[0].correlation.mean, 0.3);
-  EXPECT_EQ(report->summaries[2].correlation.mean, 0);  // uniform
+  EXPECT_EQ(report->summaries[4].planner, "uniform");
+  EXPECT_EQ(report->summaries[4].correlation.mean, 0);
   const std::string json = ControllabilityJson(*report);
   EXPECT_NE(json.find("\"average_over_budgets_below_1\""), std::string::npos);
   EXPECT_NE(json.find("\"task_correlation\": {\"semseg\": "), std::string::npos);
@@ -125,6 +128,48 @@ TEST(ControllabilityTest, InsensitiveTaskHasNoCorrelation) {
   EXPECT_EQ(r.task_correlation[1], 0);
   EXPECT_GT(r.task_correlation[0], 0.3);
   EXPECT_EQ(r.correlation.sd, 0);  // one draw
+}
+
+// What a planner can move: a task whose quality is flat below full width has
+// no range among the efficient configurations until its full width fits
+// (at 0.75); the others do; at the full budget only full width is
+// efficient.
+TEST(ControllabilityTest, ParetoRangeIsWhatAPlannerCanMove) {
+  const v1::ModelSpec spec = DefaultModelSpec();
+  v1::ProfileTable profile = SmoothProfile(spec);
+  for (auto& e : *profile.mutable_entries()) {
+    const bool full = e.encoder_width_index() == 3 && e.decoder_width_index() == 3;
+    if (e.task() == spec.tasks(1).name()) {
+      e.set_normalized_quality(full ? 1.0 : 0.9);
+    }
+  }
+  ControllabilityOptions o;
+  o.planners = {"normalized"};
+  o.num_draws = 1;
+  auto report = EvaluateControllability(spec, profile, o);
+  ASSERT_TRUE(report.ok()) << report.status();
+  ASSERT_EQ(report->pareto.size(), 4u);
+  int last_within = 0;
+  for (const ParetoRange& p : report->pareto) {
+    ASSERT_EQ(p.range.size(), 4u);
+    EXPECT_GT(p.num_within, last_within) << p.budget;
+    last_within = p.num_within;
+    EXPECT_GE(p.num_efficient, 1);
+    EXPECT_LE(p.num_efficient, p.num_within);
+    if (p.budget < 1) {
+      // At 0.75 the flat task's full width fits beside narrow decoders.
+      EXPECT_NEAR(p.range[1], p.budget == 0.75 ? 0.1 : 0, 1e-12) << p.budget;
+      for (int t : {0, 2, 3}) EXPECT_GT(p.range[t], 0.01) << p.budget << " " << t;
+    } else {
+      EXPECT_EQ(p.num_within, 4 * 4 * 4 * 4 * 4);
+      EXPECT_EQ(p.num_efficient, 1);
+      for (double r : p.range) EXPECT_EQ(r, 0);
+    }
+  }
+  EXPECT_NE(ControllabilityJson(*report).find("\"pareto_range\""),
+            std::string::npos);
+  EXPECT_NE(ControllabilityMarkdown(*report).find("Pareto-efficient"),
+            std::string::npos);
 }
 
 // With held-out losses in the profile, mu uses them (DYMU's definition).

@@ -108,12 +108,13 @@ TEST_F(ShippedModelTest, NarrowestKeepsSeventyPercent) {
 }
 
 // tools/train/controllability.h on the committed profile. Bars met by
-// nyud-slim 1.1 and 1.2 (models/default/README.md has the numbers): with
-// `paper`, each task's quality follows its own preference with per-task
-// rank correlation >= 0.55 at every budget below 1 (the aim is
-// 0.85; not reached: 1.2 0.82 / 0.72 / 0.70, held back by depth, whose
-// quality does not move with its decoder width), and the default planner
-// is, within 0.02, the best of all planners on it and far above uniform
+// nyud-slim 1.2 (models/default/README.md has the numbers): with the
+// default planner ("normalized"), each task's quality follows its own
+// preference with per-task rank correlation >= 0.7 at every budget below 1
+// (the aim is 0.85; not reached: 0.82 / 0.75 / 0.76, held back by
+// depth, whose quality moves by under 2% among the efficient
+// configurations at budgets 0.5 and 0.75), and the default planner is,
+// within 0.02, the best of all planners on it and far above uniform
 // widths.
 TEST_F(ShippedModelTest, DefaultPlannerIsTheMostControllable) {
   for (const auto& e : profile_.entries()) {
@@ -136,7 +137,7 @@ TEST_F(ShippedModelTest, DefaultPlannerIsTheMostControllable) {
   EXPECT_GE(below_1[default_planner], below_1["shared-decoder"] + 0.2);
   for (const auto& r : report->rows) {
     if (r.planner != default_planner || r.budget >= 1) continue;
-    EXPECT_GE(r.correlation.mean, 0.55) << "budget " << r.budget;
+    EXPECT_GE(r.correlation.mean, 0.7) << "budget " << r.budget;
   }
 }
 
