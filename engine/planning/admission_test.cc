@@ -357,6 +357,18 @@ double ScaledObjective(const World& w, const PlanningInput& in,
   return obj;
 }
 
+// Small spaces: 1-5 tasks, 1-4 encoder and decoder widths; every other
+// iteration coarse, every fifth with costs not increasing in width.
+WorldOptions SmallWorldOptions(std::mt19937& rng, int iter) {
+  WorldOptions o;
+  o.tasks = std::uniform_int_distribution<int>(1, 5)(rng);
+  o.encoders = std::uniform_int_distribution<int>(1, 4)(rng);
+  o.widths = std::uniform_int_distribution<int>(1, 4)(rng);
+  o.coarse = iter % 2 == 0;
+  o.monotone_costs = iter % 5 != 0;
+  return o;
+}
+
 std::string Describe(int e, const std::vector<int>& k) {
   return absl::StrCat("e=", e, " k=[", absl::StrJoin(k, ","), "]");
 }
@@ -459,12 +471,7 @@ TEST(PlannerPropertyTest, MatchesBruteForceExactlyOnSmallSpaces) {
   const auto shared = MakePlanner("shared-decoder", 0);
   int planned = 0, infeasible = 0, with_latency = 0;
   for (int iter = 0; iter < 3000; ++iter) {
-    WorldOptions o;
-    o.tasks = std::uniform_int_distribution<int>(1, 5)(rng);
-    o.encoders = std::uniform_int_distribution<int>(1, 4)(rng);
-    o.widths = std::uniform_int_distribution<int>(1, 4)(rng);
-    o.coarse = iter % 2 == 0;
-    o.monotone_costs = iter % 5 != 0;
+    const WorldOptions o = SmallWorldOptions(rng, iter);
     const World w = RandomWorld(rng, o);
     PlanningInput in = RandomInput(rng, w, /*dyadic=*/true);
     if (iter % 3 == 0) {
@@ -524,12 +531,7 @@ TEST(PlannerPropertyTest, NormalizedPlannersMatchBruteForce) {
       {MakePlanner("paper-normalized", 0), Rule::kPreference}};
   int planned = 0, differs_from_exact = 0;
   for (int iter = 0; iter < 2000; ++iter) {
-    WorldOptions o;
-    o.tasks = std::uniform_int_distribution<int>(1, 5)(rng);
-    o.encoders = std::uniform_int_distribution<int>(1, 4)(rng);
-    o.widths = std::uniform_int_distribution<int>(1, 4)(rng);
-    o.coarse = iter % 2 == 0;
-    o.monotone_costs = iter % 5 != 0;
+    const WorldOptions o = SmallWorldOptions(rng, iter);
     const World w = RandomWorld(rng, o);
     const PlanningInput in = RandomInput(rng, w, /*dyadic=*/true);
     const PlanningContext ctx = w.context();

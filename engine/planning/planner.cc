@@ -100,7 +100,6 @@ bool Fits(const search::Quantizer& q, double encoder_cost,
   return total <= q.capacity();
 }
 
-// The planning problem in fixed point; nullopt when a limit leaves no room.
 // How a planner turns the request's weights into the search's weights.
 enum class Weighting {
   kAsGiven,
@@ -110,7 +109,8 @@ enum class Weighting {
 };
 
 // Smallest attainable range a weight is divided by: a task whose quality
-// cannot move (or moves by less) gets at most 1/kMinRange times its weight,
+// cannot move (or moves by less) gets at most 1/kMinAttainableRange times its
+// weight,
 // so the fixed-point objective keeps its resolution for the others.
 constexpr double kMinAttainableRange = 1e-3;
 
@@ -159,6 +159,7 @@ void AttainableRanges(const search::SearchProblem& p,
   }
 }
 
+// The planning problem in fixed point; nullopt when a limit leaves no room.
 std::optional<search::SearchProblem> BuildProblem(
     const PlanningContext& context, const PlanningInput& input,
     bool preference_ranks, Weighting weighting = Weighting::kAsGiven) {

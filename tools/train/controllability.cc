@@ -285,6 +285,21 @@ absl::StatusOr<ControllabilityReport> EvaluateControllability(
   return report;
 }
 
+namespace {
+
+// "task": value, ... for a JSON object's members, in task order.
+std::string PerTaskJson(const std::vector<std::string>& tasks,
+                        const std::vector<double>& values) {
+  std::string j;
+  for (size_t t = 0; t < values.size(); ++t) {
+    absl::StrAppendFormat(&j, "%s\"%s\": %.4f", t ? ", " : "", tasks[t],
+                          values[t]);
+  }
+  return j;
+}
+
+}  // namespace
+
 std::string ControllabilityJson(const ControllabilityReport& report) {
   std::string j = "{\n  \"tasks\": [";
   for (size_t t = 0; t < report.tasks.size(); ++t) {
@@ -301,11 +316,7 @@ std::string ControllabilityJson(const ControllabilityReport& report) {
       report.loss_source, report.num_preferences, report.num_draws);
   for (size_t i = 0; i < report.rows.size(); ++i) {
     const auto& r = report.rows[i];
-    std::string per_task;
-    for (size_t t = 0; t < r.task_correlation.size(); ++t) {
-      absl::StrAppendFormat(&per_task, "%s\"%s\": %.4f", t ? ", " : "",
-                            report.tasks[t], r.task_correlation[t]);
-    }
+    const std::string per_task = PerTaskJson(report.tasks, r.task_correlation);
     absl::StrAppendFormat(
         &j,
         "    {\"planner\": \"%s\", \"budget\": %g, \"correlation\": %.4f, "
@@ -333,11 +344,7 @@ std::string ControllabilityJson(const ControllabilityReport& report) {
   j += "  },\n  \"pareto_range\": [\n";
   for (size_t i = 0; i < report.pareto.size(); ++i) {
     const auto& p = report.pareto[i];
-    std::string per_task;
-    for (size_t t = 0; t < p.range.size(); ++t) {
-      absl::StrAppendFormat(&per_task, "%s\"%s\": %.4f", t ? ", " : "",
-                            report.tasks[t], p.range[t]);
-    }
+    const std::string per_task = PerTaskJson(report.tasks, p.range);
     absl::StrAppendFormat(&j,
                           "    {\"budget\": %g, \"range\": {%s}, "
                           "\"efficient\": %d, \"within\": %d}%s\n",
