@@ -127,6 +127,7 @@ std::vector<ParetoRange> ParetoRanges(const v1::ModelSpec& spec,
     pr.num_within = static_cast<int>(within.size());
     std::vector<double> lo(n, std::numeric_limits<double>::infinity());
     std::vector<double> hi(n, -std::numeric_limits<double>::infinity());
+    std::vector<std::vector<double>> seen(n);
     for (size_t a : within) {
       bool dominated = false;
       for (size_t b : within) {
@@ -145,10 +146,17 @@ std::vector<ParetoRange> ParetoRanges(const v1::ModelSpec& spec,
       for (int t = 0; t < n; ++t) {
         lo[t] = std::min(lo[t], q[a][t]);
         hi[t] = std::max(hi[t], q[a][t]);
+        seen[t].push_back(q[a][t]);
       }
     }
     for (int t = 0; t < n; ++t) {
       pr.range.push_back(pr.num_efficient > 0 ? hi[t] - lo[t] : 0);
+      std::sort(seen[t].begin(), seen[t].end());
+      const int levels = static_cast<int>(
+          std::unique(seen[t].begin(), seen[t].end()) - seen[t].begin());
+      pr.levels.push_back(levels);
+      pr.ceiling.push_back(
+          levels > 1 ? std::sqrt(1 - 1.0 / (static_cast<double>(levels) * levels)) : 0);
     }
     ranges.push_back(std::move(pr));
   }
@@ -289,11 +297,11 @@ namespace {
 
 // "task": value, ... for a JSON object's members, in task order.
 std::string PerTaskJson(const std::vector<std::string>& tasks,
-                        const std::vector<double>& values) {
+                        const std::vector<double>& values, int decimals = 4) {
   std::string j;
   for (size_t t = 0; t < values.size(); ++t) {
-    absl::StrAppendFormat(&j, "%s\"%s\": %.4f", t ? ", " : "", tasks[t],
-                          values[t]);
+    absl::StrAppendFormat(&j, "%s\"%s\": %.*f", t ? ", " : "", tasks[t],
+                          decimals, values[t]);
   }
   return j;
 }
@@ -344,12 +352,15 @@ std::string ControllabilityJson(const ControllabilityReport& report) {
   j += "  },\n  \"pareto_range\": [\n";
   for (size_t i = 0; i < report.pareto.size(); ++i) {
     const auto& p = report.pareto[i];
-    const std::string per_task = PerTaskJson(report.tasks, p.range);
-    absl::StrAppendFormat(&j,
-                          "    {\"budget\": %g, \"range\": {%s}, "
-                          "\"efficient\": %d, \"within\": %d}%s\n",
-                          p.budget, per_task, p.num_efficient, p.num_within,
-                          i + 1 < report.pareto.size() ? "," : "");
+    const std::vector<double> levels(p.levels.begin(), p.levels.end());
+    absl::StrAppendFormat(
+        &j,
+        "    {\"budget\": %g, \"range\": {%s}, \"levels\": {%s}, "
+        "\"ceiling\": {%s}, \"efficient\": %d, \"within\": %d}%s\n",
+        p.budget, PerTaskJson(report.tasks, p.range),
+        PerTaskJson(report.tasks, levels, 0),
+        PerTaskJson(report.tasks, p.ceiling), p.num_efficient, p.num_within,
+        i + 1 < report.pareto.size() ? "," : "");
   }
   j += "  ]\n}\n";
   return j;
@@ -382,15 +393,22 @@ std::string ControllabilityMarkdown(const ControllabilityReport& report) {
   if (!report.pareto.empty()) {
     md +=
         "\nWhat a planner can move each task's normalised quality by: its "
-        "range over the Pareto-efficient configurations within the budget:\n\n"
+        "range over the Pareto-efficient configurations within the budget "
+        "(levels: distinct values there; ceiling: the per-task correlation "
+        "those levels allow at most):\n\n"
         "| budget |";
-    for (const auto& t : report.tasks) absl::StrAppend(&md, " ", t, " |");
+    for (const auto& t : report.tasks) {
+      absl::StrAppend(&md, " ", t, " range, levels, ceiling |");
+    }
     md += " efficient / within |\n|---|";
     for (size_t t = 0; t < report.tasks.size(); ++t) md += "---|";
     md += "---|\n";
     for (const auto& p : report.pareto) {
       absl::StrAppendFormat(&md, "| %g |", p.budget);
-      for (double r : p.range) absl::StrAppendFormat(&md, " %.3f |", r);
+      for (size_t t = 0; t < p.range.size(); ++t) {
+        absl::StrAppendFormat(&md, " %.3f, %d, %.2f |", p.range[t],
+                              p.levels[t], p.ceiling[t]);
+      }
       absl::StrAppendFormat(&md, " %d / %d |\n", p.num_efficient,
                             p.num_within);
     }

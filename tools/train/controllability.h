@@ -40,6 +40,14 @@
 //             within measurement noise cannot be controlled, and its
 //             correlation measures noise. Empty when the model has more
 //             than kMaxEnumeratedConfigurations configurations.
+//   levels, ceiling: per task, the number L of distinct q_t among those
+//             configurations, and sqrt(1 - 1/L^2) (0 for L = 1): the
+//             highest per-task Spearman correlation a planner that never
+//             wastes the budget can reach for that task, in the limit of
+//             many preference vectors (a quality taking L values correlates
+//             with a uniform rank by at most that, reached with equal
+//             groups). Depth with two efficient levels is capped at 0.87
+//             whatever the planner; the mean over tasks caps the main figure.
 // Each is averaged over the draw's preference vectors, then reported as the
 // mean (and for correlation and hypervolume the standard deviation) over the
 // draws. The summary per planner averages the budgets below 1 (at 1 nothing
@@ -90,6 +98,8 @@ inline constexpr int kMaxEnumeratedConfigurations = 1 << 16;
 struct ParetoRange {
   double budget = 0;
   std::vector<double> range;  // per task (spec order)
+  std::vector<int> levels;     // per task: distinct q_t among the efficient
+  std::vector<double> ceiling;  // per task: sqrt(1 - 1/levels^2)
   int num_efficient = 0;      // Pareto-efficient configurations
   int num_within = 0;         // configurations within the budget
 };

@@ -156,17 +156,33 @@ TEST(ControllabilityTest, ParetoRangeIsWhatAPlannerCanMove) {
     last_within = p.num_within;
     EXPECT_GE(p.num_efficient, 1);
     EXPECT_LE(p.num_efficient, p.num_within);
+    ASSERT_EQ(p.levels.size(), 4u);
+    ASSERT_EQ(p.ceiling.size(), 4u);
     if (p.budget < 1) {
-      // At 0.75 the flat task's full width fits beside narrow decoders.
-      EXPECT_NEAR(p.range[1], p.budget == 0.75 ? 0.1 : 0, 1e-12) << p.budget;
-      for (int t : {0, 2, 3}) EXPECT_GT(p.range[t], 0.01) << p.budget << " " << t;
+      // At 0.75 the flat task's full width fits beside narrow decoders:
+      // two levels (0.9 and 1), so no planner can correlate it past
+      // sqrt(3) / 2.
+      const bool two = p.budget == 0.75;
+      EXPECT_NEAR(p.range[1], two ? 0.1 : 0, 1e-12) << p.budget;
+      EXPECT_EQ(p.levels[1], two ? 2 : 1) << p.budget;
+      EXPECT_NEAR(p.ceiling[1], two ? std::sqrt(3.0) / 2 : 0, 1e-12);
+      for (int t : {0, 2, 3}) {
+        EXPECT_GT(p.range[t], 0.01) << p.budget << " " << t;
+        EXPECT_GE(p.levels[t], 3) << p.budget << " " << t;
+        EXPECT_GT(p.ceiling[t], p.ceiling[1]) << p.budget << " " << t;
+        EXPECT_LT(p.ceiling[t], 1);
+      }
     } else {
       EXPECT_EQ(p.num_within, 4 * 4 * 4 * 4 * 4);
       EXPECT_EQ(p.num_efficient, 1);
       for (double r : p.range) EXPECT_EQ(r, 0);
+      for (int l : p.levels) EXPECT_EQ(l, 1);
+      for (double c : p.ceiling) EXPECT_EQ(c, 0);
     }
   }
   EXPECT_NE(ControllabilityJson(*report).find("\"pareto_range\""),
+            std::string::npos);
+  EXPECT_NE(ControllabilityJson(*report).find("\"levels\": {\"semseg\": "),
             std::string::npos);
   EXPECT_NE(ControllabilityMarkdown(*report).find("Pareto-efficient"),
             std::string::npos);
