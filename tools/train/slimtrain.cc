@@ -47,6 +47,9 @@ ABSL_FLAG(int, cikd_log_every, 0,
           "Every N steps, append per-stage CIKD distance and gradient-norm "
           "ratio (vs the task losses, on encoder weights) to OUT/cikd_log.tsv");
 ABSL_FLAG(double, distill_weight, 1.0, "Weight of inplace output distillation");
+ABSL_FLAG(double, depth_gradient_weight, 0,
+          "Weight of an L1 on depth's finite differences added to its task "
+          "loss (0 = per-pixel L1 only)");
 ABSL_FLAG(uint64_t, seed, 1, "Seed of initialisation and config sampling");
 ABSL_FLAG(uint64_t, data_seed, 1, "Seed of the training scenes");
 ABSL_FLAG(int, checkpoint_every, 250, "Steps between checkpoints");
@@ -110,6 +113,7 @@ int main(int argc, char** argv) {
   o.cikd_ramp_steps = absl::GetFlag(FLAGS_cikd_ramp_steps);
   o.cikd_log_every = absl::GetFlag(FLAGS_cikd_log_every);
   o.distill_weight = absl::GetFlag(FLAGS_distill_weight);
+  o.depth_gradient_weight = absl::GetFlag(FLAGS_depth_gradient_weight);
   o.seed = absl::GetFlag(FLAGS_seed);
   o.data_seed = absl::GetFlag(FLAGS_data_seed);
   o.checkpoint_every = absl::GetFlag(FLAGS_checkpoint_every);

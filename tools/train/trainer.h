@@ -51,6 +51,12 @@ absl::StatusOr<CikdDistance> ParseCikdDistance(absl::string_view name);
 
 // CIKD's distance between a student stage [N, c, H, W] and the teacher's
 // stage narrowed to its first c channels (same shape, no gradient).
+// L1 between the horizontal finite differences of two maps [N, 1, H, W],
+// plus the same for the vertical ones: slopes and discontinuities, which a
+// per-pixel L1 weighs little on this data. Blind to a constant offset.
+torch::Tensor DepthGradientL1(const torch::Tensor& pred,
+                              const torch::Tensor& target);
+
 torch::Tensor CikdStageDistance(CikdDistance distance,
                                 const torch::Tensor& student,
                                 const torch::Tensor& teacher);
@@ -85,6 +91,10 @@ struct TrainerOptions {
   // ~1.5x the time per step.
   int extra_decoder_widths = 1;
   double distill_weight = 1.0;
+  // Depth's task loss adds this times the L1 of its horizontal and vertical
+  // finite differences against the ground truth's (slopes and
+  // discontinuities). 0 = per-pixel L1 only, the shipped recipe.
+  double depth_gradient_weight = 0;
   // Off by default, as in the shipped recipe (models/default/README.md,
   // "CIKD trial": the arms, seeds and results).
   bool cikd = false;

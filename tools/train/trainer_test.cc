@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -104,6 +105,31 @@ TEST(TrainerTest, CikdOffRuns) {
   o.cikd = false;
   o.steps = 2;
   EXPECT_TRUE(Train(o).ok());
+}
+
+TEST(TrainerTest, DepthGradientLossRuns) {
+  TrainerOptions o = TinyOptions(TempDir("depth_gradient"));
+  o.cikd = false;
+  o.steps = 2;
+  o.depth_gradient_weight = 2;
+  EXPECT_TRUE(Train(o).ok());
+}
+
+// Zero on equal maps and on maps a constant apart (only slopes count);
+// a step moved by one pixel costs its height twice (one difference each
+// map has that the other lacks) over the differences.
+TEST(DepthGradientL1Test, SeesSlopesNotOffsets) {
+  torch::manual_seed(5);
+  const torch::Tensor t = torch::rand({2, 1, 5, 7});
+  EXPECT_NEAR(DepthGradientL1(t, t).item<double>(), 0, 1e-7);
+  EXPECT_NEAR(DepthGradientL1(t + 3, t).item<double>(), 0, 1e-6);
+  const torch::Tensor a = torch::zeros({1, 1, 4, 6});
+  torch::Tensor step = a.clone(), moved = a.clone();
+  step.narrow(3, 3, 3).fill_(1);   // columns 3..5
+  moved.narrow(3, 4, 2).fill_(1);  // columns 4..5
+  // Horizontal: 4 rows x 5 differences, two of them off by 1 per row;
+  // vertical differences are all 0.
+  EXPECT_NEAR(DepthGradientL1(moved, step).item<double>(), 2.0 * 4 / 20, 1e-6);
 }
 
 TEST(SampleRandomConfigTest, EndWidthWeightZeroSkipsTheSandwichEnds) {
@@ -228,6 +254,13 @@ TEST(TrainerTest, RefusesBadOptions) {
   o = TinyOptions(TempDir("bad_weight"));
   o.end_width_weight = -1;
   EXPECT_EQ(Train(o).code(), absl::StatusCode::kInvalidArgument);
+  for (double w : {-1.0, std::nan("")}) {
+    o = TinyOptions(TempDir("bad_depth_gradient"));
+    o.depth_gradient_weight = w;
+    const absl::Status st = Train(o);
+    EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(st.message().find("depth_gradient_weight"), absl::string_view::npos);
+  }
   o = TinyOptions(TempDir("bad_extra"));
   o.extra_decoder_widths = -1;
   EXPECT_EQ(Train(o).code(), absl::StatusCode::kInvalidArgument);
