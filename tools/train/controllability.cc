@@ -125,8 +125,7 @@ std::vector<ParetoRange> ParetoRanges(const v1::ModelSpec& spec,
       if (cost[i] <= budget * full * (1 + 1e-9)) within.push_back(i);
     }
     pr.num_within = static_cast<int>(within.size());
-    std::vector<double> lo(n, std::numeric_limits<double>::infinity());
-    std::vector<double> hi(n, -std::numeric_limits<double>::infinity());
+    // Per task, its quality in each efficient configuration.
     std::vector<std::vector<double>> seen(n);
     for (size_t a : within) {
       bool dominated = false;
@@ -143,20 +142,16 @@ std::vector<ParetoRange> ParetoRanges(const v1::ModelSpec& spec,
       }
       if (dominated) continue;
       ++pr.num_efficient;
-      for (int t = 0; t < n; ++t) {
-        lo[t] = std::min(lo[t], q[a][t]);
-        hi[t] = std::max(hi[t], q[a][t]);
-        seen[t].push_back(q[a][t]);
-      }
+      for (int t = 0; t < n; ++t) seen[t].push_back(q[a][t]);
     }
-    for (int t = 0; t < n; ++t) {
-      pr.range.push_back(pr.num_efficient > 0 ? hi[t] - lo[t] : 0);
-      std::sort(seen[t].begin(), seen[t].end());
-      const int levels = static_cast<int>(
-          std::unique(seen[t].begin(), seen[t].end()) - seen[t].begin());
+    for (std::vector<double>& v : seen) {
+      std::sort(v.begin(), v.end());
+      v.erase(std::unique(v.begin(), v.end()), v.end());
+      const int levels = static_cast<int>(v.size());
+      pr.range.push_back(levels > 0 ? v.back() - v.front() : 0);
       pr.levels.push_back(levels);
       pr.ceiling.push_back(
-          levels > 1 ? std::sqrt(1 - 1.0 / (static_cast<double>(levels) * levels)) : 0);
+          levels > 1 ? std::sqrt(1 - 1.0 / (double(levels) * levels)) : 0);
     }
     ranges.push_back(std::move(pr));
   }
