@@ -531,15 +531,16 @@ class Engine::Impl {
       wait_scale_.Record(job->predicted_wait, clock_->Now() - job->submitted);
     }
     InferDone done = std::move(job->done);
-    bool waiting;
     {
+      // Out of the queue before the answer: a client that retries at once
+      // on a failure must not find its own request still holding a slot.
       absl::MutexLock lock(&mu_);
-      waiting = job->waiting;
+      if (job->waiting) --waiting_;
     }
     job.reset();  // free its buffers before the callback runs
     done(std::move(result));
+    // In flight until the callback has returned: Shutdown waits for it.
     absl::MutexLock lock(&mu_);
-    if (waiting) --waiting_;
     --in_flight_;
   }
 

@@ -418,6 +418,34 @@ TEST_F(EngineCoreTest, AFullQueueIsResourceExhausted) {
   EXPECT_FALSE(refused.done());
 }
 
+// A client that retries from its failure callback (as a closed-loop client
+// does) must find the slot its failed request held free again.
+TEST_F(EngineCoreTest, AFailedRequestLeavesTheQueueBeforeItsAnswer) {
+  Engine::Options options = Batching(1, absl::ZeroDuration());
+  options.batching.max_queue_size = 1;
+  Start(options);
+  InferRequest bad = RawRequest(1.0);
+  bad.image.raw = false;
+  bad.image.bytes = "GIF89a....";
+  Answer& retry = NewAnswer();
+  absl::Status failure = absl::UnknownError("not answered");
+  absl::Status resubmitted = absl::UnknownError("not resubmitted");
+  absl::Notification answered;
+  ASSERT_TRUE(engine_
+                  ->Submit(std::move(bad),
+                           [&](absl::StatusOr<InferResult> r) {
+                             failure = r.status();
+                             resubmitted =
+                                 Submit(RawRequest(1.0), &retry);
+                             answered.Notify();
+                           })
+                  .ok());
+  answered.WaitForNotification();
+  EXPECT_EQ(failure.code(), absl::StatusCode::kInvalidArgument) << failure;
+  ASSERT_TRUE(resubmitted.ok()) << resubmitted;
+  EXPECT_TRUE(retry.Wait().ok()) << retry.Wait().status();
+}
+
 TEST_F(EngineCoreTest, ShutdownEndsTheBatchingWindowAndAnswersEverything) {
   Start(Batching(8, absl::Seconds(10)));
   const absl::Time start = clock_.Now();
