@@ -1,5 +1,6 @@
 #include "server/call.h"
 
+#include <algorithm>
 #include <chrono>
 #include <string>
 #include <utility>
@@ -83,12 +84,13 @@ bool InferCall::CompleteIfExpired() {
   return true;
 }
 
-void InferCall::Start(Engine* engine, absl::StatusOr<InferRequest> request) {
+void InferCall::Start(Engine* engine, absl::StatusOr<InferRequest> request,
+                      absl::Duration timeout) {
   if (!request.ok()) {
     Complete(request.status());
     return;
   }
-  request->deadline = deadline_;
+  request->deadline = std::min(deadline_, arrival_ + timeout);
   request->cancelled = cancelled_;
   const absl::Status submitted = engine->Submit(
       *std::move(request), [this](absl::StatusOr<InferResult> result) {

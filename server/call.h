@@ -85,11 +85,12 @@ class InferCall final : public grpc::ServerUnaryReactor {
   // Set before the request is submitted.
   void set_encoder(Encoder encoder) { encode_ = std::move(encoder); }
 
-  // Submits `request` with this call's deadline and cancellation; the
-  // engine's answer completes the call. A refused or failed request
-  // completes it at once. Call once, after set_encoder; `engine` outlives
-  // the call.
-  void Start(Engine* engine, absl::StatusOr<InferRequest> request);
+  // Submits `request` with this call's deadline (or arrival + `timeout`,
+  // the protocol's own, when earlier) and cancellation; the engine's answer
+  // completes the call. A refused or failed request completes it at once.
+  // Call once, after set_encoder; `engine` outlives the call.
+  void Start(Engine* engine, absl::StatusOr<InferRequest> request,
+             absl::Duration timeout = absl::InfiniteDuration());
 
   // Encodes the response, logs the call and finishes it. Call exactly once,
   // from any thread.

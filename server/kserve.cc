@@ -62,6 +62,9 @@ class StreamCodecV2 final : public StreamCodec {
       if (mapped.ok()) {
         outputs = std::move(mapped->outputs);
         frame.request = std::move(mapped->request);
+        if (mapped->timeout != absl::InfiniteDuration()) {
+          frame.timeout_ms = absl::ToDoubleMilliseconds(mapped->timeout);
+        }
       } else {
         status = mapped.status();
       }
@@ -207,7 +210,7 @@ grpc::ServerUnaryReactor* KServeService::ModelInfer(
     KServeInferToProto(std::move(result), id, outputs, info, total, &answer);
     return SerializeResponse(answer, out);
   });
-  call->Start(engine_, std::move(mapped->request));
+  call->Start(engine_, std::move(mapped->request), mapped->timeout);
   return call;
 }
 

@@ -25,7 +25,7 @@ using inference::ModelInferResponse;
 constexpr char kTaskWeightPrefix[] = "task_weight.";
 constexpr char kKnownParameters[] =
     "budget_fraction, budget_mflops, budget_ms, task_weight.<task>, "
-    "output_format, output_size";
+    "output_format, output_size, timeout";
 // A request has a few parameters and outputs; more are mistakes, refused
 // before they are searched or echoed.
 constexpr size_t kMaxParameters = kMaxTaskEntries + 8;
@@ -119,6 +119,7 @@ struct Parameters {
   std::map<std::string, float> weights;  // task_weight.<task>, by task
   OutputFormat format = OutputFormat::kRaw;
   OutputSize size = OutputSize::kModel;
+  absl::Duration timeout = absl::InfiniteDuration();
 };
 
 absl::StatusOr<Parameters> ParseParameters(
@@ -171,6 +172,16 @@ absl::StatusOr<Parameters> ParseParameters(
       absl::StatusOr<OutputSize> size = SizeParameter(field, value);
       if (!size.ok()) return size.status();
       out.size = *size;
+    } else if (name == "timeout") {
+      absl::StatusOr<double> number = NumberParameter(field, value);
+      if (!number.ok()) return number.status();
+      if (!(*number >= 0) || !std::isfinite(*number)) {
+        return Invalid(field, absl::StrCat("microseconds, a finite number "
+                                           ">= 0 (0: none), got ",
+                                           *number));
+      }
+      // Triton's 0 is "the model's default"; ours is none.
+      if (*number > 0) out.timeout = absl::Microseconds(*number);
     } else {
       return Invalid(field, absl::StrCat("unknown parameter (known: ",
                                          kKnownParameters, ")"));
@@ -382,6 +393,7 @@ absl::StatusOr<KServeInfer> KServeInferFromProto(
   if (parameters->budget_set) engine.plan_request.budget = parameters->budget;
   engine.default_output_format = parameters->format;
   engine.output_size = parameters->size;
+  out.timeout = parameters->timeout;
 
   if (absl::Status st = ImageFromTensor(request, &engine.image); !st.ok()) {
     return st;

@@ -15,6 +15,10 @@
 //   task_weight.<task>   > 0 for a requested output; default 1
 //   output_format        "raw" (default) or "png", for every output
 //   output_size          "model" (default) or "input"
+//   timeout              microseconds from arrival (Triton's schedule
+//                        policy, what tritonclient's `timeout=` sends);
+//                        finite, >= 0; 0 (the default): none. The call's
+//                        deadline is the earlier of this and gRPC's.
 // Requested outputs (names are the model's tasks) select the tasks; none
 // requested means every task whose task_weight is not 0. Output parameter
 // "format" ("raw" | "png") overrides output_format for that output.
@@ -53,6 +57,8 @@ struct KServeInfer {
   InferRequest request;  // id, image, budget, weights, formats, output size
   // Task names of the outputs to return, in the response's order.
   std::vector<std::string> outputs;
+  // parameters[timeout], from arrival; InfiniteDuration(): none.
+  absl::Duration timeout = absl::InfiniteDuration();
 };
 
 // NOT_FOUND naming `field` unless `name` (and `version`, when not empty) is

@@ -219,6 +219,39 @@ TEST(KServeInferFromProtoTest, BudgetParameters) {
                         "budget_fraction"));
 }
 
+// Triton's schedule-policy timeout, in microseconds, as tritonclient's
+// infer(timeout=...) sends it (int64_param).
+TEST(KServeInferFromProtoTest, TimeoutParameter) {
+  ModelInferRequest request = PixelsRequest();
+  absl::StatusOr<KServeInfer> call = KServeInferFromProto(request, TwoTasks());
+  ASSERT_TRUE(call.ok()) << call.status();
+  EXPECT_EQ(call->timeout, absl::InfiniteDuration());
+
+  InferParameter micros;
+  micros.set_int64_param(2500);
+  (*request.mutable_parameters())["timeout"] = micros;
+  call = KServeInferFromProto(request, TwoTasks());
+  ASSERT_TRUE(call.ok()) << call.status();
+  EXPECT_EQ(call->timeout, absl::Microseconds(2500));
+
+  micros.set_int64_param(0);  // Triton's "the default": none here
+  (*request.mutable_parameters())["timeout"] = micros;
+  call = KServeInferFromProto(request, TwoTasks());
+  ASSERT_TRUE(call.ok()) << call.status();
+  EXPECT_EQ(call->timeout, absl::InfiniteDuration());
+
+  micros.set_int64_param(-1);
+  (*request.mutable_parameters())["timeout"] = micros;
+  EXPECT_THAT(StatusOf(request).message(),
+              HasSubstr("parameters[timeout]: microseconds, a finite number "
+                        ">= 0 (0: none), got -1"));
+  (*request.mutable_parameters())["timeout"] = Str("nan");
+  EXPECT_EQ(StatusOf(request).code(), absl::StatusCode::kInvalidArgument);
+  (*request.mutable_parameters())["timeout"] = Str("later");
+  EXPECT_THAT(StatusOf(request).message(),
+              HasSubstr("parameters[timeout]: not a number"));
+}
+
 TEST(KServeInferFromProtoTest, RequestedOutputsSelectTasksInTheirOrder) {
   ModelInferRequest request = PixelsRequest();
   request.add_outputs()->set_name("depth");

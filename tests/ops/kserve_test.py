@@ -289,6 +289,31 @@ class KServeTest(unittest.TestCase):
             before, after, "slimserve_stream_frames_total",
             code="INVALID_ARGUMENT"), 1)
 
+    def test_timeout_parameter(self):
+        # Triton's schedule-policy timeout in microseconds, as
+        # tritonclient's infer(timeout=...) sends it; no gRPC deadline
+        # tighter than a minute.
+        def micros(n):
+            return v2.InferParameter(int64_param=n)
+        self.assert_refused(pixels_request(timeout=micros(1)),
+                            grpc.StatusCode.DEADLINE_EXCEEDED, "deadline")
+        self.assertEqual(
+            len(self.infer(pixels_request(timeout=micros(60000000))).outputs),
+            4)
+        self.assert_refused(pixels_request(timeout=micros(-5)),
+                            grpc.StatusCode.INVALID_ARGUMENT,
+                            "parameters[timeout]: microseconds")
+        frames = [pixels_request(timeout=micros(1)),
+                  pixels_request(timeout=micros(60000000)),
+                  pixels_request()]
+        late, fine, plain = list(self.stub.ModelStreamInfer(iter(frames),
+                                                            timeout=60))
+        self.assertTrue(late.error_message.startswith("DEADLINE_EXCEEDED"),
+                        late.error_message)
+        self.assertEqual(fine.error_message, "")
+        self.assertEqual(len(fine.infer_response.outputs), 4)
+        self.assertEqual(plain.error_message, "")
+
     def test_calls_are_counted_in_metrics(self):
         before, _ = ops_util.parse_metrics(self.server.metrics_text())
         self.infer(pixels_request())
