@@ -24,7 +24,9 @@ namespace F = torch::nn::functional;
 
 // The task's training loss (tools/train/trainer.cc's TaskLoss) from the
 // activated output, averaged over the batch: DYMU's uniformity needs task
-// losses, not metrics (tools/train/controllability.h).
+// losses, not metrics (tools/train/controllability.h). The task's own loss
+// only: a regulariser a run trained with (--depth_gradient_weight) is left
+// out, so models trained with and without one compare on the same scale.
 double HeldOutLoss(TaskKind kind, const torch::Tensor& out, const Batch& b) {
   switch (kind) {
     case slimserve::v1::TASK_KIND_SEMANTIC_SEGMENTATION:  // out: logits
