@@ -25,6 +25,8 @@
 #include "base/strings.h"
 #include "google/protobuf/util/json_util.h"
 #include "server/convert.h"
+#include "server/json.h"
+#include "server/kserve_rest.h"
 #include "slimserve/v1/slimserve.pb.h"
 
 // The page, embedded at build time (server/BUILD: web_page).
@@ -37,6 +39,8 @@ struct Response {
   int status = 200;
   std::string content_type = "application/json";
   std::string body;
+  // KServe's binary extension: the JSON part's length; -1: not sent.
+  int64_t inference_header_length = -1;
 };
 
 const char* Reason(int status) {
@@ -144,6 +148,8 @@ struct Request {
   std::string method;
   std::string path;
   std::string body;
+  // Inference-Header-Content-Length (KServe's binary extension); -1: none.
+  int64_t inference_header_length = -1;
 };
 
 bool WriteAll(int fd, absl::string_view data) {
@@ -161,6 +167,10 @@ void Send(int fd, const Response& r) {
       "HTTP/1.1 ", r.status, " ", Reason(r.status),
       "\r\nContent-Type: ", r.content_type,
       "\r\nContent-Length: ", r.body.size(),
+      r.inference_header_length >= 0
+          ? absl::StrCat("\r\nInference-Header-Content-Length: ",
+                         r.inference_header_length)
+          : std::string(),
       "\r\nCache-Control: no-store\r\nX-Content-Type-Options: nosniff"
       "\r\nConnection: close\r\n\r\n");
   if (WriteAll(fd, head)) WriteAll(fd, r.body);
@@ -214,6 +224,13 @@ absl::StatusOr<Request> ReadRequest(int fd, const HttpServer::Options& o,
       if (!absl::SimpleAtoi(value, &length) || length < 0) {
         *error = ErrorResponse(400, "Content-Length: not a byte count");
         return absl::InvalidArgumentError("bad length");
+      }
+    } else if (name == "inference-header-content-length") {
+      if (!absl::SimpleAtoi(value, &request.inference_header_length) ||
+          request.inference_header_length < 0) {
+        *error = ErrorResponse(400, "Inference-Header-Content-Length: not a "
+                                    "byte count");
+        return absl::InvalidArgumentError("bad inference header length");
       }
     } else if (name == "transfer-encoding") {
       *error = ErrorResponse(501, "Transfer-Encoding: not supported (send "
@@ -290,6 +307,86 @@ absl::StatusOr<InferResult> RunInfer(Engine* engine, InferRequest request,
   absl::MutexLock lock(&state->mu);
   state->mu.Await(absl::Condition(&state->done));
   return std::move(state->result);
+}
+
+Response RestResponse(int http_status, std::string body) {
+  Response r;
+  r.status = http_status;
+  r.body = std::move(body);
+  return r;
+}
+
+Response RestErrorResponse(const absl::Status& status) {
+  return RestResponse(HttpStatusFor(status.code()),
+                      RestError(status.message()));
+}
+
+// KServe v2's REST protocol (server/kserve_rest.h).
+Response ServeRest(const Request& request, absl::string_view path,
+                   Engine* engine, Metrics* metrics,
+                   const HttpServer::Options& options, absl::Time arrival) {
+  absl::StatusOr<RestRoute> route = ParseRestRoute(path);
+  if (!route.ok()) return RestErrorResponse(route.status());
+  const ModelInfo& info = engine->model_info();
+  const bool infer = route->kind == RestRoute::Kind::kModelInfer;
+  if (infer != (request.method == "POST")) {
+    return RestResponse(405, RestError(infer ? "POST a JSON request"
+                                             : "GET only"));
+  }
+  const bool ready = metrics->Serving();
+  switch (route->kind) {
+    case RestRoute::Kind::kServerMetadata:
+      return RestResponse(200, RestServerMetadata());
+    case RestRoute::Kind::kLive:
+      return RestResponse(200, "{\"live\":true}");
+    case RestRoute::Kind::kReady:
+      // The protocol: 200 is true, a 4xx false.
+      return RestResponse(ready ? 200 : 400,
+                          ready ? "{\"ready\":true}" : "{\"ready\":false}");
+    default:
+      break;
+  }
+  if (absl::Status st = CheckKServeModel("path: model", route->model,
+                                         "path: version", route->version, info);
+      !st.ok()) {
+    return RestErrorResponse(st);
+  }
+  if (route->kind == RestRoute::Kind::kModelMetadata) {
+    return RestResponse(200, RestModelMetadata(info));
+  }
+  if (route->kind == RestRoute::Kind::kModelReady) {
+    std::string body;
+    AppendJsonString(info.name, &body);
+    body = absl::StrCat("{\"name\":", body, ",\"ready\":",
+                        ready ? "true" : "false", "}");
+    return RestResponse(ready ? 200 : 400, std::move(body));
+  }
+  metrics->RpcStarted(Rpc::kHttpModelInfer);
+  absl::StatusOr<RestInfer> mapped = RestInferFromHttp(
+      request.body, request.inference_header_length, *route, info);
+  absl::StatusOr<InferResult> result =
+      mapped.ok() ? RunInfer(engine, std::move(mapped->call.request),
+                             std::min(options.infer_timeout,
+                                      mapped->call.timeout))
+                  : absl::StatusOr<InferResult>(mapped.status());
+  Response response;
+  if (result.ok()) {
+    metrics->RecordAnswer(*result);
+    RestBody body = RestInferResponse(*std::move(result), *mapped, info,
+                                      absl::Now() - arrival);
+    response.body = std::move(body.body);
+    response.inference_header_length = body.header_length;
+    if (body.header_length >= 0) {
+      response.content_type = "application/octet-stream";
+    }
+  } else {
+    response = RestErrorResponse(result.status());
+    SLIM_LOG(WARNING) << "http " << Bounded(path, 80)
+                      << " failed: " << result.status();
+  }
+  metrics->RpcFinished(Rpc::kHttpModelInfer, result.status().code(),
+                       absl::Now() - arrival);
+  return response;
 }
 
 }  // namespace
@@ -517,6 +614,8 @@ void HttpServer::Serve(int fd) {
       SLIM_LOG(WARNING) << "http " << path << " failed: " << status;
     }
     metrics_->RpcFinished(rpc, status.code(), absl::Now() - arrival);
+  } else if (path == "/v2" || absl::StartsWith(path, "/v2/")) {
+    response = ServeRest(*request, path, engine_, metrics_, options_, arrival);
   } else {
     response = ErrorResponse(404, absl::StrCat("no page ", Bounded(path)));
   }

@@ -10,6 +10,8 @@
 //   GET  /api/model_info    GetModelInfoResponse as JSON
 //   POST /api/plan          PlanRequest JSON -> PlanResponse JSON
 //   POST /api/infer         InferRequest JSON -> InferResponse JSON
+//   /v2/...                 KServe v2's REST protocol (server/kserve_rest.h;
+//                           its errors are {"error": "..."})
 //
 // JSON is protobuf's mapping of slimserve.v1 (field names as in the .proto,
 // bytes as base64, enums by name). Errors: an HTTP status for the gRPC code

@@ -184,8 +184,8 @@ ABSL_FLAG(int64_t, max_grpc_memory_bytes,
           "gRPC resource quota: memory for gRPC's buffers (not the model's); "
           "0: no limit");
 ABSL_FLAG(std::string, http_address, "",
-          "host:port of the try-it web page and its JSON API (server/http.h); "
-          "empty: off. Plain HTTP, no TLS: bind it to a loopback or trusted "
+          "host:port of the try-it web page, its JSON API and KServe v2's "
+          "REST protocol under /v2 (server/http.h); empty: off. Plain HTTP, no TLS: bind it to a loopback or trusted "
           "address");
 ABSL_FLAG(int, stream_max_inflight_frames,
           ServerDefaults().stream_max_inflight_frames,

@@ -17,7 +17,7 @@ constexpr const char* kRpcNames[kNumRpcs] = {
     "ModelInfer",     "ModelMetadata",  "ModelReady",
     "ServerMetadata", "ServerReady",    "ServerLive",
     "InferStream",    "HttpInfer",      "HttpPlan",
-    "HttpModelInfo",  "ModelStreamInfer"};
+    "HttpModelInfo",  "ModelStreamInfer", "HttpModelInfer"};
 constexpr const char* kRejectReasonNames[kNumRejectReasons] = {
     "overloaded",      "deadline",    "budget_too_small",
     "invalid_request", "unsupported", "shutting_down"};
@@ -292,6 +292,8 @@ void Metrics::SetQueueDepthSource(std::function<int()> source) {
 }
 
 void Metrics::SetServing(bool serving) { serving_->Set(serving ? 1 : 0); }
+
+bool Metrics::Serving() const { return serving_->Value() > 0; }
 
 void Metrics::RpcStarted(Rpc /*rpc*/) { inflight_->Increment(); }
 

@@ -80,8 +80,9 @@ inline constexpr char kSlimserveVersion[] = "0.1.0";
 // "GetModelInfo") and of KServe v2's inference.GRPCInferenceService
 // ("ModelInfer", "ModelMetadata", "ModelReady", "ServerMetadata",
 // "ServerReady", "ServerLive"), "InferStream", and the HTTP JSON API's
-// "HttpInfer", "HttpPlan", "HttpModelInfo", and KServe's stream
-// "ModelStreamInfer". Health and reflection are gRPC's and not counted.
+// "HttpInfer", "HttpPlan", "HttpModelInfo", KServe's stream
+// "ModelStreamInfer" and its REST inference "HttpModelInfer" (REST health
+// and metadata are not counted). Health and reflection are gRPC's and not counted.
 enum class Rpc {
   kInfer = 0,
   kPlan,
@@ -97,8 +98,9 @@ enum class Rpc {
   kHttpPlan,
   kHttpModelInfo,
   kModelStreamInfer,  // KServe v2's stream, counted like kInferStream
+  kHttpModelInfer,    // KServe v2's REST inference (server/kserve_rest.h)
 };
-inline constexpr int kNumRpcs = 14;
+inline constexpr int kNumRpcs = 15;
 
 // Why an Infer call was refused (label `reason`). The fixed set of labels.
 enum class RejectReason {
@@ -179,6 +181,9 @@ class Metrics : public prometheus::Collectable {
 
   // slimserve_serving: 1 while health reports SERVING.
   void SetServing(bool serving);
+  // What SetServing set last (false before): readiness for the HTTP
+  // endpoints (server/http.h), which have no gRPC health service.
+  bool Serving() const;
 
   // Brackets one RPC: RpcStarted when it arrives, RpcFinished exactly once
   // when its status is sent, with the time since arrival. Failed Infer calls

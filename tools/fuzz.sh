@@ -8,14 +8,14 @@
 # ones, and every crash once fixed, into tests/fuzz/corpus/<target>/, where
 # the *_regression tests replay them in every build).
 # Usage: tools/fuzz.sh [SECONDS] [TARGET...]   (targets: image_fuzzer
-# request_fuzzer package_fuzzer)
+# request_fuzzer package_fuzzer rest_fuzzer)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source tools/setup.sh
 seconds=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -eq 0 ] && targets=(image_fuzzer request_fuzzer package_fuzzer)
+[ ${#targets[@]} -eq 0 ] && targets=(image_fuzzer request_fuzzer package_fuzzer rest_fuzzer)
 out=${SLIMSERVE_FUZZ_OUT:-/tmp/slimserve-fuzz}
 command -v clang-14 >/dev/null || slimserve_apt_install clang-14
 base="$HOME/.cache/slimserve-fuzz-base"

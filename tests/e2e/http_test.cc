@@ -186,5 +186,60 @@ TEST_F(HttpTest, HostileRequestsGetTheirStatus) {
   EXPECT_THAT(page, HasSubstr("slimserve: what a budget buys"));
 }
 
+// KServe v2's REST protocol (server/kserve_rest.h) on the same port: a PNG
+// file in and outputs out as binary data, JSON numbers, readiness from the
+// serving state, and hostile bodies.
+TEST_F(HttpTest, KServeRestOverRealSockets) {
+  const int port = http_->port();
+  EXPECT_THAT(Exchange(port, "GET /v2/health/ready HTTP/1.1\r\n\r\n"),
+              StartsWith("HTTP/1.1 400 "));  // not serving yet
+  metrics_->SetServing(true);
+  EXPECT_THAT(Exchange(port, "GET /v2/health/ready HTTP/1.1\r\n\r\n"),
+              StartsWith("HTTP/1.1 200 OK\r\n"));
+  const ModelInfo& info = test_->engine().model_info();
+  const std::string infer = absl::StrCat("/v2/models/", info.name, "/infer");
+
+  const std::string png = TestPng();
+  std::string element(4, '\0');
+  for (int i = 0; i < 4; ++i) {
+    element[i] = static_cast<char>((png.size() >> (8 * i)) & 0xff);
+  }
+  element += png;
+  const std::string header = absl::StrCat(
+      R"({"parameters": {"budget_fraction": 0.5, "binary_data_output": true},
+          "inputs": [{"name": "image", "datatype": "BYTES", "shape": [1],
+                      "parameters": {"binary_data_size": )",
+      element.size(), R"(}}], "outputs": [{"name": "depth"}]})");
+  const std::string body = header + element;
+  const std::string binary = Exchange(
+      port, absl::StrCat("POST ", infer, " HTTP/1.1\r\nContent-Length: ",
+                         body.size(), "\r\nInference-Header-Content-Length: ",
+                         header.size(), "\r\n\r\n", body));
+  EXPECT_THAT(binary, StartsWith("HTTP/1.1 200 OK\r\n"));
+  EXPECT_THAT(binary, HasSubstr("Content-Type: application/octet-stream"));
+  EXPECT_THAT(binary, HasSubstr("Inference-Header-Content-Length: "));
+  EXPECT_THAT(binary, HasSubstr(R"("binary_data_size":)"));
+
+  const std::string json = Exchange(
+      port, Post(infer, R"({"inputs": [{"name": "image", "datatype": "UINT8",
+                 "shape": [2, 2, 3], "data": [0,0,0, 9,9,9, 50,50,50, 255,0,0]}],
+                 "outputs": [{"name": "depth"}]})"));
+  EXPECT_THAT(json, StartsWith("HTTP/1.1 200 OK\r\n"));
+  EXPECT_THAT(json, HasSubstr(R"("datatype":"FP32")"));
+  EXPECT_THAT(json, HasSubstr(R"("data":[)"));
+
+  EXPECT_THAT(Exchange(port, Post(infer, std::string(100000, '['))),
+              HasSubstr("nested too deep"));
+  const std::string lying = Exchange(
+      port, absl::StrCat("POST ", infer, " HTTP/1.1\r\nContent-Length: 2\r\n"
+                         "Inference-Header-Content-Length: 99\r\n\r\n{}"));
+  EXPECT_THAT(lying, StartsWith("HTTP/1.1 400 "));
+  EXPECT_THAT(lying, HasSubstr("more than the body's 2 bytes"));
+  EXPECT_THAT(Exchange(port, "POST /v2 HTTP/1.1\r\nContent-Length: 0\r\n\r\n"),
+              StartsWith("HTTP/1.1 405 "));
+  EXPECT_THAT(Exchange(port, "GET /v2/models/other HTTP/1.1\r\n\r\n"),
+              StartsWith("HTTP/1.1 404 "));
+}
+
 }  // namespace
 }  // namespace slimserve

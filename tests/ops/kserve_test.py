@@ -15,6 +15,8 @@ import signal
 import struct
 import subprocess
 import unittest
+import urllib.error
+import urllib.request
 
 import grpc
 
@@ -77,8 +79,11 @@ class KServeTest(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.server = ops_util.Slimserve(name="kserve_slimserve",
-                                        flags=["--drain_grace_s=30"])
+        cls.http_port = ops_util.free_port()
+        cls.server = ops_util.Slimserve(
+            name="kserve_slimserve",
+            flags=["--drain_grace_s=30",
+                   "--http_address=127.0.0.1:%d" % cls.http_port])
         cls.server.wait_serving().close()
         cls.channel = grpc.insecure_channel(cls.server.target)
         cls.stub = v2_grpc.GRPCInferenceServiceStub(cls.channel)
@@ -90,6 +95,23 @@ class KServeTest(unittest.TestCase):
 
     def infer(self, request):
         return self.stub.ModelInfer(request, timeout=60)
+
+    def rest(self, path, body=None, headers=None):
+        """(HTTP status, headers, body bytes) of KServe v2 REST: GET, or
+        POST `body` (bytes, or an object sent as JSON)."""
+        if body is not None and not isinstance(body, bytes):
+            body = json.dumps(body).encode()
+        request = urllib.request.Request(
+            "http://127.0.0.1:%d%s" % (self.http_port, path), data=body,
+            headers=headers or {})
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return response.status, response.headers, response.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.headers, e.read()
+
+    def rest_infer(self, body, headers=None):
+        return self.rest("/v2/models/%s/infer" % MODEL, body, headers)
 
     def assert_refused(self, request, code, text):
         with self.assertRaises(grpc.RpcError) as raised:
@@ -313,6 +335,122 @@ class KServeTest(unittest.TestCase):
         self.assertEqual(fine.error_message, "")
         self.assertEqual(len(fine.infer_response.outputs), 4)
         self.assertEqual(plain.error_message, "")
+
+    def test_rest_health_and_metadata(self):
+        status, _, body = self.rest("/v2")
+        self.assertEqual(status, 200)
+        self.assertEqual(json.loads(body)["extensions"], ["binary_tensor_data"])
+        self.assertEqual(self.rest("/v2/health/live")[0], 200)
+        self.assertEqual(json.loads(self.rest("/v2/health/ready")[2]),
+                         {"ready": True})
+        status, _, body = self.rest("/v2/models/" + MODEL)
+        self.assertEqual(status, 200)
+        meta = json.loads(body)
+        self.assertEqual(meta["inputs"], [{"name": "image", "datatype": "UINT8",
+                                           "shape": [-1, -1, -1]}])
+        self.assertEqual([o["name"] for o in meta["outputs"]],
+                         ["semseg", "depth", "normals", "edges"])
+        self.assertEqual(self.rest("/v2/models/%s/ready" % MODEL)[0], 200)
+        status, _, body = self.rest("/v2/models/resnet50/ready")
+        self.assertEqual(status, 404)
+        self.assertIn('unknown model "resnet50"', json.loads(body)["error"])
+        status, _, body = self.rest("/v2/models/%s/stats" % MODEL)
+        self.assertEqual(status, 404)
+        self.assertIn("no KServe v2 route", json.loads(body)["error"])
+
+    def test_rest_json_infer_is_the_grpc_answer(self):
+        before, _ = ops_util.parse_metrics(self.server.metrics_text())
+        data = list(pixels())
+        nested = [[data[(y * WIDTH + x) * 3:(y * WIDTH + x) * 3 + 3]
+                   for x in range(WIDTH)] for y in range(HEIGHT)]
+        status, headers, body = self.rest_infer({
+            "id": "rest-1",
+            "parameters": {"budget_fraction": 0.5, "task_weight.normals": 2},
+            "inputs": [{"name": "image", "datatype": "UINT8",
+                        "shape": [HEIGHT, WIDTH, 3], "data": nested}],
+            "outputs": [{"name": "normals"}, {"name": "depth"}]})
+        self.assertEqual(status, 200, body[:300])
+        self.assertEqual(headers["Content-Type"], "application/json")
+        answer = json.loads(body)
+        self.assertEqual(answer["id"], "rest-1")
+        self.assertEqual(answer["model_name"], MODEL)
+        request = pixels_request(budget_fraction=string_param("0.5"),
+                                 **{"task_weight.normals": double_param(2)})
+        request.outputs.add(name="normals")
+        request.outputs.add(name="depth")
+        reference = self.infer(request)
+        self.assertEqual(answer["parameters"]["encoder_width"],
+                         param(reference, "encoder_width"))
+        self.assertEqual([o["name"] for o in answer["outputs"]],
+                         ["normals", "depth"])
+        for output, tensor, data in zip(answer["outputs"], reference.outputs,
+                                        reference.raw_output_contents):
+            self.assertEqual(output["datatype"], "FP32")
+            self.assertEqual(output["shape"], list(tensor.shape))
+            # Printed to round-trip as float32: the same bytes back.
+            self.assertEqual(struct.pack("<%df" % len(output["data"]),
+                                         *output["data"]), data)
+        after, _ = ops_util.parse_metrics(self.server.metrics_text())
+        self.assertEqual(ops_util.sample_delta(
+            before, after, "slimserve_requests_total", rpc="HttpModelInfer",
+            code="OK"), 1)
+
+    def test_rest_binary_tensor_extension(self):
+        # A JPEG in, PNG segmentation and raw depth out, all as binary data
+        # (what tritonclient.http sends and asks for by default).
+        jpeg = testdata("rgb420_24x32.jpg")
+        element = struct.pack("<I", len(jpeg)) + jpeg
+        header = json.dumps({
+            "parameters": {"binary_data_output": True},
+            "inputs": [{"name": "image", "datatype": "BYTES", "shape": [1],
+                        "parameters": {"binary_data_size": len(element)}}],
+            "outputs": [{"name": "semseg", "parameters": {"format": "png"}},
+                        {"name": "depth"}]}).encode()
+        status, headers, body = self.rest_infer(
+            header + element,
+            {"Inference-Header-Content-Length": str(len(header)),
+             "Content-Type": "application/octet-stream"})
+        self.assertEqual(status, 200, body[:300])
+        length = int(headers["Inference-Header-Content-Length"])
+        answer = json.loads(body[:length])
+        binary = body[length:]
+        semseg, depth = answer["outputs"]
+        self.assertEqual(semseg["datatype"], "BYTES")
+        png_size = semseg["parameters"]["binary_data_size"]
+        self.assertEqual(binary[4:12], b"\x89PNG\r\n\x1a\n")
+        self.assertEqual(struct.unpack("<I", binary[:4])[0], png_size - 4)
+        self.assertEqual(depth["datatype"], "FP32")
+        c, h, w = depth["shape"]
+        self.assertEqual(depth["parameters"]["binary_data_size"], 4 * c * h * w)
+        self.assertEqual(len(binary), png_size + 4 * c * h * w)
+        self.assertNotIn("data", depth)
+
+    def test_rest_mistakes_get_precise_statuses(self):
+        def refused(body, status, text, headers=None):
+            got, _, answer = self.rest_infer(body, headers)
+            self.assertEqual(got, status, answer[:300])
+            self.assertIn(text, json.loads(answer)["error"])
+        refused(b"{\"inputs\": [", 400, "body: not JSON: unterminated array")
+        refused(b"[" * 100000, 400, "nested too deep")
+        image = {"name": "image", "datatype": "UINT8", "shape": [1, 1, 3],
+                 "data": [1, 2, 300]}
+        refused({"inputs": [image]}, 400, "inputs[0].data[2]: 300 is not a UINT8")
+        image["data"] = [1, 2, 3]
+        refused({"inputs": [image], "parameters": {"budget_ms": "soon"}}, 400,
+                "parameters[budget_ms]: not a number")
+        refused({"inputs": [image], "parameters": {"timeout": 1}}, 504,
+                "deadline")
+        refused({"inputs": [image], "outputs": [
+                    {"name": "depth", "parameters": {"format": "png"}}]}, 400,
+                "a PNG output must be binary data")
+        refused(b"{}", 400, "Inference-Header-Content-Length",
+                {"Inference-Header-Content-Length": "99"})
+        status, _, answer = self.rest("/v2/models/%s/infer" % MODEL)  # GET
+        self.assertEqual(status, 405)
+        # Still serving.
+        status, _, answer = self.rest_infer({"inputs": [image]})
+        self.assertEqual(status, 200, answer[:300])
+        self.assertEqual(len(json.loads(answer)["outputs"]), 4)
 
     def test_calls_are_counted_in_metrics(self):
         before, _ = ops_util.parse_metrics(self.server.metrics_text())
