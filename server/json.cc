@@ -3,6 +3,7 @@
 #include <cfloat>
 #include <cmath>
 #include <cstdio>
+#include <limits>
 
 #include "absl/status/status.h"
 #include "absl/strings/numbers.h"
@@ -99,32 +100,22 @@ void AppendJsonString(absl::string_view text, std::string* out) {
 
 namespace {
 
-void AppendNumber(double value, std::string* out) {
+// Integers as integers (shapes, sizes: below 2^digits, where T is exact);
+// the rest with the digits that read back as the same T.
+template <typename T>
+void AppendNumber(T value, std::string* out) {
   if (!std::isfinite(value)) {
     out->append("null");
     return;
   }
-  // Integers as integers (shapes, sizes); the rest round-trip exactly.
-  if (value == std::floor(value) && std::fabs(value) < 1e15) {
+  constexpr T kExact = T{1} * (int64_t{1} << std::numeric_limits<T>::digits);
+  if (value == std::floor(value) && std::fabs(value) < kExact) {
     absl::StrAppend(out, static_cast<int64_t>(value));
     return;
   }
   char buffer[32];
-  std::snprintf(buffer, sizeof(buffer), "%.17g", value);
-  out->append(buffer);
-}
-
-void AppendFloat(float value, std::string* out) {
-  if (!std::isfinite(value)) {
-    out->append("null");
-    return;
-  }
-  if (value == std::floor(value) && std::fabs(value) < 1e7f) {
-    absl::StrAppend(out, static_cast<int64_t>(value));
-    return;
-  }
-  char buffer[24];
-  std::snprintf(buffer, sizeof(buffer), "%.9g", value);  // round-trips
+  std::snprintf(buffer, sizeof(buffer), "%.*g",
+                std::numeric_limits<T>::max_digits10, static_cast<double>(value));
   out->append(buffer);
 }
 
@@ -149,7 +140,7 @@ void Json::WriteTo(std::string* out) const {
       if (numeric_) {
         for (size_t i = 0; i < numbers_.size(); ++i) {
           if (i > 0) out->push_back(',');
-          AppendFloat(numbers_[i], out);
+          AppendNumber(numbers_[i], out);
         }
       } else {
         for (size_t i = 0; i < items_.size(); ++i) {

@@ -7,6 +7,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/kserve_test_util.h"
 
 namespace slimserve {
 namespace {
@@ -18,22 +19,6 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Pair;
 using ::testing::UnorderedElementsAre;
-
-ModelInfo TwoTasks() {
-  ModelInfo info;
-  info.name = "nyud-slim";
-  info.version = "1.1";
-  TaskInfo semseg;
-  semseg.name = "semseg";
-  semseg.kind = slimserve::v1::TASK_KIND_SEMANTIC_SEGMENTATION;
-  semseg.output_channels = 13;
-  TaskInfo depth;
-  depth.name = "depth";
-  depth.kind = slimserve::v1::TASK_KIND_DEPTH;
-  depth.output_channels = 1;
-  info.tasks = {semseg, depth};
-  return info;
-}
 
 // A 2x3 RGB image in raw_input_contents.
 ModelInferRequest PixelsRequest() {
@@ -369,20 +354,8 @@ TEST(KServeInferFromProtoTest, EchoesOfClientStringsAreBounded) {
 }
 
 TEST(KServeInferToProtoTest, TypedOutputsInTheRequestedOrder) {
-  InferResult result;
-  TaskOutput semseg;
-  semseg.task = "semseg";
-  semseg.kind = slimserve::v1::TASK_KIND_SEMANTIC_SEGMENTATION;
-  semseg.format = OutputFormat::kPng;
-  semseg.dtype = DType::kUint8;
-  semseg.shape = {1, 2, 3};
-  semseg.data = "PNGDATA";
-  TaskOutput depth;
-  depth.task = "depth";
-  depth.kind = slimserve::v1::TASK_KIND_DEPTH;
-  depth.shape = {1, 2, 3};
-  depth.data = std::string(24, '\x01');
-  result.outputs = {semseg, depth};
+  InferResult result =
+      PngSemsegAndRawDepth({1, 2, 3}, "PNGDATA", std::string(24, '\x01'));
   result.plan.encoder_width = 0.5;
   result.plan.planner = "paper";
   result.plan.macs = 1e6;

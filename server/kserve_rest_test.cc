@@ -8,28 +8,13 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/json.h"
+#include "server/kserve_test_util.h"
 
 namespace slimserve {
 namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-
-ModelInfo TwoTasks() {
-  ModelInfo info;
-  info.name = "nyud-slim";
-  info.version = "1.2";
-  TaskInfo semseg;
-  semseg.name = "semseg";
-  semseg.kind = slimserve::v1::TASK_KIND_SEMANTIC_SEGMENTATION;
-  semseg.output_channels = 8;
-  TaskInfo depth;
-  depth.name = "depth";
-  depth.kind = slimserve::v1::TASK_KIND_DEPTH;
-  depth.output_channels = 1;
-  info.tasks = {semseg, depth};
-  return info;
-}
 
 RestRoute InferRoute() {
   RestRoute route;
@@ -190,21 +175,10 @@ TEST(RestInferResponseTest, JsonAndBinaryOutputs) {
       "outputs": [{"name": "depth", "parameters": {"format": "raw"}},
                   {"name": "semseg", "parameters": {"binary_data": true}}]})");
   ASSERT_TRUE(request.ok()) << request.status();
-  InferResult result;
-  TaskOutput semseg;
-  semseg.task = "semseg";
-  semseg.kind = slimserve::v1::TASK_KIND_SEMANTIC_SEGMENTATION;
-  semseg.format = OutputFormat::kPng;
-  semseg.dtype = DType::kUint8;
-  semseg.shape = {1, 1, 2};
-  semseg.data = "PNG";
-  TaskOutput depth;
-  depth.task = "depth";
-  depth.kind = slimserve::v1::TASK_KIND_DEPTH;
-  depth.shape = {1, 1, 2};
   const float values[2] = {0.5f, 2.25f};
-  depth.data.assign(reinterpret_cast<const char*>(values), sizeof(values));
-  result.outputs = {semseg, depth};
+  InferResult result = PngSemsegAndRawDepth(
+      {1, 1, 2}, "PNG",
+      std::string(reinterpret_cast<const char*>(values), sizeof(values)));
   result.plan.planner = "normalized";
   RestBody body = RestInferResponse(std::move(result), *request, TwoTasks(),
                                     absl::Milliseconds(3));
@@ -241,12 +215,12 @@ TEST(RestMetadataTest, ServerAndModel) {
   absl::StatusOr<Json> model = ParseJson(RestModelMetadata(TwoTasks()));
   ASSERT_TRUE(model.ok());
   EXPECT_EQ(model->Find("name")->string(), "nyud-slim");
-  EXPECT_EQ(model->Find("versions")->items()[0].string(), "1.2");
+  EXPECT_EQ(model->Find("versions")->items()[0].string(), "1.1");
   const Json& input = model->Find("inputs")->items()[0];
   EXPECT_EQ(input.Find("name")->string(), "image");
   EXPECT_THAT(input.Find("shape")->numbers(), ElementsAre(-1, -1, -1));
   EXPECT_THAT(model->Find("outputs")->items()[0].Find("shape")->numbers(),
-              ElementsAre(8, -1, -1));
+              ElementsAre(13, -1, -1));
   EXPECT_EQ(ParseJson(RestError("a \"b\""))->Find("error")->string(),
             "a \"b\"");
 }
