@@ -29,9 +29,8 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
-// Sends `request` on a new connection to 127.0.0.1:`port`, half-closes and
-// returns everything the server answered.
-std::string Exchange(int port, const std::string& request) {
+// A connection to 127.0.0.1:`port`; -1 if it fails.
+int Connect(int port) {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in address{};
   address.sin_family = AF_INET;
@@ -40,22 +39,40 @@ std::string Exchange(int port, const std::string& request) {
   if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) !=
       0) {
     ::close(fd);
-    return "connect failed";
+    return -1;
   }
-  for (size_t sent = 0; sent < request.size();) {
-    const ssize_t n = ::send(fd, request.data() + sent, request.size() - sent,
-                             MSG_NOSIGNAL);
+  return fd;
+}
+
+void SendAll(int fd, const std::string& data) {
+  for (size_t sent = 0; sent < data.size();) {
+    const ssize_t n =
+        ::send(fd, data.data() + sent, data.size() - sent, MSG_NOSIGNAL);
     if (n <= 0) break;
     sent += static_cast<size_t>(n);
   }
-  ::shutdown(fd, SHUT_WR);
+}
+
+// Reads until `until` has arrived (empty: until the server closes).
+std::string Receive(int fd, const std::string& until = "") {
   std::string answer;
   char buffer[65536];
-  for (;;) {
+  while (until.empty() || answer.find(until) == std::string::npos) {
     const ssize_t n = ::recv(fd, buffer, sizeof(buffer), 0);
     if (n <= 0) break;
     answer.append(buffer, static_cast<size_t>(n));
   }
+  return answer;
+}
+
+// Sends `request` on a new connection to 127.0.0.1:`port`, half-closes and
+// returns everything the server answered.
+std::string Exchange(int port, const std::string& request) {
+  const int fd = Connect(port);
+  if (fd < 0) return "connect failed";
+  SendAll(fd, request);
+  ::shutdown(fd, SHUT_WR);
+  std::string answer = Receive(fd);
   ::close(fd);
   return answer;
 }
@@ -184,6 +201,21 @@ TEST_F(HttpTest, HostileRequestsGetTheirStatus) {
   EXPECT_THAT(page, StartsWith("HTTP/1.1 200 OK\r\n"));
   EXPECT_THAT(page, HasSubstr("text/html"));
   EXPECT_THAT(page, HasSubstr("slimserve: what a budget buys"));
+}
+
+// curl sends "Expect: 100-continue" before a body over 1 KiB and waits a
+// second for the go-ahead: it comes before the body is sent.
+TEST_F(HttpTest, ExpectContinueIsAnsweredBeforeTheBody) {
+  const int fd = Connect(http_->port());
+  ASSERT_GE(fd, 0);
+  const std::string body = InferJson(0.5);
+  SendAll(fd, absl::StrCat("POST /api/infer HTTP/1.1\r\nExpect: 100-continue"
+                           "\r\nContent-Length: ",
+                           body.size(), "\r\n\r\n"));
+  EXPECT_EQ(Receive(fd, "\r\n\r\n"), "HTTP/1.1 100 Continue\r\n\r\n");
+  SendAll(fd, body);
+  EXPECT_THAT(Receive(fd), StartsWith("HTTP/1.1 200 OK\r\n"));
+  ::close(fd);
 }
 
 // KServe v2's REST protocol (server/kserve_rest.h) on the same port: a PNG
