@@ -1,10 +1,11 @@
 #ifndef SLIMSERVE_SERVER_HTTP_H_
 #define SLIMSERVE_SERVER_HTTP_H_
 
-// A small HTTP/1.1 endpoint for the try-it page (server/web/index.html) and
-// its JSON API, off unless --http_address is given. Not a general web
-// server: one request per connection (Connection: close), bounded headers
-// and body, a bounded number of connections, socket timeouts.
+// A small HTTP/1.1 endpoint for the try-it page (server/web/index.html), its
+// JSON API and KServe v2's REST protocol, off unless --http_address is
+// given. Not a general web server: one request per connection (Connection:
+// close), bounded headers and body (Expect: 100-continue answered at once),
+// a bounded number of connections, socket timeouts.
 //
 //   GET  /                  the page
 //   GET  /api/model_info    GetModelInfoResponse as JSON
