@@ -82,6 +82,18 @@ absl::StatusOr<double> NumberParameter(absl::string_view field,
                         "uint64_param or a decimal string_param)");
 }
 
+// NumberParameter, and finite and >= 0; else "`field`: `requirement`, got N".
+absl::StatusOr<double> NonNegativeParameter(absl::string_view field,
+                                            const InferParameter& p,
+                                            absl::string_view requirement) {
+  absl::StatusOr<double> number = NumberParameter(field, p);
+  if (!number.ok()) return number;
+  if (!(*number >= 0) || !std::isfinite(*number)) {
+    return Invalid(field, absl::StrCat(requirement, ", got ", *number));
+  }
+  return number;
+}
+
 absl::StatusOr<std::string> StringParameter(absl::string_view field,
                                             const InferParameter& p) {
   if (p.parameter_choice_case() != InferParameter::kStringParam) {
@@ -156,13 +168,9 @@ absl::StatusOr<Parameters> ParseParameters(
         return Invalid(field, absl::StrCat("unknown task (tasks: ",
                                            TaskNames(info), ")"));
       }
-      absl::StatusOr<double> number = NumberParameter(field, value);
+      absl::StatusOr<double> number = NonNegativeParameter(
+          field, value, "must be a finite number >= 0");
       if (!number.ok()) return number.status();
-      if (!(*number >= 0) || !std::isfinite(*number)) {
-        return Invalid(field, absl::StrCat("must be a finite number >= 0, "
-                                           "got ",
-                                           *number));
-      }
       out.weights[std::string(task)] = static_cast<float>(*number);
     } else if (name == "output_format") {
       absl::StatusOr<OutputFormat> format = FormatParameter(field, value);
@@ -173,13 +181,9 @@ absl::StatusOr<Parameters> ParseParameters(
       if (!size.ok()) return size.status();
       out.size = *size;
     } else if (name == "timeout") {
-      absl::StatusOr<double> number = NumberParameter(field, value);
+      absl::StatusOr<double> number = NonNegativeParameter(
+          field, value, "microseconds, a finite number >= 0 (0: none)");
       if (!number.ok()) return number.status();
-      if (!(*number >= 0) || !std::isfinite(*number)) {
-        return Invalid(field, absl::StrCat("microseconds, a finite number "
-                                           ">= 0 (0: none), got ",
-                                           *number));
-      }
       // Triton's 0 is "the model's default"; ours is none.
       if (*number > 0) out.timeout = absl::Microseconds(*number);
     } else {

@@ -118,6 +118,18 @@ absl::StatusOr<bool> BoolField(absl::string_view field, const Json& value) {
   return value.bool_value();
 }
 
+// For CopyParameters: takes the boolean parameter `claimed` into `*flag`.
+auto ClaimBool(absl::string_view claimed, bool* flag) {
+  return [claimed, flag](const std::string& pfield, const std::string& name,
+                         const Json& v) -> absl::StatusOr<bool> {
+    if (name != claimed) return false;
+    absl::StatusOr<bool> b = BoolField(pfield, v);
+    if (!b.ok()) return b.status();
+    *flag = *b;
+    return true;
+  };
+}
+
 absl::StatusOr<std::string> StringField(absl::string_view field,
                                         const Json& value) {
   if (value.type() != Json::Type::kString) {
@@ -250,6 +262,35 @@ absl::Status MapInput(int index, const Json& input, absl::string_view binary,
   return absl::OkStatus();
 }
 
+// One requested output object; whether it asked for binary data goes into
+// `binary_by_output` under its name.
+absl::Status MapOutput(int index, const Json& output, ModelInferRequest* out,
+                       std::map<std::string, bool>* binary_by_output) {
+  const std::string field = absl::StrCat("outputs[", index, "]");
+  if (output.type() != Json::Type::kObject) {
+    return WrongType(field, "an object", output);
+  }
+  auto* requested = out->add_outputs();
+  bool binary_data = false;
+  for (const auto& [key, value] : output.members()) {
+    const std::string kfield = absl::StrCat(field, ".", Bounded(key, 40));
+    if (key == "name") {
+      absl::StatusOr<std::string> s = StringField(kfield, value);
+      if (!s.ok()) return s.status();
+      requested->set_name(*s);
+    } else if (key == "parameters") {
+      absl::Status st =
+          CopyParameters(kfield, value, requested->mutable_parameters(),
+                         ClaimBool("binary_data", &binary_data));
+      if (!st.ok()) return st;
+    } else {
+      return Invalid(kfield, "unknown field (known: name, parameters)");
+    }
+  }
+  (*binary_by_output)[requested->name()] = binary_data;
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<RestRoute> ParseRestRoute(absl::string_view path) {
@@ -327,16 +368,9 @@ absl::StatusOr<RestInfer> RestInferFromHttp(absl::string_view body,
       if (!s.ok()) return s.status();
       proto.set_id(*s);
     } else if (key == "parameters") {
-      absl::Status st = CopyParameters(
-          "parameters", value, proto.mutable_parameters(),
-          [&](const std::string& pfield, const std::string& name,
-              const Json& v) -> absl::StatusOr<bool> {
-            if (name != "binary_data_output") return false;
-            absl::StatusOr<bool> b = BoolField(pfield, v);
-            if (!b.ok()) return b.status();
-            all_binary = *b;
-            return true;
-          });
+      absl::Status st =
+          CopyParameters("parameters", value, proto.mutable_parameters(),
+                         ClaimBool("binary_data_output", &all_binary));
       if (!st.ok()) return st;
     } else if (key == "inputs") {
       if (value.type() != Json::Type::kArray) {
@@ -356,36 +390,9 @@ absl::StatusOr<RestInfer> RestInferFromHttp(absl::string_view body,
         return WrongType("outputs", "an array of objects", value);
       }
       for (size_t i = 0; i < value.items().size(); ++i) {
-        const Json& output = value.items()[i];
-        const std::string field = absl::StrCat("outputs[", i, "]");
-        if (output.type() != Json::Type::kObject) {
-          return WrongType(field, "an object", output);
-        }
-        auto* requested = proto.add_outputs();
-        bool binary_data = false;
-        for (const auto& [okey, ovalue] : output.members()) {
-          const std::string kfield = absl::StrCat(field, ".", Bounded(okey, 40));
-          if (okey == "name") {
-            absl::StatusOr<std::string> s = StringField(kfield, ovalue);
-            if (!s.ok()) return s.status();
-            requested->set_name(*s);
-          } else if (okey == "parameters") {
-            absl::Status st = CopyParameters(
-                kfield, ovalue, requested->mutable_parameters(),
-                [&](const std::string& pfield, const std::string& name,
-                    const Json& v) -> absl::StatusOr<bool> {
-                  if (name != "binary_data") return false;
-                  absl::StatusOr<bool> b = BoolField(pfield, v);
-                  if (!b.ok()) return b.status();
-                  binary_data = *b;
-                  return true;
-                });
-            if (!st.ok()) return st;
-          } else {
-            return Invalid(kfield, "unknown field (known: name, parameters)");
-          }
-        }
-        binary_by_output[requested->name()] = binary_data;
+        absl::Status st = MapOutput(static_cast<int>(i), value.items()[i],
+                                    &proto, &binary_by_output);
+        if (!st.ok()) return st;
       }
     } else {
       return Invalid(Bounded(key, 40),
