@@ -66,9 +66,60 @@ Json& Json::Add(std::string key, Json value) {
   return members_.back().second;
 }
 
+namespace {
+
+// The length of the valid UTF-8 sequence starting at text[pos] (RFC 3629: no
+// overlong forms, surrogates or code points past U+10FFFF), 0 if none does.
+size_t Utf8SequenceLength(absl::string_view text, size_t pos) {
+  const auto byte = [&](size_t i) {
+    return static_cast<unsigned char>(text[pos + i]);
+  };
+  const unsigned char lead = byte(0);
+  if (lead < 0x80) return 1;
+  size_t n;
+  uint32_t cp;
+  if (lead >= 0xC2 && lead <= 0xDF) {  // C0 and C1 would be overlong
+    n = 2;
+    cp = lead & 0x1F;
+  } else if (lead >= 0xE0 && lead <= 0xEF) {
+    n = 3;
+    cp = lead & 0x0F;
+  } else if (lead >= 0xF0 && lead <= 0xF4) {
+    n = 4;
+    cp = lead & 0x07;
+  } else {
+    return 0;
+  }
+  if (pos + n > text.size()) return 0;
+  for (size_t i = 1; i < n; ++i) {
+    if ((byte(i) & 0xC0) != 0x80) return 0;
+    cp = (cp << 6) | (byte(i) & 0x3F);
+  }
+  static constexpr uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+  if (cp < kMin[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp < 0xE000)) {
+    return 0;
+  }
+  return n;
+}
+
+}  // namespace
+
 void AppendJsonString(absl::string_view text, std::string* out) {
   out->push_back('"');
-  for (const char c : text) {
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (static_cast<unsigned char>(c) >= 0x80) {
+      // Bytes that are not UTF-8 (a URL's %FF, a name from a client that
+      // bypassed the reader) become U+FFFD: the answer stays valid JSON.
+      const size_t n = Utf8SequenceLength(text, i);
+      if (n == 0) {
+        out->append("\\ufffd");
+      } else {
+        out->append(text.data() + i, n);
+        i += n - 1;
+      }
+      continue;
+    }
     switch (c) {
       case '"':
         out->append("\\\"");
@@ -316,6 +367,15 @@ class JsonParser {
       }
       if (static_cast<unsigned char>(c) < 0x20) {
         return Fail("control character in a string");
+      }
+      if (static_cast<unsigned char>(c) >= 0x80) {
+        // RFC 8259 section 8.1: JSON text is UTF-8. Refused here rather than
+        // passed on, so an id or a name never comes back as invalid JSON.
+        const size_t n = Utf8SequenceLength(text_, pos_);
+        if (n == 0) return Fail("invalid UTF-8 in a string");
+        out->append(text_.data() + pos_, n);
+        pos_ += n;
+        continue;
       }
       if (c != '\\') {
         out->push_back(c);

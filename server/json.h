@@ -71,11 +71,13 @@ class Json {
 };
 
 // INVALID_ARGUMENT "body: not JSON: <what> at byte N" for anything that is
-// not one JSON value (RFC 8259; surrounding whitespace allowed), nested
-// deeper than max_depth, or an array mixing numbers and other values.
+// not one JSON value (RFC 8259, strings in UTF-8; surrounding whitespace
+// allowed), nested deeper than max_depth, or an array mixing numbers and
+// other values.
 absl::StatusOr<Json> ParseJson(absl::string_view text, int max_depth = 32);
 
-// `text` as a JSON string literal, quotes included (UTF-8 passed through;
+// `text` as a JSON string literal, quotes included (UTF-8 passed through,
+// each byte that is not part of a valid UTF-8 sequence written as \ufffd;
 // control characters, quote and backslash escaped).
 void AppendJsonString(absl::string_view text, std::string* out);
 

@@ -72,6 +72,12 @@ TEST(JsonTest, RefusesWhatIsNotJsonSayingWhere) {
       {"nul", "unknown literal"},
       {"{} {}", "bytes after the value"},
       {"NaN", "not a value"},
+      {"\"a\xff\"", "invalid UTF-8 in a string at byte 2"},
+      {"\"\xc0\xaf\"", "invalid UTF-8"},          // overlong '/'
+      {"\"\xed\xa0\x80\"", "invalid UTF-8"},      // a surrogate
+      {"\"\xf4\x90\x80\x80\"", "invalid UTF-8"},  // past U+10FFFF
+      {"\"\xe2\x82\"", "invalid UTF-8"},          // truncated
+      {"{\"\x80\": 1}", "invalid UTF-8"},          // in a member name
   };
   for (const auto& [text, message] : cases) {
     absl::StatusOr<Json> j = ParseJson(text);
@@ -111,6 +117,20 @@ TEST(JsonTest, WritesWhatItReads) {
   EXPECT_EQ(back->Find("s")->string(), "a\"b\\\n\x01");
   EXPECT_THAT(back->Find("n")->numbers(), ElementsAre(1, 0.5f, -2, 1e-3f));
   EXPECT_EQ(back->Find("d")->number(), 0.1);
+}
+
+TEST(JsonTest, Utf8PassesAndWhatIsNotUtf8IsReplaced) {
+  // Two, three and four byte sequences go through in both directions.
+  const std::string text = "\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\"";
+  absl::StatusOr<Json> j = ParseJson(text);
+  ASSERT_TRUE(j.ok()) << j.status();
+  EXPECT_EQ(j->Write(), text);
+  // A string that did not come from the reader: each stray byte becomes
+  // U+FFFD, so the answer is still JSON the reader takes.
+  std::string out;
+  AppendJsonString("a\xff\xc3\xa9\xe2\x82", &out);
+  EXPECT_EQ(out, "\"a\\ufffd\xc3\xa9\\ufffd\\ufffd\"");
+  EXPECT_TRUE(ParseJson(out).ok());
 }
 
 }  // namespace

@@ -142,6 +142,10 @@ TEST(RestInferFromHttpTest, RefusesMistakesNamingTheField) {
       Message("{" + image + R"("parameters": {"binary_data_size": 5}}]})"),
       HasSubstr("inputs[0].parameters[binary_data_size]: 5 bytes, but only 0"));
   EXPECT_THAT(Message("{\"id\": 1}"), HasSubstr("id: a string expected"));
+  // An id is echoed in the answer, so one that is not UTF-8 is refused
+  // rather than written back as invalid JSON.
+  EXPECT_THAT(Message("{\"id\": \"r\xff\"}"),
+              HasSubstr("body: not JSON: invalid UTF-8 in a string at byte 9"));
   EXPECT_THAT(Message(R"({"parameters": {"budget_ms": [1]}})"),
               HasSubstr("parameters[budget_ms]: a number, string or boolean "
                         "expected, got an array"));

@@ -432,6 +432,8 @@ class KServeTest(unittest.TestCase):
             self.assertIn(text, json.loads(answer)["error"])
         refused(b"{\"inputs\": [", 400, "body: not JSON: unterminated array")
         refused(b"[" * 100000, 400, "nested too deep")
+        # The id is echoed: one that is not UTF-8 would make invalid JSON.
+        refused(b"{\"id\": \"r\xff\"}", 400, "invalid UTF-8 in a string")
         image = {"name": "image", "datatype": "UINT8", "shape": [1, 1, 3],
                  "data": [1, 2, 300]}
         refused({"inputs": [image]}, 400, "inputs[0].data[2]: 300 is not a UINT8")
