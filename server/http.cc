@@ -7,6 +7,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <memory>
@@ -150,6 +151,9 @@ struct Request {
   std::string body;
   // Inference-Header-Content-Length (KServe's binary extension); -1: none.
   int64_t inference_header_length = -1;
+  // What the client asked for: HTTP/1.1 keeps the connection unless it
+  // sends "Connection: close", HTTP/1.0 only with "Connection: keep-alive".
+  bool keep_alive = false;
 };
 
 bool WriteAll(int fd, absl::string_view data) {
@@ -162,7 +166,9 @@ bool WriteAll(int fd, absl::string_view data) {
   return true;
 }
 
-void Send(int fd, const Response& r) {
+// `keep_alive_seconds` > 0: the connection stays open for another request
+// (the client may wait that long at most); otherwise it closes after this.
+void Send(int fd, const Response& r, int64_t keep_alive_seconds = 0) {
   const std::string head = absl::StrCat(
       "HTTP/1.1 ", r.status, " ", Reason(r.status),
       "\r\nContent-Type: ", r.content_type,
@@ -171,16 +177,23 @@ void Send(int fd, const Response& r) {
           ? absl::StrCat("\r\nInference-Header-Content-Length: ",
                          r.inference_header_length)
           : std::string(),
-      "\r\nCache-Control: no-store\r\nX-Content-Type-Options: nosniff"
-      "\r\nConnection: close\r\n\r\n");
+      "\r\nCache-Control: no-store\r\nX-Content-Type-Options: nosniff",
+      keep_alive_seconds > 0
+          ? absl::StrCat("\r\nConnection: keep-alive\r\nKeep-Alive: timeout=",
+                         keep_alive_seconds)
+          : std::string("\r\nConnection: close"),
+      "\r\n\r\n");
   if (WriteAll(fd, head)) WriteAll(fd, r.body);
 }
 
-// Reads one request; on failure returns the response to send instead.
+// Reads one request, starting with what an earlier read left in `pending`
+// (a pipelining client's next request) and leaving there what follows this
+// one. On failure returns the response to send instead.
 absl::StatusOr<Request> ReadRequest(int fd, const HttpServer::Options& o,
-                                    Response* error) {
-  std::string data;
-  size_t header_end = std::string::npos;
+                                    std::string* pending, Response* error) {
+  std::string data = std::move(*pending);
+  pending->clear();
+  size_t header_end = data.find("\r\n\r\n");
   char buffer[8192];
   const auto too_large = [&] {
     *error = ErrorResponse(431, absl::StrCat("request line and headers: more "
@@ -212,6 +225,7 @@ absl::StatusOr<Request> ReadRequest(int fd, const HttpServer::Options& o,
   Request request;
   request.method = std::string(first[0]);
   request.path = std::string(first[1]);
+  request.keep_alive = first[2] != "HTTP/1.0";
   int64_t length = 0;
   bool expect_continue = false;
   for (size_t i = 1; i < lines.size(); ++i) {
@@ -233,6 +247,14 @@ absl::StatusOr<Request> ReadRequest(int fd, const HttpServer::Options& o,
                                     "byte count");
         return absl::InvalidArgumentError("bad inference header length");
       }
+    } else if (name == "connection") {
+      for (absl::string_view token : absl::StrSplit(value, ',')) {
+        token = absl::StripAsciiWhitespace(token);
+        if (absl::EqualsIgnoreCase(token, "close")) request.keep_alive = false;
+        if (absl::EqualsIgnoreCase(token, "keep-alive")) {
+          request.keep_alive = true;
+        }
+      }
     } else if (name == "expect") {
       expect_continue = absl::EqualsIgnoreCase(value, "100-continue");
     } else if (name == "transfer-encoding") {
@@ -249,6 +271,7 @@ absl::StatusOr<Request> ReadRequest(int fd, const HttpServer::Options& o,
   }
   request.body = data.substr(header_end + 4);
   if (static_cast<int64_t>(request.body.size()) > length) {
+    pending->assign(request.body, static_cast<size_t>(length));
     request.body.resize(static_cast<size_t>(length));
   }
   // curl asks before sending a body over 1 KiB and waits a second for the
@@ -397,16 +420,101 @@ Response ServeRest(const Request& request, absl::string_view path,
   return response;
 }
 
+// The answer to one request.
+Response Handle(const Request& request, Engine* engine, Metrics* metrics,
+                const HttpServer::Options& options) {
+  const absl::Time arrival = absl::Now();
+  const std::string path = request.path.substr(0, request.path.find('?'));
+  const bool get = request.method == "GET";
+  const bool post = request.method == "POST";
+  Response response;
+  if (path == "/" || path == "/index.html") {
+    if (!get) {
+      response = ErrorResponse(405, "GET only");
+    } else {
+      response.content_type = "text/html; charset=utf-8";
+      response.body = kSlimserveTryItPage;
+    }
+  } else if (path == "/api/model_info") {
+    metrics->RpcStarted(Rpc::kHttpModelInfo);
+    response = get ? JsonResponse(ModelInfoToProto(engine->model_info()))
+                   : ErrorResponse(405, "GET only");
+    metrics->RpcFinished(Rpc::kHttpModelInfo,
+                          response.status == 200
+                              ? absl::StatusCode::kOk
+                              : absl::StatusCode::kInvalidArgument,
+                          absl::Now() - arrival);
+  } else if (path == "/api/plan" || path == "/api/infer") {
+    const bool infer = path == "/api/infer";
+    const Rpc rpc = infer ? Rpc::kHttpInfer : Rpc::kHttpPlan;
+    metrics->RpcStarted(rpc);
+    absl::Status status;
+    if (!post) {
+      status = absl::InvalidArgumentError("POST a JSON request");
+    } else if (infer) {
+      v1::InferRequest message;
+      status = ParseJson(request.body, &message);
+      absl::StatusOr<InferRequest> enginerequest =
+          status.ok() ? InferRequestFromProto(message)
+                      : absl::StatusOr<InferRequest>(status);
+      absl::StatusOr<InferResult> result =
+          enginerequest.ok()
+              ? RunInfer(engine, *std::move(enginerequest),
+                         options.infer_timeout)
+              : absl::StatusOr<InferResult>(enginerequest.status());
+      status = result.status();
+      if (result.ok()) {
+        metrics->RecordAnswer(*result);
+        v1::InferResponse out;
+        InferResultToProto(*std::move(result), &out);
+        out.set_request_id(message.request_id());
+        out.mutable_timings()->set_total_ms(
+            absl::ToDoubleMilliseconds(absl::Now() - arrival));
+        response = JsonResponse(out);
+      }
+    } else {
+      v1::PlanRequest message;
+      status = ParseJson(request.body, &message);
+      absl::StatusOr<PlanRequest> plan_request =
+          status.ok() ? PlanRequestFromProto(message)
+                      : absl::StatusOr<PlanRequest>(status);
+      absl::StatusOr<ArchPlan> plan = plan_request.ok()
+                                          ? engine->PlanFor(*plan_request)
+                                          : plan_request.status();
+      status = plan.status();
+      if (plan.ok()) {
+        v1::PlanResponse out;
+        out.set_request_id(message.request_id());
+        PlanToProto(*plan, out.mutable_plan());
+        response = JsonResponse(out);
+      }
+    }
+    if (!status.ok()) {
+      response = ErrorResponse(status);
+      SLIM_LOG(WARNING) << "http " << path << " failed: " << status;
+    }
+    metrics->RpcFinished(rpc, status.code(), absl::Now() - arrival);
+  } else if (path == "/v2" || absl::StartsWith(path, "/v2/")) {
+    response = ServeRest(request, path, engine, metrics, options, arrival);
+  } else {
+    response = ErrorResponse(404, absl::StrCat("no page ", Bounded(path)));
+  }
+  return response;
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
     const Options& options, Engine* engine, Metrics* metrics) {
   if (options.max_connections < 1 || options.max_header_bytes < 1 ||
       options.max_body_bytes < 1 || options.io_timeout <= absl::ZeroDuration() ||
-      options.infer_timeout <= absl::ZeroDuration()) {
+      options.infer_timeout <= absl::ZeroDuration() ||
+      options.keep_alive_timeout <= absl::ZeroDuration() ||
+      options.max_requests_per_connection < 1) {
     return absl::InvalidArgumentError(
         "HttpServer::Options: max_connections, max_header_bytes, "
-        "max_body_bytes, io_timeout and infer_timeout must be > 0");
+        "max_body_bytes, io_timeout, infer_timeout, keep_alive_timeout and "
+        "max_requests_per_connection must be > 0");
   }
   const size_t colon = options.address.rfind(':');
   if (colon == std::string::npos || colon + 1 == options.address.size()) {
@@ -542,92 +650,53 @@ void HttpServer::AcceptLoop() {
 }
 
 void HttpServer::Serve(int fd) {
-  Response error;
-  absl::StatusOr<Request> request = ReadRequest(fd, options_, &error);
-  if (!request.ok()) {
-    if (error.status != 200) {
-      Send(fd, error);
-      LingeringClose(fd);
+  std::string pending;
+  for (int served = 0;; ++served) {
+    // Between requests: wait for the next one's first byte, for a kept-alive
+    // connection at most keep_alive_timeout, and not past Shutdown().
+    if (pending.empty()) {
+      pollfd fds[2] = {{fd, POLLIN, 0}, {wake_read_, POLLIN, 0}};
+      const absl::Duration wait =
+          served == 0 ? options_.io_timeout : options_.keep_alive_timeout;
+      int ready;
+      do {
+        ready = ::poll(fds, 2,
+                       static_cast<int>(std::min<int64_t>(
+                           absl::ToInt64Milliseconds(wait), 1 << 30)));
+      } while (ready < 0 && errno == EINTR);
+      if (ready <= 0 || fds[1].revents != 0 || fds[0].revents == 0) return;
     }
-    return;
-  }
-  const absl::Time arrival = absl::Now();
-  const std::string path = request->path.substr(0, request->path.find('?'));
-  const bool get = request->method == "GET";
-  const bool post = request->method == "POST";
-  Response response;
-  if (path == "/" || path == "/index.html") {
-    if (!get) {
-      response = ErrorResponse(405, "GET only");
-    } else {
-      response.content_type = "text/html; charset=utf-8";
-      response.body = kSlimserveTryItPage;
-    }
-  } else if (path == "/api/model_info") {
-    metrics_->RpcStarted(Rpc::kHttpModelInfo);
-    response = get ? JsonResponse(ModelInfoToProto(engine_->model_info()))
-                   : ErrorResponse(405, "GET only");
-    metrics_->RpcFinished(Rpc::kHttpModelInfo,
-                          response.status == 200
-                              ? absl::StatusCode::kOk
-                              : absl::StatusCode::kInvalidArgument,
-                          absl::Now() - arrival);
-  } else if (path == "/api/plan" || path == "/api/infer") {
-    const bool infer = path == "/api/infer";
-    const Rpc rpc = infer ? Rpc::kHttpInfer : Rpc::kHttpPlan;
-    metrics_->RpcStarted(rpc);
-    absl::Status status;
-    if (!post) {
-      status = absl::InvalidArgumentError("POST a JSON request");
-    } else if (infer) {
-      v1::InferRequest message;
-      status = ParseJson(request->body, &message);
-      absl::StatusOr<InferRequest> engine_request =
-          status.ok() ? InferRequestFromProto(message)
-                      : absl::StatusOr<InferRequest>(status);
-      absl::StatusOr<InferResult> result =
-          engine_request.ok()
-              ? RunInfer(engine_, *std::move(engine_request),
-                         options_.infer_timeout)
-              : absl::StatusOr<InferResult>(engine_request.status());
-      status = result.status();
-      if (result.ok()) {
-        metrics_->RecordAnswer(*result);
-        v1::InferResponse out;
-        InferResultToProto(*std::move(result), &out);
-        out.set_request_id(message.request_id());
-        out.mutable_timings()->set_total_ms(
-            absl::ToDoubleMilliseconds(absl::Now() - arrival));
-        response = JsonResponse(out);
+    Response error;
+    absl::StatusOr<Request> request =
+        ReadRequest(fd, options_, &pending, &error);
+    if (!request.ok()) {
+      if (error.status != 200) {
+        Send(fd, error);
+        LingeringClose(fd);
       }
-    } else {
-      v1::PlanRequest message;
-      status = ParseJson(request->body, &message);
-      absl::StatusOr<PlanRequest> plan_request =
-          status.ok() ? PlanRequestFromProto(message)
-                      : absl::StatusOr<PlanRequest>(status);
-      absl::StatusOr<ArchPlan> plan = plan_request.ok()
-                                          ? engine_->PlanFor(*plan_request)
-                                          : plan_request.status();
-      status = plan.status();
-      if (plan.ok()) {
-        v1::PlanResponse out;
-        out.set_request_id(message.request_id());
-        PlanToProto(*plan, out.mutable_plan());
-        response = JsonResponse(out);
-      }
+      return;
     }
-    if (!status.ok()) {
-      response = ErrorResponse(status);
-      SLIM_LOG(WARNING) << "http " << path << " failed: " << status;
+    const Response response = Handle(*request, engine_, metrics_, options_);
+    // Keep the connection for the client's next request unless it asked
+    // not to, it has had its share, or the server is full or stopping (an
+    // idle connection must not hold the slot a new client needs).
+    bool keep = request->keep_alive &&
+                served + 1 < options_.max_requests_per_connection;
+    if (keep) {
+      absl::MutexLock lock(&connections_->mu);
+      keep = connections_->open < options_.max_connections;
     }
-    metrics_->RpcFinished(rpc, status.code(), absl::Now() - arrival);
-  } else if (path == "/v2" || absl::StartsWith(path, "/v2/")) {
-    response = ServeRest(*request, path, engine_, metrics_, options_, arrival);
-  } else {
-    response = ErrorResponse(404, absl::StrCat("no page ", Bounded(path)));
+    if (keep) {
+      absl::MutexLock lock(&mu_);
+      keep = !shut_down_;
+    }
+    Send(fd, response,
+         keep ? std::max<int64_t>(
+                    1, absl::ToInt64Seconds(options_.keep_alive_timeout))
+              : 0);
+    if (!keep) return;
   }
-  Send(fd, response);
 }
+
 
 }  // namespace slimserve

@@ -3,9 +3,10 @@
 
 // A small HTTP/1.1 endpoint for the try-it page (server/web/index.html), its
 // JSON API and KServe v2's REST protocol, off unless --http_address is
-// given. Not a general web server: one request per connection (Connection:
-// close), bounded headers and body (Expect: 100-continue answered at once),
-// a bounded number of connections, socket timeouts.
+// given. Not a general web server: HTTP/1.1 with persistent connections
+// (keep-alive and pipelining; no chunked bodies), bounded headers and body
+// (Expect: 100-continue answered at once), a bounded number of connections,
+// socket timeouts.
 //
 //   GET  /                  the page
 //   GET  /api/model_info    GetModelInfoResponse as JSON
@@ -52,6 +53,13 @@ class HttpServer {
     absl::Duration io_timeout = absl::Seconds(30);
     // An inference that takes longer is cancelled (504).
     absl::Duration infer_timeout = absl::Seconds(30);
+    // A kept-alive connection waits this long for its next request, then
+    // closes (sent as "Keep-Alive: timeout=N", whole seconds, at least 1).
+    // Short because an idle connection holds one of max_connections; when
+    // all are taken, each answer closes its connection.
+    absl::Duration keep_alive_timeout = absl::Seconds(5);
+    // Requests on one connection before the server closes it.
+    int max_requests_per_connection = 1000;
   };
 
   // Listens on options.address. INVALID_ARGUMENT for bad options,
@@ -84,7 +92,8 @@ class HttpServer {
   Metrics* const metrics_;
   const int listen_fd_;
   const int port_;
-  // Written to by Shutdown() to wake the accept loop's poll().
+  // Written to by Shutdown() to wake the accept loop's poll() and the
+  // connections waiting for their next request.
   const int wake_read_;
   const int wake_write_;
 

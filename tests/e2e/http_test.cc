@@ -77,6 +77,33 @@ std::string Exchange(int port, const std::string& request) {
   return answer;
 }
 
+// Reads one response (its head, then Content-Length bytes of body) from
+// `fd`, starting with what `buffer` holds and leaving there what follows.
+// Empty if the connection closes first.
+std::string ReadResponse(int fd, std::string* buffer) {
+  char chunk[65536];
+  const auto fill = [&] {
+    const ssize_t n = ::recv(fd, chunk, sizeof(chunk), 0);
+    if (n <= 0) return false;
+    buffer->append(chunk, static_cast<size_t>(n));
+    return true;
+  };
+  size_t head_end;
+  while ((head_end = buffer->find("\r\n\r\n")) == std::string::npos) {
+    if (!fill()) return "";
+  }
+  const std::string head = buffer->substr(0, head_end + 4);
+  const size_t at = head.find("Content-Length: ");
+  if (at == std::string::npos) return "";
+  const size_t length = std::stoul(head.substr(at + 16));
+  while (buffer->size() < head.size() + length) {
+    if (!fill()) return "";
+  }
+  std::string response = buffer->substr(0, head.size() + length);
+  buffer->erase(0, response.size());
+  return response;
+}
+
 std::string Post(const std::string& path, const std::string& body) {
   return absl::StrCat("POST ", path, " HTTP/1.1\r\nHost: x\r\nContent-Length: ",
                       body.size(), "\r\n\r\n", body);
@@ -102,9 +129,19 @@ class HttpTest : public ::testing::Test {
         Metrics::Create(metrics_options);
     ASSERT_TRUE(metrics.ok()) << metrics.status();
     metrics_ = *std::move(metrics);
+    StartHttp(Options());
+  }
+
+  static HttpServer::Options Options() {
     HttpServer::Options options;
     options.address = "127.0.0.1:0";
     options.max_connections = 3;
+    return options;
+  }
+
+  // (Re)starts the HTTP server on the same engine.
+  void StartHttp(const HttpServer::Options& options) {
+    http_.reset();
     absl::StatusOr<std::unique_ptr<HttpServer>> http =
         HttpServer::Start(options, &test_->engine(), metrics_.get());
     ASSERT_TRUE(http.ok()) << http.status();
@@ -210,11 +247,94 @@ TEST_F(HttpTest, ExpectContinueIsAnsweredBeforeTheBody) {
   ASSERT_GE(fd, 0);
   const std::string body = InferJson(0.5);
   SendAll(fd, absl::StrCat("POST /api/infer HTTP/1.1\r\nExpect: 100-continue"
-                           "\r\nContent-Length: ",
+                           "\r\nConnection: close\r\nContent-Length: ",
                            body.size(), "\r\n\r\n"));
   EXPECT_EQ(Receive(fd, "\r\n\r\n"), "HTTP/1.1 100 Continue\r\n\r\n");
   SendAll(fd, body);
   EXPECT_THAT(Receive(fd), StartsWith("HTTP/1.1 200 OK\r\n"));
+  ::close(fd);
+}
+
+// A client's next requests, one after the other and pipelined, are served
+// on the same connection until it says "Connection: close".
+TEST_F(HttpTest, ConnectionsAreKeptForTheNextRequest) {
+  const int fd = Connect(http_->port());
+  ASSERT_GE(fd, 0);
+  std::string buffer;
+  SendAll(fd, "GET /v2/health/live HTTP/1.1\r\n\r\n");
+  const std::string first = ReadResponse(fd, &buffer);
+  EXPECT_THAT(first, StartsWith("HTTP/1.1 200 OK\r\n"));
+  EXPECT_THAT(first, HasSubstr("\r\nConnection: keep-alive\r\n"
+                               "Keep-Alive: timeout=5\r\n"));
+  SendAll(fd, Post("/api/infer", InferJson(0.5)));
+  EXPECT_THAT(ReadResponse(fd, &buffer), HasSubstr(R"("task":"depth")"));
+  // Two requests in one write: two answers, in order.
+  SendAll(fd, "GET /v2/health/live HTTP/1.1\r\n\r\n" +
+                  Post("/api/plan", R"({"budget": {"fraction": 0.5}})"));
+  EXPECT_THAT(ReadResponse(fd, &buffer), HasSubstr("{\"live\":true}"));
+  EXPECT_THAT(ReadResponse(fd, &buffer), HasSubstr("\"plan\""));
+  // A mistake in a complete request keeps the connection too.
+  SendAll(fd, Post("/api/plan", "{"));
+  EXPECT_THAT(ReadResponse(fd, &buffer), StartsWith("HTTP/1.1 400 "));
+  SendAll(fd, "GET /v2/health/live HTTP/1.1\r\nConnection: close\r\n\r\n");
+  EXPECT_THAT(ReadResponse(fd, &buffer), HasSubstr("\r\nConnection: close\r\n"));
+  EXPECT_EQ(Receive(fd), "");  // then it closes
+  EXPECT_EQ(buffer, "");
+  ::close(fd);
+  EXPECT_THAT(MetricSample(*metrics_, R"(slimserve_requests_total{code="OK",rpc="HttpInfer"})"),
+              ::testing::Optional(1.0));
+}
+
+// HTTP/1.0 closes unless asked to keep; a connection closes after its
+// max_requests_per_connection-th answer.
+TEST_F(HttpTest, Http10AndTheRequestLimitClose) {
+  HttpServer::Options options = Options();
+  options.max_requests_per_connection = 2;
+  StartHttp(options);
+  std::string buffer;
+  int fd = Connect(http_->port());
+  SendAll(fd, "GET /v2/health/live HTTP/1.0\r\n\r\n");
+  EXPECT_THAT(ReadResponse(fd, &buffer), HasSubstr("Connection: close"));
+  EXPECT_EQ(Receive(fd), "");
+  ::close(fd);
+  fd = Connect(http_->port());
+  SendAll(fd, "GET /v2/health/live HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n");
+  EXPECT_THAT(ReadResponse(fd, &buffer), HasSubstr("Connection: keep-alive"));
+  SendAll(fd, "GET /v2/health/live HTTP/1.1\r\n\r\n");
+  EXPECT_THAT(ReadResponse(fd, &buffer), HasSubstr("Connection: close"));
+  EXPECT_EQ(Receive(fd), "");
+  ::close(fd);
+}
+
+// When every connection slot is taken, an answer closes its connection, so
+// that idle kept-alive clients cannot keep new ones out.
+TEST_F(HttpTest, AFullServerClosesEachConnectionAfterItsAnswer) {
+  // Accepted in order, so both idle ones count before the third's request.
+  const int idle1 = Connect(http_->port());
+  const int idle2 = Connect(http_->port());
+  const int fd = Connect(http_->port());
+  std::string buffer;
+  SendAll(fd, "GET /v2/health/live HTTP/1.1\r\n\r\n");
+  const std::string answer = ReadResponse(fd, &buffer);
+  EXPECT_THAT(answer, StartsWith("HTTP/1.1 200 OK\r\n"));
+  EXPECT_THAT(answer, HasSubstr("Connection: close"));
+  EXPECT_EQ(Receive(fd), "");
+  for (int c : {fd, idle1, idle2}) ::close(c);
+}
+
+// A connection idle between requests does not hold up Shutdown(), however
+// long its keep-alive timeout (were it waited for, this test would hang).
+TEST_F(HttpTest, ShutdownDoesNotWaitForIdleConnections) {
+  HttpServer::Options options = Options();
+  options.keep_alive_timeout = absl::Hours(1);
+  StartHttp(options);
+  const int fd = Connect(http_->port());
+  std::string buffer;
+  SendAll(fd, "GET /v2/health/live HTTP/1.1\r\n\r\n");
+  EXPECT_THAT(ReadResponse(fd, &buffer),
+              HasSubstr("Connection: keep-alive\r\nKeep-Alive: timeout=3600"));
+  http_->Shutdown();
+  EXPECT_EQ(Receive(fd), "");
   ::close(fd);
 }
 

@@ -9,6 +9,7 @@ client would.
 """
 
 import base64
+import http.client
 import json
 import os
 import signal
@@ -357,6 +358,34 @@ class KServeTest(unittest.TestCase):
         status, _, body = self.rest("/v2/models/%s/stats" % MODEL)
         self.assertEqual(status, 404)
         self.assertIn("no KServe v2 route", json.loads(body)["error"])
+
+    def test_rest_calls_share_one_connection(self):
+        """http.client (what requests and tritonclient.http build on) keeps
+        its connection between calls: one TCP connection for all of them."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.http_port,
+                                          timeout=60)
+        try:
+            first_socket = None
+            body = json.dumps({"inputs": [{
+                "name": "image", "datatype": "UINT8",
+                "shape": [HEIGHT, WIDTH, 3], "data": list(pixels())}]})
+            for path, payload in [("/v2/health/live", None),
+                                  ("/v2/models/%s/infer" % MODEL, body),
+                                  ("/v2/models/%s/infer" % MODEL, "{"),
+                                  ("/v2/models/" + MODEL, None)]:
+                conn.request("GET" if payload is None else "POST", path,
+                             body=payload)
+                response = conn.getresponse()
+                answer = response.read()
+                self.assertIn(response.status, (200, 400), answer[:300])
+                self.assertEqual(response.getheader("Connection"),
+                                 "keep-alive")
+                if first_socket is None:
+                    first_socket = conn.sock
+                self.assertIs(conn.sock, first_socket, path)
+            self.assertEqual(json.loads(answer)["name"], MODEL)
+        finally:
+            conn.close()
 
     def test_rest_json_infer_is_the_grpc_answer(self):
         before, _ = ops_util.parse_metrics(self.server.metrics_text())
