@@ -220,11 +220,12 @@ std::string Json::Write() const {
   return out;
 }
 
-// Recursive descent over the bytes; depth bounded by max_depth.
+// Recursive descent over the bytes; depth bounded by max_depth, the values
+// kept (all but the numbers of number arrays) by max_values.
 class JsonParser {
  public:
-  JsonParser(absl::string_view text, int max_depth)
-      : text_(text), max_depth_(max_depth) {}
+  JsonParser(absl::string_view text, int max_depth, int64_t max_values)
+      : text_(text), max_depth_(max_depth), values_left_(max_values) {}
 
   absl::StatusOr<Json> Parse() {
     Json value;
@@ -239,8 +240,16 @@ class JsonParser {
 
  private:
   absl::Status Error() const {
-    return absl::InvalidArgumentError(
-        absl::StrCat("body: not JSON: ", what_, " at byte ", where_));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "body: ", over_limit_ ? "" : "not JSON: ", what_, " at byte ", where_));
+  }
+  // A kept value is some 150 bytes however few the text took ("{}," is
+  // three), so their number is bounded, not only the body's size.
+  bool Keep() {
+    if (--values_left_ >= 0) return true;
+    over_limit_ = true;
+    return Fail("more JSON values (objects, arrays, strings, numbers outside "
+                "number arrays) than the limit");
   }
   bool Fail(const char* what) {
     what_ = what;
@@ -464,6 +473,7 @@ class JsonParser {
             return Fail("array mixes numbers and other values");
           }
           out->numeric_ = false;
+          if (!Keep()) return false;
           out->items_.push_back(std::move(item));
         }
       }
@@ -500,6 +510,7 @@ class JsonParser {
       ++pos_;
       Json value;
       if (!ParseValue(depth, &value)) return false;
+      if (!Keep()) return false;
       out->members_.emplace_back(std::move(key), std::move(value));
       SkipSpace();
       if (pos_ >= text_.size()) return Fail("unterminated object");
@@ -514,13 +525,16 @@ class JsonParser {
 
   const absl::string_view text_;
   const int max_depth_;
+  int64_t values_left_;
+  bool over_limit_ = false;
   size_t pos_ = 0;
   const char* what_ = "";
   size_t where_ = 0;
 };
 
-absl::StatusOr<Json> ParseJson(absl::string_view text, int max_depth) {
-  return JsonParser(text, max_depth).Parse();
+absl::StatusOr<Json> ParseJson(absl::string_view text, int max_depth,
+                               int64_t max_values) {
+  return JsonParser(text, max_depth, max_values).Parse();
 }
 
 }  // namespace slimserve

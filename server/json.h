@@ -73,8 +73,12 @@ class Json {
 // INVALID_ARGUMENT "body: not JSON: <what> at byte N" for anything that is
 // not one JSON value (RFC 8259, strings in UTF-8; surrounding whitespace
 // allowed), nested deeper than max_depth, or an array mixing numbers and
-// other values.
-absl::StatusOr<Json> ParseJson(absl::string_view text, int max_depth = 32);
+// other values; INVALID_ARGUMENT "body: more JSON values ... than the limit
+// at byte N" past max_values values kept apart from the numbers of number
+// arrays (members, array items), which bounds the tree (some 150 bytes a
+// value, a number in an array 4) whatever the body's size.
+absl::StatusOr<Json> ParseJson(absl::string_view text, int max_depth = 32,
+                               int64_t max_values = 1 << 16);
 
 // `text` as a JSON string literal, quotes included (UTF-8 passed through,
 // each byte that is not part of a valid UTF-8 sequence written as \ufffd;

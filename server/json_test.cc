@@ -98,6 +98,35 @@ TEST(JsonTest, NestingIsBounded) {
   EXPECT_FALSE(ParseJson(std::string(33, '[') + std::string(33, ']')).ok());
 }
 
+// "{}," is three bytes of body and a hundred of tree: the values a body
+// keeps are counted, the numbers of number arrays (4 bytes each) are not.
+TEST(JsonTest, ValuesAreBounded) {
+  EXPECT_TRUE(ParseJson(R"({"a": 1, "b": [2], "c": "3"})", 32, 3).ok());
+  absl::StatusOr<Json> j =
+      ParseJson(R"({"a": 1, "b": [2], "c": "3", "d": {}})", 32, 3);
+  ASSERT_FALSE(j.ok());
+  EXPECT_EQ(j.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(j.status().message(),
+              HasSubstr("body: more JSON values (objects, arrays, strings, "
+                        "numbers outside number arrays) than the limit at "
+                        "byte 36"));
+  std::string many = "[";
+  for (int i = 0; i < 70000; ++i) many += "{},";
+  many += "{}]";
+  EXPECT_THAT(ParseJson(many).status().message(), HasSubstr("than the limit"));
+  // 300x300 RGB pixels, nested: 90,300 arrays, flattened as they are read.
+  std::string pixels = "[";
+  for (int y = 0; y < 300; ++y) {
+    pixels += y ? ",[" : "[";
+    for (int x = 0; x < 300; ++x) pixels += x ? ",[1,2,3]" : "[1,2,3]";
+    pixels += "]";
+  }
+  pixels += "]";
+  j = ParseJson(pixels);
+  ASSERT_TRUE(j.ok()) << j.status();
+  EXPECT_EQ(j->numbers().size(), 300u * 300u * 3u);
+}
+
 TEST(JsonTest, WritesWhatItReads) {
   Json o = Json::Object();
   o.Add("s", Json::String("a\"b\\\n\x01"));

@@ -277,12 +277,15 @@ TEST_F(HttpTest, ConnectionsAreKeptForTheNextRequest) {
   SendAll(fd, Post("/api/plan", "{"));
   EXPECT_THAT(ReadResponse(fd, &buffer), StartsWith("HTTP/1.1 400 "));
   SendAll(fd, "GET /v2/health/live HTTP/1.1\r\nConnection: close\r\n\r\n");
-  EXPECT_THAT(ReadResponse(fd, &buffer), HasSubstr("\r\nConnection: close\r\n"));
+  EXPECT_THAT(ReadResponse(fd, &buffer),
+              HasSubstr("\r\nConnection: close\r\n"));
   EXPECT_EQ(Receive(fd), "");  // then it closes
   EXPECT_EQ(buffer, "");
   ::close(fd);
-  EXPECT_THAT(MetricSample(*metrics_, R"(slimserve_requests_total{code="OK",rpc="HttpInfer"})"),
-              ::testing::Optional(1.0));
+  EXPECT_THAT(
+      MetricSample(*metrics_,
+                   R"(slimserve_requests_total{code="OK",rpc="HttpInfer"})"),
+      ::testing::Optional(1.0));
 }
 
 // HTTP/1.0 closes unless asked to keep; a connection closes after its

@@ -461,6 +461,8 @@ class KServeTest(unittest.TestCase):
             self.assertIn(text, json.loads(answer)["error"])
         refused(b"{\"inputs\": [", 400, "body: not JSON: unterminated array")
         refused(b"[" * 100000, 400, "nested too deep")
+        # 300 KB that would be 15 MB of tree: the values are bounded.
+        refused(b"[" + b"{}," * 100000 + b"{}]", 400, "than the limit")
         # The id is echoed: one that is not UTF-8 would make invalid JSON.
         refused(b"{\"id\": \"r\xff\"}", 400, "invalid UTF-8 in a string")
         image = {"name": "image", "datatype": "UINT8", "shape": [1, 1, 3],
