@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -21,6 +22,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
+#include "absl/types/optional.h"
 #include "absl/time/clock.h"
 #include "base/log.h"
 #include "base/strings.h"
@@ -189,8 +191,10 @@ void Send(int fd, const Response& r, int64_t keep_alive_seconds = 0) {
 // Reads one request, starting with what an earlier read left in `pending`
 // (a pipelining client's next request) and leaving there what follows this
 // one. On failure returns the response to send instead.
-absl::StatusOr<Request> ReadRequest(int fd, const HttpServer::Options& o,
-                                    std::string* pending, Response* error) {
+absl::StatusOr<Request> ReadRequest(
+    int fd, const HttpServer::Options& o, std::string* pending,
+    const std::function<absl::optional<Response>(int64_t length)>& admit,
+    Response* error) {
   std::string data = std::move(*pending);
   pending->clear();
   size_t header_end = data.find("\r\n\r\n");
@@ -268,6 +272,11 @@ absl::StatusOr<Request> ReadRequest(int fd, const HttpServer::Options& o,
                                              " bytes, more than the limit of ",
                                              o.max_body_bytes));
     return absl::InvalidArgumentError("body too large");
+  }
+  // Before the body is read (and before 100 Continue invites it).
+  if (absl::optional<Response> refused = admit(length)) {
+    *error = *std::move(refused);
+    return absl::ResourceExhaustedError("not admitted");
   }
   request.body = data.substr(header_end + 4);
   if (static_cast<int64_t>(request.body.size()) > length) {
@@ -510,11 +519,12 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
       options.max_body_bytes < 1 || options.io_timeout <= absl::ZeroDuration() ||
       options.infer_timeout <= absl::ZeroDuration() ||
       options.keep_alive_timeout <= absl::ZeroDuration() ||
-      options.max_requests_per_connection < 1) {
+      options.max_requests_per_connection < 1 ||
+      options.max_memory_bytes < 0) {
     return absl::InvalidArgumentError(
         "HttpServer::Options: max_connections, max_header_bytes, "
         "max_body_bytes, io_timeout, infer_timeout, keep_alive_timeout and "
-        "max_requests_per_connection must be > 0");
+        "max_requests_per_connection must be > 0, max_memory_bytes >= 0");
   }
   const size_t colon = options.address.rfind(':');
   if (colon == std::string::npos || colon + 1 == options.address.size()) {
@@ -666,17 +676,61 @@ void HttpServer::Serve(int fd) {
       } while (ready < 0 && errno == EINTR);
       if (ready <= 0 || fds[1].revents != 0 || fds[0].revents == 0) return;
     }
+    // What this request holds against max_memory_bytes, given back after
+    // its answer is written.
+    int64_t held = 0;
+    const auto hold = [&](int64_t bytes) {
+      if (options_.max_memory_bytes <= 0 || bytes <= 0) return true;
+      absl::MutexLock lock(&connections_->mu);
+      if (connections_->memory + bytes > options_.max_memory_bytes) {
+        return false;
+      }
+      connections_->memory += bytes;
+      held += bytes;
+      return true;
+    };
+    const auto release = [&] {
+      if (held == 0) return;
+      absl::MutexLock lock(&connections_->mu);
+      connections_->memory -= held;
+      held = 0;
+    };
+    const auto admit = [&](int64_t length) -> absl::optional<Response> {
+      const int64_t cost = length * kBodyCost;
+      if (options_.max_memory_bytes > 0 && cost > options_.max_memory_bytes) {
+        return ErrorResponse(
+            413, absl::StrCat("body: ", length, " bytes, more than the ",
+                              options_.max_memory_bytes / kBodyCost,
+                              " the HTTP memory bound admits "
+                              "(--max_http_memory_bytes / ",
+                              kBodyCost, ")"));
+      }
+      if (!hold(cost)) {
+        return ErrorResponse(503, "HTTP requests in progress hold their "
+                                  "memory bound (--max_http_memory_bytes); "
+                                  "retry later");
+      }
+      return absl::nullopt;
+    };
     Response error;
     absl::StatusOr<Request> request =
-        ReadRequest(fd, options_, &pending, &error);
+        ReadRequest(fd, options_, &pending, admit, &error);
     if (!request.ok()) {
+      release();
       if (error.status != 200) {
         Send(fd, error);
         LingeringClose(fd);
       }
       return;
     }
-    const Response response = Handle(*request, engine_, metrics_, options_);
+    Response response = Handle(*request, engine_, metrics_, options_);
+    request->body.clear();
+    request->body.shrink_to_fit();
+    if (!hold(static_cast<int64_t>(response.body.size()))) {
+      response = ErrorResponse(503, absl::StrCat(
+          "answer: ", response.body.size(), " bytes, more than the HTTP "
+          "memory bound (--max_http_memory_bytes) has free; retry later"));
+    }
     // Keep the connection for the client's next request unless it asked
     // not to, it has had its share, or the server is full or stopping (an
     // idle connection must not hold the slot a new client needs).
@@ -694,6 +748,7 @@ void HttpServer::Serve(int fd) {
          keep ? std::max<int64_t>(
                     1, absl::ToInt64Seconds(options_.keep_alive_timeout))
               : 0);
+    release();
     if (!keep) return;
   }
 }

@@ -60,7 +60,15 @@ class HttpServer {
     absl::Duration keep_alive_timeout = absl::Seconds(5);
     // Requests on one connection before the server closes it.
     int max_requests_per_connection = 1000;
+    // Memory the connections may hold at once (0: no bound): each request
+    // body at kBodyCost bytes per byte (the body, the JSON tree of its
+    // numbers, the tensors made from them), reserved before the body is
+    // read, and each answer while it is written. Over it: 503 before
+    // reading the body (413 for one that could never fit), or 503 instead
+    // of an answer that does not fit.
+    int64_t max_memory_bytes = int64_t{512} << 20;
   };
+  static constexpr int64_t kBodyCost = 6;
 
   // Listens on options.address. INVALID_ARGUMENT for bad options,
   // UNAVAILABLE when the address cannot be bound.
@@ -101,6 +109,8 @@ class HttpServer {
   struct Connections {
     absl::Mutex mu;
     int open ABSL_GUARDED_BY(mu) = 0;
+    // Bytes held against Options::max_memory_bytes.
+    int64_t memory ABSL_GUARDED_BY(mu) = 0;
   };
   const std::shared_ptr<Connections> connections_ =
       std::make_shared<Connections>();

@@ -183,6 +183,11 @@ ABSL_FLAG(int64_t, max_grpc_memory_bytes,
           ServerDefaults().resources.max_memory_bytes,
           "gRPC resource quota: memory for gRPC's buffers (not the model's); "
           "0: no limit");
+ABSL_FLAG(int64_t, max_http_memory_bytes,
+          slimserve::HttpServer::Options{}.max_memory_bytes,
+          "--http_address: memory its connections may hold at once (request "
+          "bodies at 6 bytes per byte, answers being written); over it a "
+          "request gets 503. 0: no limit");
 ABSL_FLAG(std::string, http_address, "",
           "host:port of the try-it web page, its JSON API and KServe v2's "
           "REST protocol under /v2 (server/http.h); empty: off. Plain HTTP, no TLS: bind it to a loopback or trusted "
@@ -378,6 +383,7 @@ int Main() {
     HttpServer::Options http_options;
     http_options.address = address;
     http_options.max_body_bytes = server_options.max_receive_message_bytes;
+    http_options.max_memory_bytes = absl::GetFlag(FLAGS_max_http_memory_bytes);
     absl::StatusOr<std::unique_ptr<HttpServer>> started =
         HttpServer::Start(http_options, engine->get(), metrics->get());
     if (!started.ok()) {

@@ -26,6 +26,7 @@
 namespace slimserve {
 namespace {
 
+using ::testing::AllOf;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
@@ -323,6 +324,49 @@ TEST_F(HttpTest, AFullServerClosesEachConnectionAfterItsAnswer) {
   EXPECT_THAT(answer, HasSubstr("Connection: close"));
   EXPECT_EQ(Receive(fd), "");
   for (int c : {fd, idle1, idle2}) ::close(c);
+}
+
+// Request bodies (at kBodyCost a byte) and answers being written hold the
+// memory bound: a body that could never fit gets 413, one that does not
+// fit now 503 before it is read, and what a request held is given back.
+TEST_F(HttpTest, BodiesAndAnswersHoldTheMemoryBound) {
+  // The JSON parser takes whitespace: a body of ~100 KB.
+  const std::string padded = InferJson(1.0) + std::string(100000, ' ');
+  const int64_t cost = HttpServer::kBodyCost * padded.size();
+  HttpServer::Options options = Options();
+  options.max_memory_bytes = cost + 50000;  // one such body and its answer
+  StartHttp(options);
+  const int port = http_->port();
+  const std::string too_large(
+      options.max_memory_bytes / HttpServer::kBodyCost + 1, ' ');
+  EXPECT_THAT(Exchange(port, Post("/api/plan", too_large)),
+              AllOf(StartsWith("HTTP/1.1 413 "),
+                    HasSubstr("the HTTP memory bound admits")));
+  FakeModelRunner& runner = *test_->fake_runner();
+  runner.HoldRuns();
+  std::string held;
+  std::thread client(
+      [&] { held = Exchange(port, Post("/api/infer", padded)); });
+  runner.BlockUntilRunsStarted(1);
+  EXPECT_THAT(Exchange(port, Post("/api/infer", padded)),
+              AllOf(StartsWith("HTTP/1.1 503 "),
+                    HasSubstr("hold their memory bound")));
+  // Without a body nothing is held.
+  EXPECT_THAT(Exchange(port, "GET /v2/health/live HTTP/1.1\r\n\r\n"),
+              StartsWith("HTTP/1.1 200 OK\r\n"));
+  runner.ReleaseRuns();
+  client.join();
+  EXPECT_THAT(held, StartsWith("HTTP/1.1 200 OK\r\n"));
+  // Given back: the same body fits again, twice in a row.
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_THAT(Exchange(port, Post("/api/infer", padded)),
+                StartsWith("HTTP/1.1 200 OK\r\n"));
+  }
+  // An answer that does not fit (the page is larger than the bound).
+  options.max_memory_bytes = 1000;
+  StartHttp(options);
+  EXPECT_THAT(Exchange(http_->port(), "GET / HTTP/1.1\r\n\r\n"),
+              AllOf(StartsWith("HTTP/1.1 503 "), HasSubstr("answer: ")));
 }
 
 // A connection idle between requests does not hold up Shutdown(), however
