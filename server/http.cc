@@ -449,10 +449,10 @@ Response Handle(const Request& request, Engine* engine, Metrics* metrics,
     response = get ? JsonResponse(ModelInfoToProto(engine->model_info()))
                    : ErrorResponse(405, "GET only");
     metrics->RpcFinished(Rpc::kHttpModelInfo,
-                          response.status == 200
-                              ? absl::StatusCode::kOk
-                              : absl::StatusCode::kInvalidArgument,
-                          absl::Now() - arrival);
+                         response.status == 200
+                             ? absl::StatusCode::kOk
+                             : absl::StatusCode::kInvalidArgument,
+                         absl::Now() - arrival);
   } else if (path == "/api/plan" || path == "/api/infer") {
     const bool infer = path == "/api/infer";
     const Rpc rpc = infer ? Rpc::kHttpInfer : Rpc::kHttpPlan;
@@ -463,14 +463,14 @@ Response Handle(const Request& request, Engine* engine, Metrics* metrics,
     } else if (infer) {
       v1::InferRequest message;
       status = ParseJson(request.body, &message);
-      absl::StatusOr<InferRequest> enginerequest =
+      absl::StatusOr<InferRequest> engine_request =
           status.ok() ? InferRequestFromProto(message)
                       : absl::StatusOr<InferRequest>(status);
       absl::StatusOr<InferResult> result =
-          enginerequest.ok()
-              ? RunInfer(engine, *std::move(enginerequest),
+          engine_request.ok()
+              ? RunInfer(engine, *std::move(engine_request),
                          options.infer_timeout)
-              : absl::StatusOr<InferResult>(enginerequest.status());
+              : absl::StatusOr<InferResult>(engine_request.status());
       status = result.status();
       if (result.ok()) {
         metrics->RecordAnswer(*result);
@@ -676,8 +676,8 @@ void HttpServer::Serve(int fd) {
       } while (ready < 0 && errno == EINTR);
       if (ready <= 0 || fds[1].revents != 0 || fds[0].revents == 0) return;
     }
-    // What this request holds against max_memory_bytes, given back after
-    // its answer is written.
+    // What this request holds against max_memory_bytes: its body until it
+    // has been handled, then its answer until it has been written.
     int64_t held = 0;
     const auto hold = [&](int64_t bytes) {
       if (options_.max_memory_bytes <= 0 || bytes <= 0) return true;
@@ -726,6 +726,7 @@ void HttpServer::Serve(int fd) {
     Response response = Handle(*request, engine_, metrics_, options_);
     request->body.clear();
     request->body.shrink_to_fit();
+    release();
     if (!hold(static_cast<int64_t>(response.body.size()))) {
       response = ErrorResponse(503, absl::StrCat(
           "answer: ", response.body.size(), " bytes, more than the HTTP "
