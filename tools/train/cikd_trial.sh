@@ -8,7 +8,9 @@
 # there already is skipped, so the trial can be continued on another day or
 # machine. Every run trains nyud-slim 1.1's architecture (one convolution
 # per decoder), kept in models/default/cikd_trial/spec.textproto, so runs
-# stay comparable when the shipped spec moves on.
+# stay comparable when the shipped spec moves on. SLIMSERVE_TRIAL_RESULTS
+# names another results directory holding its own spec.textproto (a trial
+# of another architecture, e.g. models/default/cikd_trial_1.3).
 # Then: tools/train/ablation_report.py --trial=models/default/cikd_trial.
 #
 # Usage, from the repository root:
@@ -31,7 +33,9 @@ if [[ "${1:-}" == "-j" ]]; then jobs=$2; shift 2; fi
 
 steps=${SLIMSERVE_TRIAL_STEPS:-1500}
 work=${SLIMSERVE_TRIAL_DIR:-/tmp/cikd_trial}
-results=models/default/cikd_trial
+results=${SLIMSERVE_TRIAL_RESULTS:-models/default/cikd_trial}
+[[ -f $results/spec.textproto ]] \
+  || { echo "cikd_trial: no $results/spec.textproto" >&2; exit 1; }
 bazel build -c opt //tools/train:slimtrain //tools/train:slimeval >/dev/null 2>&1 \
   || { echo "cikd_trial: bazel build failed" >&2; exit 1; }
 # Private copies: a later build must not swap the binaries under a run.
